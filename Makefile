@@ -1,0 +1,76 @@
+# politune build. `make` builds the CLI and the static library; `make deps` installs the
+# Debian packages it needs; `make test` runs the whole suite (needs ../shared or
+# POLITUNE_SHARED); `make asan` builds and tests with AddressSanitizer + UBSan; `make fuzz`
+# runs each libFuzzer target for FUZZ_SECONDS; `make bench` runs the benchmarks.
+
+CC       ?= cc
+ARCH     ?= -march=native
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) $(ARCH) -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
+            $(shell pkg-config --cflags jansson libpcre2-8 2>/dev/null)
+LDLIBS   += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lm -fopenmp
+BUILD    ?= build
+
+DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
+               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
+CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+.PHONY: all deps test asan fuzz bench clean
+all: $(BUILD)/politune $(BUILD)/libpolitune.a
+	@ln -sf $(BUILD)/politune politune
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libpolitune.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/politune: $(CLI_OBJ) $(BUILD)/libpolitune.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libpolitune.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; \
+	 else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
+
+# The suite runs the library tests and the CLI end-to-end tests in one runner.
+test: all $(BUILD)/test_runner
+	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 \
+	  CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDLIBS="$(LDLIBS) -fsanitize=address,undefined" test
+
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+fuzz:
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  clang -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude $$(pkg-config --cflags jansson) \
+	    fuzz/$$t.c $(filter-out src/backend/%,$(LIB_SRC)) $(wildcard src/backend/*/*.c) -o build-fuzz/$$t \
+	    -fopenmp $(LDLIBS) || exit 1; \
+	  mkdir -p build-fuzz/corpus-$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 build-fuzz/corpus-$$t fuzz/seeds/$$t 2>&1 | tail -n 3 || exit 1; \
+	done
+
+bench: all
+	bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz politune
+
+-include $(DEPS)

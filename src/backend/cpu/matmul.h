@@ -1,0 +1,21 @@
+/* The one place where weights meet activations: y = x W^T for a batch of rows, whatever
+ * the weight's storage type. F32 batches go to BLAS sgemm; single rows (decode) use
+ * threaded dot-product kernels that read each weight byte once; quantised weights are
+ * dequantised tile by tile for batches and dotted block by block for single rows. */
+#ifndef PT_BACKEND_CPU_MATMUL_H
+#define PT_BACKEND_CPU_MATMUL_H
+
+#include "model/model.h"
+
+/* out (n, W.rows) = in (n, W.cols) @ W^T, plus bias (W.rows) when non-NULL.
+ * With accumulate, adds into out instead of overwriting it. */
+void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate);
+
+/* Dense float32 helper: C (m, n) (+)= A (m, k) @ B^T, B given as (n, k), row-major. */
+void pt_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate);
+
+/* Sets the thread count for BLAS and the OpenMP kernels (<= 0: all cores). */
+void pt_backend_set_threads(int n);
+int pt_backend_threads(void);
+
+#endif

@@ -1,0 +1,222 @@
+/* Batched forward pass of the Llama-family decoder with a per-slot key/value cache. */
+#include "engine/engine.h"
+
+#include <string.h>
+
+#include "backend/cpu/matmul.h"
+#include "model/adapter.h"
+#include "nn/nn.h"
+
+struct pt_engine {
+    const pt_model *m;
+    const pt_adapter *adapter;
+    int n_slots, n_ctx, kv_dim;
+    float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
+    int *len;                 /* (n_slots) tokens held per slot */
+    /* workspace for `cap` token rows, grown on demand */
+    int cap;
+    float *x;        /* (N, D) residual stream */
+    float *xb;       /* (N, max(D, Q)) normalised input / attention output */
+    float *q, *k, *v; /* (N, Q) (N, KV) (N, KV) */
+    float *hb, *hb2; /* (N, F) */
+    float *lora_tmp; /* (N, r) */
+    float *cos_t, *sin_t; /* (N, hd/2) */
+    int *pos;        /* (N) */
+    int cap_logits;
+    float *logits;   /* (rows, V) */
+    size_t ws_bytes;
+};
+
+static size_t cache_index(const pt_engine *e, int layer, int slot) {
+    return ((size_t)layer * e->n_slots + slot) * e->n_ctx * e->kv_dim;
+}
+
+pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_ctx) {
+    *out = NULL;
+    const pt_config *c = &m->cfg;
+    if (n_slots <= 0) return pt_error(PT_ERR_ARG, "engine needs at least one sequence slot");
+    if (n_ctx <= 0) n_ctx = c->max_ctx < 4096 ? c->max_ctx : 4096;
+    if (n_ctx <= 0) n_ctx = 2048;
+    pt_engine *e = calloc(1, sizeof *e);
+    if (!e) return pt_error(PT_ERR_OOM, "out of memory");
+    e->m = m;
+    e->n_slots = n_slots;
+    e->n_ctx = n_ctx;
+    e->kv_dim = c->n_kv_heads * c->head_dim;
+    size_t n = (size_t)c->n_layers * n_slots * n_ctx * e->kv_dim;
+    e->k_cache = malloc(sizeof(float) * n);
+    e->v_cache = malloc(sizeof(float) * n);
+    e->len = calloc((size_t)n_slots, sizeof(int));
+    if (!e->k_cache || !e->v_cache || !e->len) {
+        pt_engine_free(e);
+        return pt_error(PT_ERR_OOM, "out of memory for a %d x %d token key/value cache (%.1f MiB)", n_slots, n_ctx,
+                        2.0 * sizeof(float) * n / (1 << 20));
+    }
+    *out = e;
+    return PT_OK;
+}
+
+static void free_workspace(pt_engine *e) {
+    float **bufs[] = {&e->x, &e->xb, &e->q, &e->k, &e->v, &e->hb, &e->hb2, &e->lora_tmp, &e->cos_t, &e->sin_t};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) { free(*bufs[i]); *bufs[i] = NULL; }
+    free(e->pos);
+    e->pos = NULL;
+    e->cap = 0;
+    e->ws_bytes = 0;
+}
+
+void pt_engine_free(pt_engine *e) {
+    if (!e) return;
+    free_workspace(e);
+    free(e->logits);
+    free(e->k_cache);
+    free(e->v_cache);
+    free(e->len);
+    free(e);
+}
+
+void pt_engine_set_adapter(pt_engine *e, const pt_adapter *a) {
+    e->adapter = a;
+    free_workspace(e); /* the LoRA scratch is sized by the adapter's rank */
+}
+const pt_model *pt_engine_model(const pt_engine *e) { return e->m; }
+int pt_engine_n_slots(const pt_engine *e) { return e->n_slots; }
+int pt_engine_n_ctx(const pt_engine *e) { return e->n_ctx; }
+int pt_engine_slot_len(const pt_engine *e, int slot) { return slot >= 0 && slot < e->n_slots ? e->len[slot] : 0; }
+
+size_t pt_engine_bytes(const pt_engine *e) {
+    return 2 * sizeof(float) * (size_t)e->m->cfg.n_layers * e->n_slots * e->n_ctx * e->kv_dim + e->ws_bytes +
+           sizeof(float) * (size_t)e->cap_logits * e->m->cfg.vocab_size;
+}
+
+pt_status pt_engine_truncate(pt_engine *e, int slot, int len) {
+    if (slot < 0 || slot >= e->n_slots) return pt_error(PT_ERR_ARG, "slot %d out of range (0..%d)", slot, e->n_slots - 1);
+    if (len < 0 || len > e->len[slot]) return pt_error(PT_ERR_ARG, "cannot truncate slot %d holding %d tokens to %d", slot, e->len[slot], len);
+    e->len[slot] = len;
+    return PT_OK;
+}
+
+static pt_status ensure_workspace(pt_engine *e, int n) {
+    if (n <= e->cap) return PT_OK;
+    free_workspace(e);
+    const pt_config *c = &e->m->cfg;
+    int Q = c->n_heads * c->head_dim, D = c->dim, wide = Q > D ? Q : D;
+    int r = e->adapter ? e->adapter->r : 0;
+    size_t sizes[] = {(size_t)n * D, (size_t)n * wide, (size_t)n * Q, (size_t)n * e->kv_dim, (size_t)n * e->kv_dim,
+                      (size_t)n * c->ffn_dim, (size_t)n * c->ffn_dim, (size_t)n * (r > 64 ? r : 64),
+                      (size_t)n * c->head_dim / 2, (size_t)n * c->head_dim / 2};
+    float **bufs[] = {&e->x, &e->xb, &e->q, &e->k, &e->v, &e->hb, &e->hb2, &e->lora_tmp, &e->cos_t, &e->sin_t};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = malloc(sizeof(float) * sizes[i]);
+        e->ws_bytes += sizeof(float) * sizes[i];
+        if (!*bufs[i]) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory for a %d-token workspace", n); }
+    }
+    e->pos = malloc(sizeof(int) * n);
+    if (!e->pos) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory"); }
+    e->cap = n;
+    return PT_OK;
+}
+
+/* y (N, out) = x W^T (+ bias) [+ scale * (x A^T) B^T when the adapter targets it] */
+static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
+                   int layer, pt_lora_target target) {
+    pt_matmul(y, x, W, bias, n, accumulate);
+    const pt_lora_pair *p = e->adapter ? pt_adapter_pair(e->adapter, layer, target) : NULL;
+    if (!p) return;
+    int r = e->adapter->r;
+    float *t = e->lora_tmp; /* (N, r) */
+    pt_sgemm_nt(t, x, p->A, n, r, p->in, 0);
+    float s = e->adapter->scale;
+    for (int64_t i = 0; i < (int64_t)n * r; i++) t[i] *= s;
+    pt_sgemm_nt(y, t, p->B, n, p->out, r, 1);
+}
+
+static void embed_row(float *dst, const pt_weight *emb, int32_t id) {
+    size_t rb = pt_dtype_nbytes(emb->dtype, emb->cols);
+    pt_dtype_to_f32(dst, (const uint8_t *)emb->data + rb * id, emb->dtype, emb->cols);
+}
+
+static pt_status check_batch(const pt_engine *e, const pt_batch *b) {
+    const int V = e->m->cfg.vocab_size;
+    if (b->n_seq <= 0) return pt_error(PT_ERR_ARG, "empty batch");
+    for (int s = 0; s < b->n_seq; s++) {
+        int slot = b->slot[s];
+        if (slot < 0 || slot >= e->n_slots) return pt_error(PT_ERR_ARG, "sequence %d: slot %d out of range (0..%d)", s, slot, e->n_slots - 1);
+        for (int u = 0; u < s; u++)
+            if (b->slot[u] == slot) return pt_error(PT_ERR_ARG, "sequences %d and %d both use slot %d", u, s, slot);
+        if (b->n_tokens[s] <= 0) return pt_error(PT_ERR_ARG, "sequence %d has no tokens", s);
+        if (e->len[slot] + b->n_tokens[s] > e->n_ctx)
+            return pt_error(PT_ERR_ARG, "sequence %d: %d cached + %d new tokens exceed the context of %d", s, e->len[slot], b->n_tokens[s], e->n_ctx);
+        for (int j = 0; j < b->n_tokens[s]; j++)
+            if (b->ids[s][j] < 0 || b->ids[s][j] >= V)
+                return pt_error(PT_ERR_ARG, "token id %d at position %d of sequence %d is out of range (vocabulary of %d)", b->ids[s][j], j, s, V);
+    }
+    return PT_OK;
+}
+
+pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode, const float **logits) {
+    PT_TRY(check_batch(e, b));
+    const pt_model *m = e->m;
+    const pt_config *c = &m->cfg;
+    const int D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, Q = H * hd, KV = e->kv_dim, V = c->vocab_size;
+    int N = 0;
+    for (int s = 0; s < b->n_seq; s++) N += b->n_tokens[s];
+    PT_TRY(ensure_workspace(e, N));
+
+    for (int s = 0, row = 0; s < b->n_seq; s++)
+        for (int j = 0; j < b->n_tokens[s]; j++, row++) {
+            e->pos[row] = e->len[b->slot[s]] + j;
+            embed_row(e->x + (size_t)row * D, &m->tok_emb, b->ids[s][j]);
+        }
+    pt_rope_tables(e->cos_t, e->sin_t, e->pos, N, m->inv_freq, hd / 2);
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const pt_layer *L = &m->layers[l];
+        pt_rmsnorm_forward(e->xb, NULL, e->x, L->attn_norm, N, D, c->norm_eps);
+        linear(e, e->q, e->xb, &L->wq, L->bq, N, 0, l, PT_LT_Q);
+        linear(e, e->k, e->xb, &L->wk, L->bk, N, 0, l, PT_LT_K);
+        linear(e, e->v, e->xb, &L->wv, L->bv, N, 0, l, PT_LT_V);
+        pt_rope_forward(e->q, e->cos_t, e->sin_t, N, H, hd);
+        pt_rope_forward(e->k, e->cos_t, e->sin_t, N, KVH, hd);
+        for (int s = 0, row = 0; s < b->n_seq; row += b->n_tokens[s], s++) {
+            size_t ci = cache_index(e, l, b->slot[s]);
+            float *kc = e->k_cache + ci, *vc = e->v_cache + ci;
+            int start = e->len[b->slot[s]], n = b->n_tokens[s];
+            memcpy(kc + (size_t)start * KV, e->k + (size_t)row * KV, sizeof(float) * n * KV);
+            memcpy(vc + (size_t)start * KV, e->v + (size_t)row * KV, sizeof(float) * n * KV);
+            pt_attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
+        }
+        linear(e, e->x, e->xb, &L->wo, NULL, N, 1, l, PT_LT_O); /* residual add */
+        pt_rmsnorm_forward(e->xb, NULL, e->x, L->ffn_norm, N, D, c->norm_eps);
+        linear(e, e->hb, e->xb, &L->w_gate, NULL, N, 0, l, PT_LT_GATE);
+        linear(e, e->hb2, e->xb, &L->w_up, NULL, N, 0, l, PT_LT_UP);
+        pt_swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
+        linear(e, e->x, e->hb, &L->w_down, NULL, N, 1, l, PT_LT_DOWN); /* residual add */
+    }
+    for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];
+    if (logits) *logits = NULL;
+    if (mode == PT_LOGITS_NONE) return PT_OK;
+
+    /* gather the rows that need logits, normalise them, project to the vocabulary */
+    int rows = mode == PT_LOGITS_ALL ? N : b->n_seq;
+    if (mode == PT_LOGITS_LAST)
+        for (int s = 0, row = 0; s < b->n_seq; s++) {
+            row += b->n_tokens[s];
+            memmove(e->x + (size_t)s * D, e->x + (size_t)(row - 1) * D, sizeof(float) * D);
+        }
+    if (rows > e->cap_logits) {
+        free(e->logits);
+        e->logits = malloc(sizeof(float) * (size_t)rows * V);
+        e->cap_logits = e->logits ? rows : 0;
+        if (!e->logits) return pt_error(PT_ERR_OOM, "out of memory for %d x %d logits", rows, V);
+    }
+    pt_rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
+    linear(e, e->logits, e->xb, &m->output, NULL, rows, 0, 0, PT_LT_HEAD);
+    if (logits) *logits = e->logits;
+    return PT_OK;
+}
+
+pt_status pt_engine_forward_one(pt_engine *e, int slot, const int32_t *ids, int n, pt_logits_mode mode, const float **logits) {
+    pt_batch b = {1, &slot, &ids, &n};
+    return pt_engine_forward(e, &b, mode, logits);
+}

@@ -1,0 +1,58 @@
+/* The inference engine: a batched forward pass over sequences of different lengths, each
+ * appending to its own slot of a key/value cache, producing vocabulary logits.
+ *
+ * A batch is a list of (slot, tokens) pairs. Tokens of all sequences are laid end to end as
+ * the rows of one matrix, so every linear layer is a single GEMM over the whole batch with
+ * no padding; only attention looks at sequence boundaries. */
+#ifndef PT_ENGINE_ENGINE_H
+#define PT_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct pt_adapter;
+
+typedef struct {
+    int n_seq;
+    const int *slot;              /* (n_seq) distinct cache slots */
+    const int32_t *const *ids;    /* (n_seq) token arrays */
+    const int *n_tokens;          /* (n_seq) lengths, each >= 1 */
+} pt_batch;
+
+typedef enum {
+    PT_LOGITS_LAST, /* one row per sequence: its last token */
+    PT_LOGITS_ALL,  /* one row per token, sequences in batch order */
+    PT_LOGITS_NONE  /* only fill the cache (prefix sharing) */
+} pt_logits_mode;
+
+typedef struct pt_engine pt_engine;
+
+/* n_slots sequences of up to n_ctx tokens each (n_ctx <= 0: the model's context length,
+ * capped at 4096). */
+pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_ctx);
+void pt_engine_free(pt_engine *e);
+
+/* Applies a LoRA adapter (NULL: none) to every following forward pass. */
+void pt_engine_set_adapter(pt_engine *e, const struct pt_adapter *a);
+
+const pt_model *pt_engine_model(const pt_engine *e);
+int pt_engine_n_slots(const pt_engine *e);
+int pt_engine_n_ctx(const pt_engine *e);
+int pt_engine_slot_len(const pt_engine *e, int slot);
+/* Forgets the tail of a slot's cache beyond `len` tokens (len 0 empties it). */
+pt_status pt_engine_truncate(pt_engine *e, int slot, int len);
+
+/* Runs the batch and returns logits in an engine-owned buffer valid until the next call:
+ * (n_seq, V) for PT_LOGITS_LAST, (sum n_tokens, V) for PT_LOGITS_ALL. */
+pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode, const float **logits);
+
+/* Convenience: one sequence appended to `slot`. */
+pt_status pt_engine_forward_one(pt_engine *e, int slot, const int32_t *ids, int n, pt_logits_mode mode,
+                                const float **logits);
+
+/* Bytes held by the engine (cache + workspace). */
+size_t pt_engine_bytes(const pt_engine *e);
+
+#endif

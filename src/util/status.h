@@ -1,0 +1,53 @@
+/* Status codes and the error message that goes with them.
+ *
+ * Every library function that can fail returns a pt_status and, on failure, leaves a
+ * human-readable message (what went wrong and where: file, line, key, tensor, expected vs
+ * found) in a thread-local slot, the way SQLite keeps a message on its handle. The CLI prints
+ * pt_errmsg() and exits non-zero; nothing below the CLI prints or exits. */
+#ifndef PT_UTIL_STATUS_H
+#define PT_UTIL_STATUS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef enum {
+    PT_OK = 0,
+    PT_ERR_IO,          /* a file could not be opened, read, written or mapped */
+    PT_ERR_FORMAT,      /* a file's content is malformed or inconsistent */
+    PT_ERR_OOM,         /* an allocation failed */
+    PT_ERR_ARG,         /* a caller passed an invalid argument (bad flag, id out of range, ...) */
+    PT_ERR_UNSUPPORTED, /* well-formed, but something this build does not handle */
+    PT_ERR_NUMERIC,     /* NaN / Inf where a finite number is required */
+    PT_ERR_NET,         /* network / HTTP failure */
+    PT_ERR_INTERNAL     /* a broken invariant: a bug */
+} pt_status;
+
+/* Records a formatted message for `st` and returns `st`, so callers can write
+ * `return pt_error(PT_ERR_FORMAT, "%s: ...", path);`. */
+pt_status pt_error(pt_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prefixes the current message with more context ("loading X: " + old message). */
+pt_status pt_error_wrap(pt_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+const char *pt_errmsg(void);          /* the last message set on this thread ("" if none) */
+void pt_error_clear(void);
+const char *pt_status_name(pt_status st);
+
+/* Invariant check that stays on in release builds: a failure is a bug in politune. */
+#define PT_ASSERT(cond)                                                                  \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "politune: internal error: %s:%d: assertion '%s' failed\n", \
+                    __FILE__, __LINE__, #cond);                                          \
+            abort();                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* Propagates a failure: `PT_TRY(pt_gguf_open(...));` */
+#define PT_TRY(expr)                          \
+    do {                                      \
+        pt_status pt_try_st_ = (expr);        \
+        if (pt_try_st_ != PT_OK) return pt_try_st_; \
+    } while (0)
+
+#endif

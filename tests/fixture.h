@@ -1,0 +1,18 @@
+/* Helpers for the reference fixtures in shared/fixtures/reference/<name>/: cases.json,
+ * expected.safetensors, and comparisons with the README's tolerances. */
+#ifndef PT_TESTS_FIXTURE_H
+#define PT_TESTS_FIXTURE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "format/safetensors.h"
+
+/* Loads cases.json of a reference model (NULL on failure, after reporting it). */
+json_t *fx_cases(const char *model);
+/* Reads a JSON array of integers into a malloc'd int32 array. */
+int32_t *fx_ids(json_t *arr, int *n);
+/* max |a - b| <= rel * max |b| over n floats; reports the worst element on failure. */
+int fx_close(const char *what, const float *a, const float *b, int64_t n, double rel);
+
+#endif

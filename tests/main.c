@@ -1,0 +1,112 @@
+/* Test runner: runs every registered test (or those whose name contains one of the
+ * arguments) and ends with "N passed, N failed". */
+
+#include "test.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct { const char *name, *file; pt_test_fn fn; } test_entry;
+static test_entry tests[1024];
+static int n_tests, cur_failures;
+static char tmp_root[256];
+
+void pt_test_register(const char *name, pt_test_fn fn, const char *file) {
+    if (n_tests < (int)(sizeof tests / sizeof tests[0]))
+        tests[n_tests++] = (test_entry){name, file, fn};
+}
+
+void pt_test_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    if (cur_failures < 20) {
+        fprintf(stdout, "    %s:%d: ", file, line);
+        va_start(ap, fmt);
+        vfprintf(stdout, fmt, ap);
+        va_end(ap);
+        fputc('\n', stdout);
+    }
+    cur_failures++;
+}
+
+const char *pt_test_shared(const char *rel) {
+    static char bufs[8][1024];
+    static int k;
+    const char *root = getenv("POLITUNE_SHARED");
+    if (!root || !*root) root = "../shared";
+    char *b = bufs[k++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    return b;
+}
+
+const char *pt_test_tmpdir(void) {
+    static char dir[512];
+    static int k;
+    snprintf(dir, sizeof dir, "%s/t%d", tmp_root, k++);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (system(cmd) != 0) return "/tmp";
+    return dir;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    if (s) { s[fread(s, 1, (size_t)n, f)] = 0; }
+    fclose(f);
+    return s;
+}
+
+int pt_test_run(char **out, char **err, const char *fmt, ...) {
+    static int k;
+    char cmd[16384], line[18000], o[512], e[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(o, sizeof o, "%s/run%d.out", tmp_root, k);
+    snprintf(e, sizeof e, "%s/run%d.err", tmp_root, k++);
+    snprintf(line, sizeof line, "( %s ) </dev/null >'%s' 2>'%s'", cmd, o, e);
+    int rc = system(line);
+    if (out) *out = slurp(o);
+    if (err) *err = slurp(e);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+int main(int argc, char **argv) {
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/politune-test.%ld", (long)getpid());
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp_root);
+    if (system(cmd) != 0) return 2;
+    if (!getenv("POLITUNE_BIN")) setenv("POLITUNE_BIN", "build/politune", 1);
+    int passed = 0, failed = 0;
+    for (int i = 0; i < n_tests; i++) {
+        if (argc > 1) {
+            int want = 0;
+            for (int a = 1; a < argc; a++) want |= strstr(tests[i].name, argv[a]) != NULL;
+            if (!want) continue;
+        }
+        cur_failures = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        tests[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        const char *base = strrchr(tests[i].file, '/');
+        printf("%s %-48s (%s, %.0f ms)\n", cur_failures ? "FAIL" : "ok  ", tests[i].name,
+               base ? base + 1 : tests[i].file, ms);
+        fflush(stdout);
+        if (cur_failures) failed++; else passed++;
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+    if (system(cmd) != 0) { /* leftover temp files are harmless */ }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
