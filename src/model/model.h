@@ -86,3 +86,13 @@ pt_status pt_config_validate(const pt_config *c, const char *label);
 void pt_rope_inv_freq(double *inv_freq, const pt_config *c);
 
 #endif
+
+/* ---- export (model/export.c) -------------------------------------------------------------
+ * Writes the loaded weights (with a LoRA adapter merged in when `adapter` is not NULL:
+ * W' = W + scale * B A) as a GGUF file of the given type (F32, F16, BF16, Q8_0, Q4_0; norms
+ * stay F32), or as a Hugging Face directory (config.json + safetensors of type F32, F16 or
+ * BF16, split into shards of at most shard_bytes with an index when shard_bytes > 0). */
+struct pt_adapter;
+pt_status pt_model_save_gguf(const pt_model *m, const struct pt_adapter *adapter, const char *path, pt_dtype type);
+pt_status pt_model_save_hf(const pt_model *m, const struct pt_adapter *adapter, const char *dir, pt_dtype type,
+                           size_t shard_bytes);

@@ -1,0 +1,210 @@
+/* Shared CLI plumbing: errors, number parsing, model sessions, sampling flags, prompts. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_fail(const char *cmd, pt_status st) {
+    fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg()[0] ? pt_errmsg() : pt_status_name(st));
+    return st == PT_ERR_ARG ? 2 : 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "politune %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see 'politune %s --help')\n", cmd);
+    return 2;
+}
+
+bool cli_parse_int(const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+pt_status cli_parse_ids(const char *s, int32_t **ids, int *n) {
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    *ids = malloc(sizeof(int32_t) * cap);
+    *n = 0;
+    if (!*ids) return pt_error(PT_ERR_OOM, "out of memory");
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',')) {
+            free(*ids);
+            *ids = NULL;
+            return pt_error(PT_ERR_ARG, "token list: item %d ('%.*s') is not a non-negative integer", *n + 1, (int)strcspn(p, ","), p);
+        }
+        (*ids)[(*n)++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (*n == 0) { free(*ids); *ids = NULL; return pt_error(PT_ERR_ARG, "token list is empty"); }
+    return PT_OK;
+}
+
+int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg) {
+    long v;
+    switch (opt) {
+    case 'm': o->model = arg; return 1;
+    case 'A': o->adapter = arg; return 1;
+    case 'T': o->chat_template = arg; return 1;
+    case 'j':
+        if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
+        o->threads = (int)v;
+        return 1;
+    case 'C':
+        if (!cli_parse_int(arg, 1, 1 << 20, &v)) return cli_usage_error(cmd, "--ctx wants a positive integer, got '%s'", arg), -1;
+        o->ctx = (int)v;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots) {
+    memset(s, 0, sizeof *s);
+    if (!o->model) return cli_usage_error(cmd, "--model PATH is required");
+    pt_status st;
+    if (o->chat_template && (st = pt_chat_template_from_name(o->chat_template, &s->chat))) return cli_fail(cmd, st);
+    pt_backend_set_threads(o->threads);
+    if ((st = pt_model_load(&s->model, o->model))) return cli_fail(cmd, st);
+    if (!o->chat_template) s->chat = s->model->chat;
+    if (o->adapter && (st = pt_adapter_load(&s->adapter, o->adapter, s->model))) {
+        cli_session_close(s);
+        return cli_fail(cmd, st);
+    }
+    if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx))) {
+        cli_session_close(s);
+        return cli_fail(cmd, st);
+    }
+    pt_engine_set_adapter(s->engine, s->adapter);
+    return 0;
+}
+
+void cli_session_close(cli_session *s) {
+    pt_engine_free(s->engine);
+    pt_adapter_free(s->adapter);
+    pt_model_free(s->model);
+    memset(s, 0, sizeof *s);
+}
+
+void cli_gen_defaults(cli_gen_opts *g) {
+    memset(g, 0, sizeof *g);
+    g->p = pt_gen_params_default();
+    g->stop_at_eos = true;
+}
+
+int cli_gen_option(cli_gen_opts *g, const char *cmd, int opt, const char *arg) {
+    long v;
+    double f;
+    switch (opt) {
+    case 'n':
+        if (!cli_parse_int(arg, 0, 1 << 20, &v)) return cli_usage_error(cmd, "--max-new-tokens wants an integer >= 0, got '%s'", arg), -1;
+        g->p.max_new_tokens = (int)v;
+        return 1;
+    case 't':
+        if (!cli_parse_float(arg, &f) || f < 0) return cli_usage_error(cmd, "--temperature wants a number >= 0, got '%s'", arg), -1;
+        g->p.sampling.temperature = (float)f;
+        return 1;
+    case 'k':
+        if (!cli_parse_int(arg, 0, 1 << 30, &v)) return cli_usage_error(cmd, "--top-k wants an integer >= 0, got '%s'", arg), -1;
+        g->p.sampling.top_k = (int)v;
+        return 1;
+    case 'p':
+        if (!cli_parse_float(arg, &f) || f <= 0 || f > 1) return cli_usage_error(cmd, "--top-p wants a number in (0, 1], got '%s'", arg), -1;
+        g->p.sampling.top_p = (float)f;
+        return 1;
+    case 's': {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(arg, &end, 10);
+        if (errno || end == arg || *end) return cli_usage_error(cmd, "--seed wants a non-negative integer, got '%s'", arg), -1;
+        g->p.sampling.seed = s;
+        return 1;
+    }
+    case 'S':
+        if (g->n_stops == 16) return cli_usage_error(cmd, "at most 16 --stop strings"), -1;
+        if (!*arg) return cli_usage_error(cmd, "--stop wants a non-empty string"), -1;
+        g->stops[g->n_stops++] = arg;
+        return 1;
+    case 'E': g->stop_at_eos = false; return 1;
+    }
+    return 0;
+}
+
+void cli_gen_finish(cli_gen_opts *g, const pt_model *m, int32_t *buf, int cap) {
+    g->p.stop_strings = g->stops;
+    g->p.n_stop_strings = g->n_stops;
+    g->p.n_stop_ids = 0;
+    if (!g->stop_at_eos) return;
+    int n = 0;
+    if (m->tok) pt_tokenizer_stop_ids(m->tok, buf, cap, &n);
+    else if (m->cfg.eos_id >= 0 && cap > 0) buf[n++] = m->cfg.eos_id;
+    g->p.stop_ids = buf;
+    g->p.n_stop_ids = n;
+}
+
+pt_status cli_encode_prompt(const cli_session *s, const char *system, const char *user, bool chat, int32_t **ids, int *n) {
+    const pt_model *m = s->model;
+    if (!m->tok) return pt_error(PT_ERR_ARG, "%s: the checkpoint has no tokenizer (tokenizer.json or GGUF vocabulary); use token ids", m->path);
+    size_t nn = 0;
+    pt_status st;
+    if (!chat) {
+        if (system) return pt_error(PT_ERR_ARG, "--system needs --chat");
+        st = pt_tokenizer_encode(m->tok, user, strlen(user), true, ids, &nn);
+    } else {
+        if (s->chat == PT_CHAT_NONE)
+            return pt_error(PT_ERR_ARG, "%s: no chat template recognised in the checkpoint; choose one with --chat-template (llama3, mistral, chatml, qwen3, alpaca)", m->path);
+        pt_chat_msg msgs[2];
+        int k = 0;
+        if (system) msgs[k++] = (pt_chat_msg){"system", system};
+        msgs[k++] = (pt_chat_msg){"user", user};
+        int32_t bos = pt_tokenizer_bos(m->tok);
+        /* templates that start with BOS write it as text (recognised as the special token);
+         * alpaca is plain text, so BOS comes from the tokenizer's own rule */
+        const char *bos_text = bos >= 0 ? pt_tokenizer_token_text(m->tok, bos) : NULL;
+        char *text = NULL;
+        st = pt_chat_render(s->chat, msgs, k, true, bos_text, &text);
+        if (!st) st = pt_tokenizer_encode(m->tok, text, strlen(text), s->chat == PT_CHAT_ALPACA, ids, &nn);
+        free(text);
+    }
+    *n = (int)nn;
+    return st;
+}
+
+void cli_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+}

@@ -1,0 +1,90 @@
+/* Shared pieces of the CLI: option parsing helpers, loading a model (plus adapter and
+ * thread count) with errors printed the one way, number lists, JSON output helpers, and
+ * building a prompt from --prompt / --system / --chat. */
+#ifndef PT_CLI_CLI_H
+#define PT_CLI_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "politune.h"
+
+/* Prints "politune <cmd>: <message>" (the library message when msg is NULL) to stderr and
+ * returns the exit status for the failure (2 for usage errors, 1 otherwise). */
+int cli_fail(const char *cmd, pt_status st);
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses numbers, checking the whole string was consumed. */
+bool cli_parse_int(const char *s, long lo, long hi, long *out);
+bool cli_parse_float(const char *s, double *out);
+/* "1,2,3" -> malloc'd int32 array */
+pt_status cli_parse_ids(const char *s, int32_t **ids, int *n);
+
+/* Options every model-using command takes. */
+typedef struct {
+    const char *model, *adapter, *chat_template;
+    int threads, ctx;
+} cli_model_opts;
+
+/* Handles --model/--adapter/--threads/--ctx/--chat-template (returns 1 if consumed, 0 if not
+ * one of them, -1 on a bad value). */
+int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg);
+#define CLI_MODEL_LONGOPTS                                                              \
+    {"model", required_argument, 0, 'm'}, {"adapter", required_argument, 0, 'A'},      \
+        {"threads", required_argument, 0, 'j'}, {"ctx", required_argument, 0, 'C'},     \
+        {"chat-template", required_argument, 0, 'T'}
+#define CLI_MODEL_HELP                                                                            \
+    "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
+    "  --adapter DIR         apply a PEFT LoRA adapter (adapter_config.json + safetensors)\n"   \
+    "  --threads N           worker threads (default: all cores)\n"                              \
+    "  --ctx N               context length for the key/value cache (default: model's, max 4096)\n" \
+    "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n"
+
+typedef struct {
+    pt_model *model;
+    pt_adapter *adapter;
+    pt_engine *engine;
+    pt_chat_template chat;
+} cli_session;
+
+/* Loads the model (and adapter), sets threads, creates an engine with n_slots slots. */
+int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots);
+void cli_session_close(cli_session *s);
+
+/* Sampling flags shared by generate and chat. */
+typedef struct {
+    pt_gen_params p;
+    const char *stops[16];
+    int n_stops;
+    bool stop_at_eos;
+} cli_gen_opts;
+
+void cli_gen_defaults(cli_gen_opts *g);
+int cli_gen_option(cli_gen_opts *g, const char *cmd, int opt, const char *arg);
+#define CLI_GEN_LONGOPTS                                                                        \
+    {"max-new-tokens", required_argument, 0, 'n'}, {"temperature", required_argument, 0, 't'},  \
+        {"top-k", required_argument, 0, 'k'}, {"top-p", required_argument, 0, 'p'},             \
+        {"seed", required_argument, 0, 's'}, {"stop", required_argument, 0, 'S'},               \
+        {"ignore-eos", no_argument, 0, 'E'}
+#define CLI_GEN_HELP                                                                              \
+    "  --max-new-tokens N    tokens to generate at most (default 256)\n"                        \
+    "  --temperature T       0 = greedy (default); > 0 samples\n"                                \
+    "  --top-k K             sample among the K most likely tokens (0 = all)\n"                  \
+    "  --top-p P             nucleus sampling: smallest set with probability >= P (default 1)\n" \
+    "  --seed S              random seed (default 0): same seed, same text\n"                    \
+    "  --stop STR            stop when the text contains STR (repeatable)\n"                      \
+    "  --ignore-eos          keep going past end-of-sequence / end-of-turn tokens\n"
+
+/* Fills the stop-token list from the tokenizer (EOS, end-of-turn) unless --ignore-eos. */
+void cli_gen_finish(cli_gen_opts *g, const pt_model *m, int32_t *buf, int cap);
+
+/* Tokenises a prompt: raw text (BOS added as the tokenizer says), or with `chat` a
+ * conversation [system?, user] rendered by the session's template with the generation
+ * prompt. Needs a tokenizer. */
+pt_status cli_encode_prompt(const cli_session *s, const char *system, const char *user, bool chat, int32_t **ids, int *n);
+
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
+
+#endif

@@ -1,0 +1,80 @@
+/* politune tokenize: text -> ids ({"ids":[...]}) or, with --decode, ids -> text. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const char *usage =
+    "usage: politune tokenize --model PATH_OR_TOKENIZER_JSON --text TEXT [--add-special]\n"
+    "       politune tokenize --model PATH_OR_TOKENIZER_JSON --decode 1,2,3 [--skip-special]\n\n"
+    "Prints one JSON line: {\"ids\":[...]} for --text, {\"text\":\"...\"} for --decode.\n"
+    "PATH is a tokenizer.json file, a Hugging Face model directory or a GGUF file.\n"
+    "Special tokens written in the text (e.g. <|eot_id|>) are recognised; --add-special also\n"
+    "adds what the tokenizer's post-processor adds (e.g. BOS).\n";
+
+static pt_status load_tokenizer(const char *path, pt_tokenizer **tok, pt_model **model) {
+    size_t n = strlen(path);
+    *tok = NULL;
+    *model = NULL;
+    if (n >= 5 && !strcmp(path + n - 5, ".json")) return pt_tokenizer_load_json(tok, path);
+    PT_TRY(pt_model_load(model, path));
+    if (!(*model)->tok) return pt_error(PT_ERR_FORMAT, "%s: no tokenizer in this checkpoint", path);
+    *tok = (*model)->tok;
+    return PT_OK;
+}
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *cmd = "tokenize", *model = NULL, *text = NULL, *decode = NULL;
+    bool add_special = false, skip_special = false;
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
+                                         {"decode", required_argument, 0, 'd'}, {"add-special", no_argument, 0, 'a'},
+                                         {"skip-special", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int opt;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) switch (opt) {
+        case 'm': model = optarg; break;
+        case 't': text = optarg; break;
+        case 'd': decode = optarg; break;
+        case 'a': add_special = true; break;
+        case 's': skip_special = true; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!model) return cli_usage_error(cmd, "--model PATH_OR_TOKENIZER_JSON is required");
+    if (!text == !decode) return cli_usage_error(cmd, "give exactly one of --text TEXT or --decode LIST");
+    pt_tokenizer *tok;
+    pt_model *m;
+    pt_status st = load_tokenizer(model, &tok, &m);
+    int rc = 0;
+    if (!st && text) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        st = pt_tokenizer_encode(tok, text, strlen(text), add_special, &ids, &n);
+        if (!st) {
+            printf("{\"ids\":[");
+            for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+            printf("]}\n");
+        }
+        free(ids);
+    } else if (!st) {
+        int32_t *ids = NULL;
+        int n = 0;
+        char *out = NULL;
+        st = cli_parse_ids(decode, &ids, &n);
+        if (!st) st = pt_tokenizer_decode(tok, ids, (size_t)n, skip_special, &out);
+        if (!st) {
+            printf("{\"text\":");
+            cli_json_string(stdout, out);
+            printf("}\n");
+        }
+        free(out);
+        free(ids);
+    }
+    if (st) rc = cli_fail(cmd, st);
+    if (m) pt_model_free(m);
+    else pt_tokenizer_free(tok);
+    return rc;
+}
