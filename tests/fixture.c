@@ -6,6 +6,16 @@
 
 #include "test.h"
 
+const char *fx_dir(const char *model) {
+    static char bufs[8][512];
+    static int k;
+    char rel[256];
+    snprintf(rel, sizeof rel, "fixtures/reference/%s", model);
+    char *b = bufs[k++ % 8];
+    snprintf(b, sizeof bufs[0], "%s", pt_test_shared(rel));
+    return b;
+}
+
 json_t *fx_cases(const char *model) {
     char rel[256];
     snprintf(rel, sizeof rel, "fixtures/reference/%s/cases.json", model);

@@ -8,6 +8,8 @@
 
 #include "format/safetensors.h"
 
+/* shared/fixtures/reference/<model> (rotating static buffers: a few may be live at once). */
+const char *fx_dir(const char *model);
 /* Loads cases.json of a reference model (NULL on failure, after reporting it). */
 json_t *fx_cases(const char *model);
 /* Reads a JSON array of integers into a malloc'd int32 array. */

@@ -11,16 +11,6 @@
 #define BIN "\"$POLITUNE_BIN\""
 
 static const char *stories(void) { return pt_test_shared("assets/models/stories260K/stories260K.gguf"); }
-static const char *ref(const char *m) {
-    static char b[4][512];
-    static int k;
-    char rel[128];
-    snprintf(rel, sizeof rel, "fixtures/reference/%s", m);
-    char *s = b[k++ % 4];
-    snprintf(s, 512, "%s", pt_test_shared(rel));
-    return s;
-}
-
 static int count_lines(const char *s) {
     int n = 0;
     for (; s && *s; s++) n += *s == '\n';
@@ -49,15 +39,15 @@ static void check_logits_cli(const char *model, const char *adapter_flag, const 
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", i ? "," : "", (long long)json_integer_value(json_array_get(ids, i)));
     char *out = NULL, *err = NULL;
     char adapter[700] = "";
-    if (adapter_flag) snprintf(adapter, sizeof adapter, "--adapter '%s/adapter'", ref(model));
-    int rc = pt_test_run(&out, &err, BIN " logits --model '%s' %s --ids %s", ref(model), adapter, list);
+    if (adapter_flag) snprintf(adapter, sizeof adapter, "--adapter '%s/adapter'", fx_dir(model));
+    int rc = pt_test_run(&out, &err, BIN " logits --model '%s' %s --ids %s", fx_dir(model), adapter, list);
     CHECK_MSG(rc == 0, "logits exited %d: %s", rc, err ? err : "");
     json_t *o = out ? json_loads(out, 0, NULL) : NULL;
     json_t *rows = json_object_get(o, "logits");
     CHECK_MSG(json_array_size(rows) == json_array_size(ids), "logits: %zu rows for %zu ids", json_array_size(rows), json_array_size(ids));
     pt_safetensors exp = {0};
     char p[700];
-    snprintf(p, sizeof p, "%s/expected.safetensors", ref(model));
+    snprintf(p, sizeof p, "%s/expected.safetensors", fx_dir(model));
     if (json_array_size(rows) == json_array_size(ids) && pt_safetensors_open(&exp, p) == PT_OK) {
         const pt_tensor_view *t = pt_safetensors_find(&exp, tensor);
         REQUIRE(t);
@@ -137,7 +127,7 @@ PT_TEST(test_cli_tokenize_and_score) {
 
 PT_TEST(test_cli_inspect_and_chat) {
     char *out = NULL, *err = NULL;
-    int rc = pt_test_run(&out, &err, BIN " inspect '%s' --json", ref("qwen2"));
+    int rc = pt_test_run(&out, &err, BIN " inspect '%s' --json", fx_dir("qwen2"));
     json_t *o = out ? json_loads(out, 0, NULL) : NULL;
     CHECK(rc == 0 && o);
     CHECK(!strcmp(json_string_value(json_object_get(o, "architecture")) ?: "", "qwen2"));
@@ -158,9 +148,9 @@ PT_TEST(test_cli_inspect_and_chat) {
 PT_TEST(test_cli_bad_input) {
     const char *dir = pt_test_tmpdir();
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --ids 1,2,99999", ref("llama3"));
+    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --ids 1,2,99999", fx_dir("llama3"));
     expect_error("99999", cmd);
-    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --ids 1,x,3", ref("llama3"));
+    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --ids 1,x,3", fx_dir("llama3"));
     expect_error("'x'", cmd);
     snprintf(cmd, sizeof cmd, BIN " generate --model /no/such/model --prompt hi");
     expect_error("/no/such/model", cmd);
@@ -180,7 +170,7 @@ PT_TEST(test_cli_bad_input) {
     snprintf(cmd, sizeof cmd, "head -c 30000 '%s' > '%s/cut.gguf' && " BIN " inspect '%s/cut.gguf'", stories(), dir, dir);
     expect_error("cut.gguf", cmd);
     /* an adapter that does not fit the model */
-    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --adapter '%s/adapter' --ids 1,2", ref("mistral"), ref("llama3"));
+    snprintf(cmd, sizeof cmd, BIN " logits --model '%s' --adapter '%s/adapter' --ids 1,2", fx_dir("mistral"), fx_dir("llama3"));
     expect_error("the base model needs", cmd);
     expect_error("unknown command", BIN " frobnicate");
 }

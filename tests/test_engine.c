@@ -10,16 +10,6 @@
 
 #define LOGIT_TOL 1e-4 /* x max |expected| (fixtures/README.md) */
 
-static const char *ref_dir(const char *model) {
-    static char buf[4][512];
-    static int k;
-    char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/reference/%s", model);
-    char *b = buf[k++ % 4];
-    snprintf(b, 512, "%s", pt_test_shared(rel));
-    return b;
-}
-
 /* Checks every forward case of a reference model, with (lora) or without the adapter. */
 static void check_forward(const char *model, int lora) {
     pt_model *m = NULL;
@@ -29,11 +19,11 @@ static void check_forward(const char *model, int lora) {
     json_t *cases = fx_cases(model);
     REQUIRE(cases);
     char path[600];
-    REQUIRE_OK(pt_model_load(&m, ref_dir(model)));
-    snprintf(path, sizeof path, "%s/expected.safetensors", ref_dir(model));
+    REQUIRE_OK(pt_model_load(&m, fx_dir(model)));
+    snprintf(path, sizeof path, "%s/expected.safetensors", fx_dir(model));
     REQUIRE_OK(pt_safetensors_open(&exp, path));
     if (lora) {
-        snprintf(path, sizeof path, "%s/adapter", ref_dir(model));
+        snprintf(path, sizeof path, "%s/adapter", fx_dir(model));
         REQUIRE_OK(pt_adapter_load(&a, path, m));
     }
     REQUIRE_OK(pt_engine_new(&e, m, 1, 256));
@@ -70,10 +60,10 @@ static void check_greedy(const char *model, const char *key, int lora) {
     pt_engine *e = NULL;
     json_t *cases = fx_cases(model);
     REQUIRE(cases);
-    REQUIRE_OK(pt_model_load(&m, ref_dir(model)));
+    REQUIRE_OK(pt_model_load(&m, fx_dir(model)));
     if (lora) {
         char path[600];
-        snprintf(path, sizeof path, "%s/adapter", ref_dir(model));
+        snprintf(path, sizeof path, "%s/adapter", fx_dir(model));
         REQUIRE_OK(pt_adapter_load(&a, path, m));
     }
     REQUIRE_OK(pt_engine_new(&e, m, 1, 128));
@@ -124,7 +114,7 @@ PT_TEST(test_engine_stories260K_gguf_matches_hf) {
     REQUIRE(cases);
     REQUIRE_OK(pt_model_load(&m, pt_test_shared("assets/models/stories260K/stories260K.gguf")));
     char path[600];
-    snprintf(path, sizeof path, "%s/expected.safetensors", ref_dir("stories260K-hf"));
+    snprintf(path, sizeof path, "%s/expected.safetensors", fx_dir("stories260K-hf"));
     REQUIRE_OK(pt_safetensors_open(&exp, path));
     REQUIRE_OK(pt_engine_new(&e, m, 1, 256));
     json_t *fw = json_object_get(cases, "forward");
@@ -164,7 +154,7 @@ PT_TEST(test_engine_stories260K_gguf_matches_hf) {
 PT_TEST(test_engine_batch_and_cache_consistency) {
     pt_model *m = NULL;
     pt_engine *e = NULL;
-    REQUIRE_OK(pt_model_load(&m, ref_dir("qwen2")));
+    REQUIRE_OK(pt_model_load(&m, fx_dir("qwen2")));
     REQUIRE_OK(pt_engine_new(&e, m, 3, 64));
     const int V = m->cfg.vocab_size;
     int32_t s0[] = {5, 17, 300, 42, 9, 1000, 77}, s1[] = {8}, s2[] = {100, 200, 300, 400};
@@ -203,9 +193,9 @@ PT_TEST(test_engine_score_matches_dpo_fixture) {
     pt_adapter *a = NULL;
     json_t *cases = fx_cases("llama3");
     REQUIRE(cases);
-    REQUIRE_OK(pt_model_load(&m, ref_dir("llama3")));
+    REQUIRE_OK(pt_model_load(&m, fx_dir("llama3")));
     char path[600];
-    snprintf(path, sizeof path, "%s/adapter", ref_dir("llama3"));
+    snprintf(path, sizeof path, "%s/adapter", fx_dir("llama3"));
     REQUIRE_OK(pt_adapter_load(&a, path, m));
     REQUIRE_OK(pt_engine_new(&e, m, 4, 64));
     json_t *pairs = json_object_get(json_object_get(cases, "dpo"), "pairs");

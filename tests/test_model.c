@@ -9,16 +9,6 @@
 #include "politune.h"
 #include "test.h"
 
-static const char *fixture_dir(const char *model) {
-    static char b[4][512];
-    static int k;
-    char rel[128];
-    snprintf(rel, sizeof rel, "fixtures/reference/%s", model);
-    char *s = b[k++ % 4];
-    snprintf(s, 512, "%s", pt_test_shared(rel));
-    return s;
-}
-
 /* All-position logits of a fixed id sequence. */
 static float *logits_of(const char *path, const int32_t *ids, int n, int *vocab) {
     pt_model *m = NULL;
@@ -41,10 +31,10 @@ static const int32_t probe[] = {1, 17, 400, 5, 88, 230, 9, 311, 2, 64};
 /* Exported as HF (sharded) and as GGUF of every type, each must reproduce the original. */
 static void check_exports(const char *model) {
     int V = 0, V2 = 0;
-    float *ref = logits_of(fixture_dir(model), probe, 10, &V);
+    float *ref = logits_of(fx_dir(model), probe, 10, &V);
     REQUIRE(ref);
     pt_model *m = NULL;
-    REQUIRE_OK(pt_model_load(&m, fixture_dir(model)));
+    REQUIRE_OK(pt_model_load(&m, fx_dir(model)));
     const char *dir = pt_test_tmpdir();
     char path[600];
     snprintf(path, sizeof path, "%s/sharded", dir);
@@ -79,13 +69,13 @@ PT_TEST(test_model_exports_mistral) { check_exports("mistral"); }
 static const char *broken_dir(const char *key, const char *json_value) {
     const char *dir = pt_test_tmpdir();
     char cfg[600], src[600], dst[600];
-    snprintf(src, sizeof src, "%s/config.json", fixture_dir("llama3"));
+    snprintf(src, sizeof src, "%s/config.json", fx_dir("llama3"));
     json_t *o = json_load_file(src, 0, NULL);
     if (key) json_object_set_new(o, key, json_loads(json_value, JSON_DECODE_ANY, NULL));
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     json_dump_file(o, cfg, 0);
     json_decref(o);
-    snprintf(src, sizeof src, "%s/model.safetensors", fixture_dir("llama3"));
+    snprintf(src, sizeof src, "%s/model.safetensors", fx_dir("llama3"));
     snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
     if (symlink(src, dst) != 0) pt_test_fail(__FILE__, __LINE__, "symlink failed");
     return dir;
@@ -110,16 +100,16 @@ PT_TEST(test_model_bad_checkpoints) {
     expect_load_error("/nonexistent/model", PT_ERR_IO, "/nonexistent/model", NULL);
     /* a file that is not GGUF */
     char p[600];
-    snprintf(p, sizeof p, "%s/config.json", fixture_dir("llama3"));
+    snprintf(p, sizeof p, "%s/config.json", fx_dir("llama3"));
     expect_load_error(p, PT_ERR_FORMAT, "not a GGUF file", NULL);
 }
 
 PT_TEST(test_model_adapter_mismatch) {
     pt_model *m = NULL;
     pt_adapter *a = NULL;
-    REQUIRE_OK(pt_model_load(&m, fixture_dir("mistral")));
+    REQUIRE_OK(pt_model_load(&m, fx_dir("mistral")));
     char p[600];
-    snprintf(p, sizeof p, "%s/adapter", fixture_dir("llama3")); /* llama3's adapter on mistral */
+    snprintf(p, sizeof p, "%s/adapter", fx_dir("llama3")); /* llama3's adapter on mistral */
     CHECK(pt_adapter_load(&a, p, m) == PT_ERR_FORMAT);
     CHECK_MSG(strstr(pt_errmsg(), "base model needs"), "message: %s", pt_errmsg());
     CHECK(a == NULL);
@@ -131,16 +121,16 @@ PT_TEST(test_model_adapter_mismatch) {
 PT_TEST(test_model_merge_matches_fixture) {
     pt_model *m = NULL;
     pt_adapter *a = NULL;
-    REQUIRE_OK(pt_model_load(&m, fixture_dir("llama3")));
+    REQUIRE_OK(pt_model_load(&m, fx_dir("llama3")));
     char p[800];
-    snprintf(p, sizeof p, "%s/adapter", fixture_dir("llama3"));
+    snprintf(p, sizeof p, "%s/adapter", fx_dir("llama3"));
     REQUIRE_OK(pt_adapter_load(&a, p, m));
     const char *dir = pt_test_tmpdir();
     char out[600];
     snprintf(out, sizeof out, "%s/merged", dir);
     REQUIRE_OK(pt_model_save_hf(m, a, out, PT_F32, 0));
     pt_safetensors exp = {0}, got = {0};
-    snprintf(p, sizeof p, "%s/expected.safetensors", fixture_dir("llama3"));
+    snprintf(p, sizeof p, "%s/expected.safetensors", fx_dir("llama3"));
     REQUIRE_OK(pt_safetensors_open(&exp, p));
     snprintf(p, sizeof p, "%s/model.safetensors", out);
     REQUIRE_OK(pt_safetensors_open(&got, p));

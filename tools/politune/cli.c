@@ -192,6 +192,13 @@ pt_status cli_encode_prompt(const cli_session *s, const char *system, const char
     return st;
 }
 
+bool cli_stream_stdout(void *user, const char *piece, size_t len) {
+    (void)user;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return true;
+}
+
 void cli_json_string(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {

@@ -84,6 +84,9 @@ void cli_gen_finish(cli_gen_opts *g, const pt_model *m, int32_t *buf, int cap);
  * prompt. Needs a tokenizer. */
 pt_status cli_encode_prompt(const cli_session *s, const char *system, const char *user, bool chat, int32_t **ids, int *n);
 
+/* A pt_text_callback printing each final piece of generated text to stdout at once. */
+bool cli_stream_stdout(void *user, const char *piece, size_t len);
+
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
 

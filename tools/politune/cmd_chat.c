@@ -14,13 +14,6 @@ static const char *usage =
     "options:\n" CLI_MODEL_HELP
     "  --system TEXT         system message\n" CLI_GEN_HELP;
 
-static bool stream_out(void *user, const char *piece, size_t len) {
-    (void)user;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return true;
-}
-
 int cmd_chat(int argc, char **argv) {
     const char *cmd = "chat", *system = NULL;
     cli_model_opts mo = {0};
@@ -80,7 +73,7 @@ int cmd_chat(int argc, char **argv) {
         pt_status st = pt_chat_render(s.chat, msgs, n_msgs, true, bos >= 0 ? pt_tokenizer_token_text(s.model->tok, bos) : NULL, &text);
         if (!st) st = pt_tokenizer_encode(s.model->tok, text, strlen(text), s.chat == PT_CHAT_ALPACA, &ids, &n);
         pt_gen_result r = {0};
-        if (!st) st = pt_generate(s.engine, 0, ids, (int)n, &go.p, stream_out, NULL, &r);
+        if (!st) st = pt_generate(s.engine, 0, ids, (int)n, &go.p, cli_stream_stdout, NULL, &r);
         free(text);
         free(ids);
         if (st) {

@@ -18,13 +18,6 @@ static const char *usage =
     "example:\n"
     "  politune generate --model stories260K.gguf --prompt \"Once upon a time\" --max-new-tokens 40\n";
 
-static bool stream_out(void *user, const char *piece, size_t len) {
-    (void)user;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return true;
-}
-
 static char *read_stdin(void) {
     size_t cap = 4096, n = 0;
     char *s = malloc(cap);
@@ -78,7 +71,7 @@ int cmd_generate(int argc, char **argv) {
     pt_status st = cli_encode_prompt(&s, system, prompt, chat, &ids, &n);
     cli_gen_finish(&go, s.model, stop_buf, 16);
     pt_gen_result r = {0};
-    if (!st) st = pt_generate(s.engine, 0, ids, n, &go.p, json ? NULL : stream_out, NULL, &r);
+    if (!st) st = pt_generate(s.engine, 0, ids, n, &go.p, json ? NULL : cli_stream_stdout, NULL, &r);
     if (st) rc = cli_fail(cmd, st);
     else if (json) {
         printf("{\"text\":");
