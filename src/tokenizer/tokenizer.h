@@ -31,6 +31,11 @@ void pt_tokenizer_free(pt_tokenizer *tok);
  * result is malloc'd. */
 pt_status pt_tokenizer_encode(const pt_tokenizer *tok, const char *text, size_t len, bool add_special,
                               int32_t **ids, size_t *n_ids);
+/* As pt_tokenizer_encode; with parse_special false, special tokens written in the text are
+ * tokenized as ordinary text (Hugging Face's split_special_tokens=True, llama.cpp's
+ * parse_special=false): for untrusted text, e.g. scraped posts that contain "<|eot_id|>". */
+pt_status pt_tokenizer_encode_ex(const pt_tokenizer *tok, const char *text, size_t len, bool add_special,
+                                 bool parse_special, int32_t **ids, size_t *n_ids);
 /* Decodes ids to a malloc'd NUL-terminated UTF-8 string; special tokens are kept unless
  * skip_special. An id outside the vocabulary is PT_ERR_ARG. */
 pt_status pt_tokenizer_decode(const pt_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out);
@@ -44,5 +49,10 @@ const char *pt_tokenizer_token_text(const pt_tokenizer *tok, int32_t id); /* raw
 bool pt_tokenizer_is_special(const pt_tokenizer *tok, int32_t id);
 const char *pt_tokenizer_chat_template_source(const pt_tokenizer *tok); /* Jinja source or NULL */
 const char *pt_tokenizer_kind(const pt_tokenizer *tok); /* "byte-level BPE", "sentencepiece BPE", ... */
+
+/* Ids that end generation: EOS plus the end-of-turn markers present in the vocabulary as
+ * special tokens (<|eot_id|>, <|im_end|>, <|end_of_text|>, </s>, <|endoftext|>, <|eom_id|>,
+ * <end_of_turn>, <|end|>), without duplicates. Fewer than needed slots is PT_ERR_ARG. */
+pt_status pt_tokenizer_stop_ids(const pt_tokenizer *tok, int32_t *out, int max, int *n);
 
 #endif
