@@ -7,9 +7,10 @@ CC       ?= cc
 ARCH     ?= -march=native
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) $(ARCH) -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
+# the flags the code needs stay even when CFLAGS is given on the command line
+override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
             $(shell pkg-config --cflags jansson libpcre2-8 2>/dev/null)
-LDLIBS   += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lm -fopenmp
+override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lm -fopenmp
 BUILD    ?= build
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
@@ -36,10 +37,10 @@ $(BUILD)/libpolitune.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/politune: $(CLI_OBJ) $(BUILD)/libpolitune.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libpolitune.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; \
@@ -50,9 +51,8 @@ test: all $(BUILD)/test_runner
 	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
 
 asan:
-	$(MAKE) BUILD=build-asan OPT=-O1 \
-	  CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDLIBS="$(LDLIBS) -fsanitize=address,undefined" test
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" test
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))

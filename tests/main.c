@@ -86,6 +86,14 @@ int main(int argc, char **argv) {
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", tmp_root);
     if (system(cmd) != 0) return 2;
     if (!getenv("POLITUNE_BIN")) setenv("POLITUNE_BIN", "build/politune", 1);
+    /* absolute paths, so tests may link to shared files or run the CLI from another folder */
+    const char *shared = getenv("POLITUNE_SHARED");
+    char *abs_shared = realpath(shared && *shared ? shared : "../shared", NULL);
+    if (abs_shared) setenv("POLITUNE_SHARED", abs_shared, 1);
+    free(abs_shared);
+    char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
+    if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
+    free(abs_bin);
     int passed = 0, failed = 0;
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1) {
