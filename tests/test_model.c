@@ -143,3 +143,21 @@ PT_TEST(test_model_merge_matches_fixture) {
     pt_adapter_free(a);
     pt_model_free(m);
 }
+
+/* A weight stored as integers is refused by name, dtype and what was expected. */
+PT_TEST(test_model_wrong_dtype) {
+    const char *dir = broken_dir(NULL, NULL);
+    char p[700];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    unlink(p);
+    const char *hdr = "{\"model.embed_tokens.weight\":{\"dtype\":\"I32\",\"shape\":[1024,128],\"data_offsets\":[0,524288]}}";
+    size_t hl = strlen(hdr);
+    FILE *f = fopen(p, "wb");
+    REQUIRE(f);
+    uint64_t n = hl;
+    fwrite(&n, 8, 1, f);
+    fwrite(hdr, 1, hl, f);
+    for (int i = 0; i < 524288; i++) fputc(0, f);
+    fclose(f);
+    expect_load_error(dir, PT_ERR_UNSUPPORTED, "model.embed_tokens.weight", "I32");
+}
