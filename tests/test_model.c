@@ -161,3 +161,25 @@ PT_TEST(test_model_wrong_dtype) {
     fclose(f);
     expect_load_error(dir, PT_ERR_UNSUPPORTED, "model.embed_tokens.weight", "I32");
 }
+
+/* Newer transformers write rope settings as `rope_parameters` (theta inside): same model. */
+PT_TEST(test_model_rope_parameters_form) {
+    const char *dir = broken_dir(NULL, NULL);
+    char p[700], src[700];
+    snprintf(src, sizeof src, "%s/config.json", fx_dir("llama3"));
+    json_t *o = json_load_file(src, 0, NULL);
+    REQUIRE(o);
+    json_t *rp = json_deep_copy(json_object_get(o, "rope_scaling"));
+    json_object_set(rp, "rope_theta", json_object_get(o, "rope_theta"));
+    json_object_del(o, "rope_scaling");
+    json_object_del(o, "rope_theta");
+    json_object_set_new(o, "rope_parameters", rp);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    json_dump_file(o, p, 0);
+    json_decref(o);
+    int V, V2;
+    float *want = logits_of(fx_dir("llama3"), probe, 10, &V), *got = logits_of(dir, probe, 10, &V2);
+    if (want && got) fx_close("rope_parameters config", got, want, 10 * V, 0);
+    free(want);
+    free(got);
+}
