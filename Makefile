@@ -10,7 +10,7 @@ CFLAGS   ?= $(OPT) $(ARCH) -g
 # the flags the code needs stay even when CFLAGS is given on the command line
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
             $(shell pkg-config --cflags jansson libpcre2-8 2>/dev/null)
-override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lm -fopenmp
+override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lcurl -lmicrohttpd -lm -fopenmp
 BUILD    ?= build
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \

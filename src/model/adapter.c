@@ -1,13 +1,18 @@
-/* PEFT LoRA adapter loading: adapter_config.json gives rank, alpha and targets;
- * adapter_model.safetensors holds base_model.model.<module>.lora_{A,B}.weight. */
+/* PEFT LoRA adapters: adapter_config.json gives rank, alpha and targets;
+ * adapter_model.safetensors holds base_model.model.<module>.lora_{A,B}.weight. Loading checks
+ * every shape against the base model; creation follows PEFT's initialisation; saving writes
+ * both files atomically. */
 #include "model/adapter.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "format/safetensors.h"
 #include "util/file.h"
+#include "util/rng.h"
 
 static const char *target_names[PT_LT_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"};
 static const char *short_names[PT_LT_COUNT] = {"q", "k", "v", "o", "gate", "up", "down", "head"};
@@ -128,12 +133,10 @@ pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m) 
             pt_lora_pair *p = t == PT_LT_HEAD ? &a->head : &a->pairs[(size_t)l * (PT_LT_COUNT - 1) + t];
             p->in = in;
             p->out = outd;
-            const char *prefix = "base_model.model.";
-            if (t == PT_LT_HEAD) snprintf(key, sizeof key, "%slm_head.lora_A.weight", prefix);
-            else snprintf(key, sizeof key, "%smodel.layers.%d.%s.%s.lora_A.weight", prefix, l, module_of[t], target_names[t]);
+            pt_adapter_key(key, sizeof key, l, t, false);
             rc = take(&p->A, &st, key, a->r, in);
             if (!rc) {
-                strcpy(strstr(key, "lora_A"), "lora_B.weight");
+                pt_adapter_key(key, sizeof key, l, t, true);
                 rc = take(&p->B, &st, key, outd, a->r);
             }
         }
@@ -154,4 +157,101 @@ void pt_adapter_free(pt_adapter *a) {
     free(a->head.B);
     free(a->base_model);
     free(a);
+}
+
+void pt_adapter_key(char *buf, size_t size, int layer, pt_lora_target t, bool B) {
+    if (t == PT_LT_HEAD) snprintf(buf, size, "base_model.model.lm_head.lora_%c.weight", B ? 'B' : 'A');
+    else snprintf(buf, size, "base_model.model.model.layers.%d.%s.%s.lora_%c.weight", layer, module_of[t], target_names[t], B ? 'B' : 'A');
+}
+
+pt_status pt_adapter_new(pt_adapter **out, const pt_model *m, int r, float alpha, unsigned targets, bool rslora,
+                         float dropout, uint64_t seed) {
+    *out = NULL;
+    if (r <= 0 || r > 65536) return pt_error(PT_ERR_ARG, "LoRA rank must be in 1..65536, got %d", r);
+    if (!(alpha > 0)) return pt_error(PT_ERR_ARG, "LoRA alpha must be positive");
+    if (!(dropout >= 0 && dropout < 1)) return pt_error(PT_ERR_ARG, "LoRA dropout must be in [0, 1)");
+    targets &= (1u << PT_LT_COUNT) - 1;
+    if (!targets) return pt_error(PT_ERR_ARG, "no LoRA targets");
+    pt_adapter *a = calloc(1, sizeof *a);
+    if (!a) return pt_error(PT_ERR_OOM, "out of memory");
+    a->r = r;
+    a->alpha = alpha;
+    a->rslora = rslora;
+    a->scale = rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+    a->dropout = dropout;
+    a->targets = targets;
+    a->n_layers = m->cfg.n_layers;
+    a->pairs = calloc((size_t)a->n_layers * (PT_LT_COUNT - 1), sizeof *a->pairs);
+    if (!a->pairs) { free(a); return pt_error(PT_ERR_OOM, "out of memory"); }
+    pt_rng rng;
+    pt_rng_seed(&rng, seed);
+    for (int l = 0; l < a->n_layers; l++)
+        for (int t = 0; t < PT_LT_COUNT; t++) {
+            if (!(targets & (1u << t)) || (t == PT_LT_HEAD && l > 0)) continue;
+            pt_lora_pair *p = t == PT_LT_HEAD ? &a->head : &a->pairs[(size_t)l * (PT_LT_COUNT - 1) + t];
+            dims_of(m, t, &p->in, &p->out);
+            p->A = malloc(sizeof(float) * r * p->in);
+            p->B = calloc((size_t)p->out * r, sizeof(float));
+            if (!p->A || !p->B) { pt_adapter_free(a); return pt_error(PT_ERR_OOM, "out of memory for LoRA rank %d", r); }
+            const double bound = 1.0 / sqrt((double)p->in);
+            for (int64_t i = 0; i < (int64_t)r * p->in; i++) p->A[i] = (float)((2.0 * pt_rng_double(&rng) - 1.0) * bound);
+        }
+    *out = a;
+    return PT_OK;
+}
+
+static pt_status make_dir(const char *dir) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return pt_error(PT_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+    return pt_dir_exists(dir) ? PT_OK : pt_error(PT_ERR_IO, "%s: exists and is not a directory", dir);
+}
+
+pt_status pt_adapter_save(const pt_adapter *a, const char *dir) {
+    PT_TRY(make_dir(dir));
+    int n = 0, cap = 2 * (a->n_layers * (PT_LT_COUNT - 1) + 1);
+    pt_safetensors_entry *e = calloc((size_t)cap, sizeof *e);
+    char (*keys)[160] = calloc((size_t)cap, sizeof *keys);
+    pt_status rc = e && keys ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    for (int l = 0; l < a->n_layers && !rc; l++)
+        for (int t = 0; t < PT_LT_COUNT; t++) {
+            if (t == PT_LT_HEAD && l > 0) continue;
+            const pt_lora_pair *p = pt_adapter_pair(a, l, t);
+            if (!p) continue;
+            for (int b = 0; b < 2; b++, n++) {
+                pt_adapter_key(keys[n], sizeof keys[n], l, t, b);
+                e[n] = (pt_safetensors_entry){.name = keys[n], .dtype = PT_F32, .n_dims = 2,
+                                              .shape = {b ? p->out : a->r, b ? a->r : p->in}, .data = b ? p->B : p->A};
+            }
+        }
+    static const char *const md[] = {"format", "pt", NULL};
+    char *path = pt_path_join(dir, "adapter_model.safetensors");
+    if (!rc) rc = path ? pt_safetensors_write(path, e, n, md) : pt_error(PT_ERR_OOM, "out of memory");
+    free(path);
+    free(e);
+    free(keys);
+    if (rc) return rc;
+
+    json_t *o = json_object(), *tm = json_array();
+    for (int t = 0; t < PT_LT_COUNT; t++)
+        if (a->targets & (1u << t)) json_array_append_new(tm, json_string(target_names[t]));
+    json_object_set_new(o, "peft_type", json_string("LORA"));
+    json_object_set_new(o, "task_type", json_string("CAUSAL_LM"));
+    json_object_set_new(o, "r", json_integer(a->r));
+    json_object_set_new(o, "lora_alpha", a->alpha == floorf(a->alpha) && a->alpha < 1e9f ? json_integer((json_int_t)a->alpha)
+                                                                                          : json_real(a->alpha));
+    json_object_set_new(o, "lora_dropout", json_real(a->dropout));
+    json_object_set_new(o, "target_modules", tm);
+    json_object_set_new(o, "bias", json_string("none"));
+    json_object_set_new(o, "fan_in_fan_out", json_false());
+    json_object_set_new(o, "use_rslora", json_boolean(a->rslora));
+    json_object_set_new(o, "use_dora", json_false());
+    json_object_set_new(o, "modules_to_save", json_null());
+    json_object_set_new(o, "base_model_name_or_path", a->base_model ? json_string(a->base_model) : json_null());
+    json_object_set_new(o, "inference_mode", json_true());
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    path = pt_path_join(dir, "adapter_config.json");
+    rc = text && path ? pt_file_write_atomic(path, text, strlen(text)) : pt_error(PT_ERR_OOM, "out of memory");
+    free(text);
+    free(path);
+    return rc;
 }

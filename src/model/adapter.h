@@ -1,7 +1,8 @@
 /* LoRA adapters in the PEFT layout: per targeted linear layer a pair A (r, in), B (out, r),
  * applied as y = W x + scale * B (A x) with scale = alpha / r (alpha / sqrt(r) with rsLoRA).
  * Read from and written to adapter_config.json + adapter_model.safetensors with PEFT key
- * names, so adapters move between politune and the Python ecosystem. */
+ * names, so adapters move between politune and the Python ecosystem; created fresh with
+ * PEFT's initialisation for training. */
 #ifndef PT_MODEL_ADAPTER_H
 #define PT_MODEL_ADAPTER_H
 
@@ -37,6 +38,20 @@ pt_status pt_lora_parse_targets(const char *list, unsigned *mask);
 
 /* The pair for (layer, target); target PT_LT_HEAD ignores layer. NULL if not targeted. */
 const pt_lora_pair *pt_adapter_pair(const pt_adapter *a, int layer, pt_lora_target t);
+
+/* A fresh adapter for `m`: rank r, alpha, the targets mask, PEFT's initialisation (A
+ * Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(in), 1/sqrt(in)); B zeros), A drawn from a
+ * generator seeded with `seed`, pair after pair in (layer, target) order. */
+pt_status pt_adapter_new(pt_adapter **out, const pt_model *m, int r, float alpha, unsigned targets, bool rslora,
+                         float dropout, uint64_t seed);
+
+/* Writes dir/adapter_model.safetensors and dir/adapter_config.json (each atomically; the
+ * directory is created if needed) with PEFT key names and float32 tensors. */
+pt_status pt_adapter_save(const pt_adapter *a, const char *dir);
+
+/* The PEFT key of a pair's A or B ("base_model.model.model.layers.3.mlp.up_proj.lora_B.weight",
+ * "base_model.model.lm_head.lora_A.weight"). */
+void pt_adapter_key(char *buf, size_t size, int layer, pt_lora_target t, bool B);
 
 /* Loads a PEFT adapter directory and checks every target and shape against the model. */
 pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m);

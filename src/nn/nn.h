@@ -5,6 +5,7 @@
 #ifndef PT_NN_NN_H
 #define PT_NN_NN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* out (N, D) = in * rsqrt(mean(in^2) + eps) * weight; rstd (N) saved for backward (may be NULL). */
@@ -28,5 +29,42 @@ void pt_attention_forward(float *out, const float *q, const float *k_cache, cons
 
 /* logp of `target` under softmax(logits (V)), in double. */
 double pt_log_softmax_at(const float *logits, int vocab, int target);
+
+
+/* ---- training: backward partners and the training-only kernels ----------------------------
+ * Sequences of a training batch are packed end to end: sequence s occupies rows
+ * seq_start[s] .. seq_start[s] + seq_len[s] - 1 of every (N, ...) buffer. */
+
+/* din (N, D) += gradient of rmsnorm w.r.t. its input (the input is always the residual
+ * stream, hence +=); dweight (D) += its weight gradient, skipped when NULL. */
+void pt_rmsnorm_backward(float *din, float *dweight, const float *dout, const float *in, const float *weight,
+                         const float *rstd, int n, int dim);
+
+/* In place: x (N, n_heads, hd) holds the gradient w.r.t. the rotated vectors on entry and the
+ * gradient w.r.t. the unrotated ones on return (the transpose of the rotation). */
+void pt_rope_backward(float *dx, const float *cos_t, const float *sin_t, int n, int n_heads, int hd);
+
+/* dgate, dup (n) = gradient of h = silu(gate) * up; dgate may alias dh. */
+void pt_swiglu_backward(float *dgate, float *dup, const float *dh, const float *gate, const float *up, int64_t n);
+
+/* Rows of logits (m, V): logp[i] = log softmax(row i)[target[i]] (in double); each row is
+ * replaced in place by its softmax probabilities, which the backward pass needs. */
+void pt_logsoftmax_forward(double *logp, float *rows, const int32_t *target, int m, int vocab);
+/* In place: rows (m, V) of probabilities become the gradient of sum_i coef[i] * logp[i]
+ * w.r.t. the logits, coef[i] * (onehot(target[i]) - p_i). */
+void pt_logsoftmax_backward(float *rows, const int32_t *target, const float *coef, int m, int vocab);
+
+/* Causal GQA self-attention over packed sequences. q (N, H*hd) and k, v (N, KV*hd) are already
+ * rotated; out (N, H*hd); lse (N, H) saves each query row's log-sum-exp of the scaled scores so
+ * that the backward pass recomputes the probabilities instead of storing (T, T) per head.
+ * scratch: pt_attention_scratch_floats(max_seq_len, H) floats (a (T, T) slot per thread). */
+size_t pt_attention_scratch_floats(int max_seq_len, int n_heads);
+void pt_attention_train_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+                                const int *seq_start, const int *seq_len, int n_seq, int n_heads, int n_kv_heads, int hd,
+                                float *scratch);
+/* dq (N, H*hd), dk, dv (N, KV*hd) are written. */
+void pt_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
+                           const float *q, const float *k, const float *v, const int *seq_start, const int *seq_len,
+                           int n_seq, int n_heads, int n_kv_heads, int hd, float *scratch);
 
 #endif

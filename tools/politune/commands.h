@@ -15,5 +15,15 @@ int cmd_inspect(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_train(int argc, char **argv);         /* cmd_train.c */
+int cmd_merge(int argc, char **argv);         /* cmd_merge.c */
+int cmd_compass(int argc, char **argv);       /* cmd_compass.c */
+int cmd_compass_score(int argc, char **argv); /* cmd_compass_score.c */
+int cmd_report(int argc, char **argv);        /* cmd_report.c */
+int cmd_serve(int argc, char **argv);         /* cmd_serve.c */
+int cmd_select(int argc, char **argv);        /* cmd_select.c */
+int cmd_synth(int argc, char **argv);         /* cmd_synth.c */
+int cmd_judge_answers(int argc, char **argv); /* cmd_judge_answers.c */
+int cmd_annotate_eval(int argc, char **argv); /* cmd_annotate_eval.c */
 
 #endif

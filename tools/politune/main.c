@@ -12,6 +12,16 @@ static const pt_cli_command commands[] = {
     {"inspect", cmd_inspect, "show a checkpoint's architecture, sizes, dtypes, tokenizer and template"},
     {"tokenize", cmd_tokenize, "text -> token ids, or ids -> text with --decode"},
     {"logits", cmd_logits, "vocabulary logits for every position of a token sequence (JSON)"},
+    {"train", cmd_train, "LoRA fine-tuning with DPO or SFT (PEFT adapters, resumable)"},
+    {"merge", cmd_merge, "merge a LoRA adapter into the base weights (HF directory or GGUF)"},
+    {"compass", cmd_compass, "Political Compass Test of a model/adapter: robust answers, scores, chart"},
+    {"compass-score", cmd_compass_score, "coordinates of an answer vector, as the Political Compass website scores"},
+    {"report", cmd_report, "one HTML page comparing compass result directories"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server (chat, completions, streaming)"},
+    {"select", cmd_select, "score posts' ideology and quality with a judge LLM; keep the clear ones"},
+    {"synth", cmd_synth, "turn kept posts into preference pairs (prompt, chosen, rejected)"},
+    {"judge-answers", cmd_judge_answers, "rate open-ended answers (compass.json or JSONL) for ideology"},
+    {"annotate-eval", cmd_annotate_eval, "agreement of a judge's ideology scores with known labels"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,11 +1,21 @@
-/* CPU matrix products: BLAS for batches, threaded row-dot kernels for single rows. */
+/* CPU matrix products: BLAS for batches, SIMD row-dot kernels for single rows.
+ *
+ * Threading: every parallel loop here is OpenMP, and BLAS runs single-threaded inside it on
+ * a disjoint block of output columns. Letting OpenBLAS spawn its own pool next to OpenMP's
+ * made the two fight over the cores (each spins while waiting for work, and the engine
+ * alternates BLAS calls with OpenMP loops), costing about half the prefill throughput on two
+ * cores. Work is handed out in a few blocks per thread, dynamically, so a core busy with
+ * another process slows a product down instead of stalling it on a fixed half. */
 #include "backend/cpu/matmul.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
-void openblas_set_num_threads(int n);
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/pool.h"
 
 static int n_threads = 0;
 
@@ -13,105 +23,159 @@ void pt_backend_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
     n_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    pt_kern_blas_init();
 }
 
 int pt_backend_threads(void) { return n_threads > 0 ? n_threads : omp_get_max_threads(); }
 
+/* Threads for a product of `work` multiply-adds: one when nested in a parallel region or when
+ * the product is too small to repay waking the pool. */
+static int threads_for(double work) {
+    if (omp_in_parallel() || work < 1 << 16) return 1;
+    return pt_backend_threads();
+}
+
+/* Number of blocks of `align`-multiple size splitting `n` for `nt` threads: about `per`
+ * blocks each, none smaller than `min_block`. Returns the block size. */
+static int block_size(int n, int nt, int per, int align, int min_block) {
+    int b = (n + nt * per - 1) / (nt * per);
+    b = (b + align - 1) / align * align;
+    return b < min_block ? min_block : b;
+}
+
 void pt_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, accumulate ? 1.0f : 0.0f, C, n);
-}
-
-static inline float dot_f32(const float *restrict a, const float *restrict b, int n) {
-    /* 8 partial sums let the compiler keep several vector accumulators in flight */
-    float s[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) s[j] += a[i + j] * b[i + j];
-    float t = 0;
-    for (; i < n; i++) t += a[i] * b[i];
-    for (int j = 0; j < 16; j++) t += s[j];
-    return t;
-}
-
-static inline float dot_q8_0(const uint8_t *restrict blk, const float *restrict x, int n) {
-    float t = 0;
-    for (int b = 0; b < n / 32; b++, blk += 34, x += 32) {
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const int8_t *q = (const int8_t *)(blk + 2);
-        float s[16] = {0};
-        for (int j = 0; j < 16; j++) s[j] = (float)q[j] * x[j] + (float)q[j + 16] * x[j + 16];
-        float u = 0;
-        for (int j = 0; j < 16; j++) u += s[j];
-        t += pt_f16_to_f32(h) * u;
+    pt_kern_blas_init();
+    const float beta = accumulate ? 1.0f : 0.0f;
+    int nt = threads_for((double)m * n * k);
+    if (nt == 1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, beta, C, n);
+        return;
     }
-    return t;
-}
-
-static inline float dot_q4_0(const uint8_t *restrict blk, const float *restrict x, int n) {
-    float t = 0;
-    for (int b = 0; b < n / 32; b++, blk += 18, x += 32) {
-        uint16_t h;
-        memcpy(&h, blk, 2);
-        const uint8_t *q = blk + 2;
-        float s[16];
-        for (int j = 0; j < 16; j++) s[j] = (float)((q[j] & 15) - 8) * x[j] + (float)((q[j] >> 4) - 8) * x[j + 16];
-        float u = 0;
-        for (int j = 0; j < 16; j++) u += s[j];
-        t += pt_f16_to_f32(h) * u;
-    }
-    return t;
-}
-
-/* Single-row (or few-row) product: each thread takes a contiguous band of weight rows so
- * every weight byte is read once per input row. */
-static void matvec(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
-    const int rows = W->rows, cols = W->cols;
-    size_t row_bytes = pt_dtype_nbytes(W->dtype, cols);
-    const uint8_t *base = W->data;
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *w = base + (size_t)r * row_bytes;
-        for (int i = 0; i < n; i++) {
-            const float *x = in + (size_t)i * cols;
-            float v;
-            switch (W->dtype) {
-            case PT_F32: v = dot_f32((const float *)w, x, cols); break;
-            case PT_Q8_0: v = dot_q8_0(w, x, cols); break;
-            default: v = dot_q4_0(w, x, cols); break;
-            }
-            if (bias) v += bias[r];
-            float *o = out + (size_t)i * rows + r;
-            *o = accumulate ? *o + v : v;
+    if (n >= m) { /* split the columns of C (rows of B) */
+        int bs = block_size(n, nt, 3, 16, 32), nb = (n + bs - 1) / bs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int b = 0; b < nb; b++) {
+            int c0 = b * bs, nc = n - c0 < bs ? n - c0 : bs;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nc, k, 1.0f, A, k, B + (size_t)c0 * k, k, beta, C + c0, n);
+        }
+    } else { /* split the rows of C (rows of A) */
+        int bs = block_size(m, nt, 3, 16, 32), nb = (m + bs - 1) / bs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int b = 0; b < nb; b++) {
+            int r0 = b * bs, nr = m - r0 < bs ? m - r0 : bs;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, n, k, 1.0f, A + (size_t)r0 * k, k, B, k, beta,
+                        C + (size_t)r0 * n, n);
         }
     }
 }
 
-#define TILE_ROWS 256
+/* Rows of W handled per kernel call in matvec; with several input rows each such band is
+ * re-read from cache rather than memory. */
+#define SUB_ROWS 32
+
+typedef struct {
+    float *out;
+    const float *in;
+    const pt_weight *W;
+    const float *bias;
+    int n, accumulate, block;
+    size_t rb;
+} matvec_job;
+
+/* One block of weight rows against every input row; the block is read from memory once and
+ * from cache for the inputs after the first. */
+static void matvec_block(void *p, int b) {
+    const matvec_job *j = p;
+    const int rows = j->W->rows, cols = j->W->cols;
+    const uint8_t *base = j->W->data;
+    int r1 = (b + 1) * j->block < rows ? (b + 1) * j->block : rows;
+    for (int r0 = b * j->block; r0 < r1; r0 += SUB_ROWS) {
+        int nr = r1 - r0 < SUB_ROWS ? r1 - r0 : SUB_ROWS;
+        for (int i = 0; i < j->n; i++) {
+            float v[SUB_ROWS];
+            pt_kern_dot_rows(v, base + (size_t)r0 * j->rb, j->rb, j->W->dtype, j->in + (size_t)i * cols, nr, cols);
+            float *o = j->out + (size_t)i * rows + r0;
+            for (int r = 0; r < nr; r++) {
+                float y = j->bias ? v[r] + j->bias[r0 + r] : v[r];
+                o[r] = j->accumulate ? o[r] + y : y;
+            }
+        }
+    }
+}
+
+/* Single-row (or few-row) product, on the helper pool: each block of weight rows goes to
+ * whichever thread is free. */
+static void matvec(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
+    const int rows = W->rows;
+    const size_t rb = pt_dtype_nbytes(W->dtype, W->cols);
+    int nt = threads_for((double)rows * W->cols * n);
+    /* blocks of about 256 KiB: short enough that a helper preempted mid-block delays the
+     * caller little, long enough to stream; at least two per thread */
+    int bs = (int)(((size_t)256 << 10) / rb), most = (rows + 2 * nt - 1) / (2 * nt);
+    bs = bs < most ? bs : most;
+    bs = (bs + SUB_ROWS - 1) / SUB_ROWS * SUB_ROWS;
+    matvec_job j = {out, in, W, bias, n, accumulate, bs, rb};
+    pt_pool_run((rows + bs - 1) / bs, matvec_block, &j, nt);
+}
+
+/* Per-thread dequantisation tile, kept between calls (freed when its thread ends). */
+static pthread_key_t tile_key;
+static pthread_once_t tile_once = PTHREAD_ONCE_INIT;
+typedef struct { float *p; size_t cap; } tile_buf;
+static void tile_free(void *t) {
+    if (t) free(((tile_buf *)t)->p);
+    free(t);
+}
+static void tile_key_init(void) { PT_ASSERT(pthread_key_create(&tile_key, tile_free) == 0); }
+static float *thread_tile(size_t n) {
+    pthread_once(&tile_once, tile_key_init);
+    tile_buf *t = pthread_getspecific(tile_key);
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        PT_ASSERT(t && pthread_setspecific(tile_key, t) == 0);
+    }
+    if (t->cap < n) {
+        free(t->p);
+        t->p = malloc(sizeof(float) * n);
+        PT_ASSERT(t->p);
+        t->cap = n;
+    }
+    return t->p;
+}
+
+/* Quantised weights in a batch: each block of rows is dequantised into the thread's tile and
+ * multiplied into the matching output columns; blocks are small enough for the tile to stay
+ * in cache between the two. */
+#define TILE_ROWS 64
+static void matmul_quant(float *out, const float *in, const pt_weight *W, int n, int accumulate) {
+    pt_kern_blas_init();
+    const int rows = W->rows, cols = W->cols;
+    const size_t rb = pt_dtype_nbytes(W->dtype, cols);
+    const int nb = (rows + TILE_ROWS - 1) / TILE_ROWS;
+    int nt = threads_for((double)rows * cols * n);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int b = 0; b < nb; b++) {
+        int r0 = b * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        float *tile = thread_tile((size_t)TILE_ROWS * cols); /* (nr, cols) */
+        pt_kern_dequant_rows(tile, (const uint8_t *)W->data + (size_t)r0 * rb, rb, W->dtype, nr, cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, cols, 1.0f, in, cols, tile, cols,
+                    accumulate ? 1.0f : 0.0f, out + r0, rows);
+    }
+}
+
 #define SMALL_BATCH 4
 
 void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
     const int rows = W->rows, cols = W->cols;
-    if (n <= SMALL_BATCH) { matvec(out, in, W, bias, n, accumulate); return; }
-    if (W->dtype == PT_F32) {
-        pt_sgemm_nt(out, in, W->data, n, rows, cols, accumulate);
-    } else {
-        /* dequantise a band of rows, multiply it into the matching output columns */
-        size_t row_bytes = pt_dtype_nbytes(W->dtype, cols);
-        float *tile = malloc(sizeof(float) * TILE_ROWS * cols);
-        PT_ASSERT(tile);
-        for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
-            int nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < nr; r++)
-                pt_dtype_to_f32(tile + (size_t)r * cols, (const uint8_t *)W->data + (size_t)(r0 + r) * row_bytes, W->dtype, cols);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, cols, 1.0f, in, cols, tile, cols,
-                        accumulate ? 1.0f : 0.0f, out + r0, rows);
-        }
-        free(tile);
+    if (n <= SMALL_BATCH) {
+        matvec(out, in, W, bias, n, accumulate);
+        return;
     }
-    if (bias)
+    if (W->dtype == PT_F32) pt_sgemm_nt(out, in, W->data, n, rows, cols, accumulate);
+    else matmul_quant(out, in, W, n, accumulate);
+    if (bias) {
+#pragma omp parallel for schedule(static) num_threads(threads_for((double)n * rows * 16))
         for (int i = 0; i < n; i++)
             for (int r = 0; r < rows; r++) out[(size_t)i * rows + r] += bias[r];
+    }
 }

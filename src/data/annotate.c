@@ -1,0 +1,236 @@
+/* annotate-eval: a judge's ideology scores against known labels — accuracy, confusion matrix
+ * and ROC AUC (see pipeline.h). */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "data/jsonl.h"
+#include "data/stage_impl.h"
+#include "util/file.h"
+
+static bool in_list(const char *label, const char *list) {
+    if (!list) return false;
+    size_t n = strlen(label);
+    while (n && isspace((unsigned char)label[n - 1])) n--;
+    while (n && isspace((unsigned char)*label)) label++, n--;
+    if (!n) return false;
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        const char *a = p;
+        size_t m = k;
+        while (m && isspace((unsigned char)*a)) a++, m--;
+        while (m && isspace((unsigned char)a[m - 1])) m--;
+        if (m == n && !strncasecmp(a, label, n)) return true;
+        p += k + (p[k] == ',');
+    }
+    return false;
+}
+
+int pt_label_class(const char *label, const char *left, const char *center, const char *right) {
+    if (!label) return -1;
+    if (in_list(label, left)) return PT_CLASS_LEFT;
+    if (in_list(label, right)) return PT_CLASS_RIGHT;
+    if (in_list(label, center)) return PT_CLASS_CENTER;
+    return -1;
+}
+
+typedef struct {
+    double s;
+    int pos;
+} scored;
+
+static int by_score(const void *a, const void *b) {
+    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
+    return (x > y) - (x < y);
+}
+
+void pt_agreement_compute(const double *score, const int *truth, int n, double center, double band, pt_agreement *a) {
+    memset(a, 0, sizeof *a);
+    a->center = center;
+    a->band = band;
+    double sums[3] = {0, 0, 0};
+    scored *lr = malloc(sizeof *lr * (n > 0 ? n : 1));
+    int n_lr = 0, n_pos = 0;
+    for (int i = 0; i < n; i++) {
+        if (truth[i] < 0) { a->n_unlabelled++; continue; }
+        if (!isfinite(score[i])) { a->n_invalid++; continue; }
+        int t = truth[i], p = score[i] < center - band ? PT_CLASS_LEFT : score[i] > center + band ? PT_CLASS_RIGHT : PT_CLASS_CENTER;
+        a->confusion[t][p]++;
+        a->n_class[t]++;
+        sums[t] += score[i];
+        a->n++;
+        if (lr && t != PT_CLASS_CENTER) {
+            lr[n_lr++] = (scored){score[i], t == PT_CLASS_RIGHT};
+            n_pos += t == PT_CLASS_RIGHT;
+        }
+    }
+    long correct = a->confusion[0][0] + a->confusion[1][1] + a->confusion[2][2];
+    a->accuracy = a->n ? (double)correct / a->n : NAN;
+    for (int t = 0; t < 3; t++) a->mean_score[t] = a->n_class[t] ? sums[t] / a->n_class[t] : NAN;
+    /* Mann-Whitney: AUC = (sum of the positives' ranks - n_pos (n_pos + 1) / 2) / (n_pos n_neg),
+     * tied scores sharing their average rank (so a tie counts one half) */
+    int n_neg = n_lr - n_pos;
+    a->roc_auc = NAN;
+    if (lr && n_pos > 0 && n_neg > 0) {
+        qsort(lr, (size_t)n_lr, sizeof *lr, by_score);
+        double rank_sum = 0;
+        for (int i = 0; i < n_lr;) {
+            int k = i;
+            while (k < n_lr && lr[k].s == lr[i].s) k++;
+            double avg = (i + 1 + k) / 2.0; /* ranks i+1 .. k */
+            for (int m = i; m < k; m++)
+                if (lr[m].pos) rank_sum += avg;
+            i = k;
+        }
+        a->roc_auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / ((double)n_pos * n_neg);
+    }
+    free(lr);
+}
+
+static json_t *num_or_null(double v) { return isfinite(v) ? json_real(round(v * 1e6) / 1e6) : json_null(); }
+
+json_t *pt_agreement_json(const pt_agreement *a) {
+    static const char *names[3] = {"left", "center", "right"};
+    json_t *conf = json_object(), *cls = json_object(), *mean = json_object();
+    for (int t = 0; t < 3; t++) {
+        json_t *row = json_object();
+        for (int p = 0; p < 3; p++) json_object_set_new(row, names[p], json_integer(a->confusion[t][p]));
+        json_object_set_new(conf, names[t], row);
+        json_object_set_new(cls, names[t], json_integer(a->n_class[t]));
+        json_object_set_new(mean, names[t], num_or_null(a->mean_score[t]));
+    }
+    return json_pack("{s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:s}}", "n", a->n, "unlabelled", a->n_unlabelled, "invalid", a->n_invalid,
+                     "accuracy", num_or_null(a->accuracy), "roc_auc", num_or_null(a->roc_auc), "class_counts", cls, "mean_score", mean,
+                     "confusion", conf, "prediction", "center", a->center, "band", a->band, "rows", "true class; columns: predicted class");
+}
+
+/* ---- scoring with the judge ---------------------------------------------------------------- */
+
+typedef struct {
+    const pt_annotate_opts *o;
+    const char *label;
+} annotate_ctx;
+
+static const char *label_of(const pt_annotate_opts *o, const pt_record *r, char *buf, size_t n) {
+    json_t *v = pt_record_get(r->fields, o->label_field);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) { snprintf(buf, n, "%lld", (long long)json_integer_value(v)); return buf; }
+    if (json_is_boolean(v)) return json_is_true(v) ? "true" : "false";
+    return NULL;
+}
+
+static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+    annotate_ctx *c = vctx;
+    pt_judge_req *reqs = calloc((size_t)n, sizeof *reqs);
+    pt_judge_reply *rep = calloc((size_t)n, sizeof *rep);
+    char **texts = calloc((size_t)n, sizeof *texts), **whats = calloc((size_t)n, sizeof *whats);
+    pt_status st = reqs && rep && texts && whats ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    const char *names[] = {"text"};
+    for (int i = 0; i < n && !st; i++) {
+        const char *vals[] = {recs[i]->text};
+        st = pt_prompt_fill(c->o->prompts->text[PT_PROMPT_IDEOLOGY], "select_ideology", names, vals, 1, &texts[i]);
+        if (!st && asprintf(&whats[i], "%s:%d (id %s) ideology", c->label, recs[i]->line, recs[i]->id) < 0) whats[i] = NULL;
+        reqs[i] = (pt_judge_req){.prompt = texts[i], .labels = pt_scale_labels, .n_labels = PT_IDEOLOGY_MAX,
+                                 .seed = stage_seed(recs[i]->id, "ideology"), .what = whats[i]};
+    }
+    if (!st) st = pt_judge_run(j, n, reqs, rep);
+    for (int i = 0; i < n && !st; i++) {
+        const pt_record *r = recs[i];
+        double v = stage_label_value(&rep[i], PT_IDEOLOGY_MAX);
+        char buf[32];
+        const char *lab = label_of(c->o, r, buf, sizeof buf);
+        int cls = pt_label_class(lab, c->o->left_labels, c->o->center_labels, c->o->right_labels);
+        static const char *cn[3] = {"left", "center", "right"};
+        json_t *o = json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "id", r->id, "line", r->line, "label", lab ? json_string(lab) : json_null(), "class",
+                              cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", stage_real(v), "ideology_label",
+                              rep[i].label >= 0 ? json_integer(rep[i].label + 1) : json_null());
+        if (rep[i].probs) json_object_set_new(o, "ideology_probs", stage_probs_json(&rep[i], PT_IDEOLOGY_MAX));
+        if (isnan(v)) {
+            char where[256];
+            stage_where(where, sizeof where, c->label, r);
+            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", rep[i].text);
+            outs[i].outcome = OUT_INVALID;
+        } else
+            outs[i].outcome = OUT_KEPT;
+        json_object_set_new(o, "decision", json_string(isnan(v) ? "invalid" : "scored"));
+        outs[i].rec = o;
+    }
+    for (int k = 0; k < n; k++) {
+        if (rep) pt_judge_reply_free(&rep[k]);
+        if (texts) free(texts[k]);
+        if (whats) free(whats[k]);
+    }
+    free(reqs);
+    free(rep);
+    free(texts);
+    free(whats);
+    return st;
+}
+
+pt_status pt_annotate_run(const pt_recordset *in, pt_judge *j, const pt_annotate_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
+                          pt_stage_summary *sum, pt_agreement *a) {
+    memset(sum, 0, sizeof *sum);
+    if (!o->label_field) return pt_error(PT_ERR_ARG, "no label field given");
+    double *score = malloc(sizeof(double) * (in->n > 0 ? in->n : 1));
+    int *truth = malloc(sizeof(int) * (in->n > 0 ? in->n : 1));
+    if (!score || !truth) {
+        free(score);
+        free(truth);
+        return pt_error(PT_ERR_OOM, "out of memory");
+    }
+    pt_status st = PT_OK;
+    char buf[32];
+    for (int i = 0; i < in->n; i++) {
+        truth[i] = pt_label_class(label_of(o, &in->rec[i], buf, sizeof buf), o->left_labels, o->center_labels, o->right_labels);
+        score[i] = NAN;
+    }
+    if (o->score_field) {
+        /* scores already in the records (e.g. select's output): no judge */
+        sum->in = in->n_read;
+        sum->bad = in->n_bad;
+        sum->dup = in->n_dup;
+        for (int i = 0; i < in->n; i++) {
+            json_t *v = pt_record_get(in->rec[i].fields, o->score_field);
+            if (json_is_number(v)) score[i] = json_number_value(v);
+            sum->wanted++;
+            sum->done++;
+            if (isfinite(score[i])) sum->kept++;
+            else sum->invalid++;
+        }
+        if (h && h->note)
+            for (int i = 0; i < in->n_issues; i++) h->note(h->user, in->issues[i]);
+    } else {
+        if (!io || !io->out) st = pt_error(PT_ERR_ARG, "an output file is needed to score with the judge");
+        annotate_ctx c = {o, in->label ? in->label : "input"};
+        stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
+        if (!st) st = stage_run(&d, in, j, io, h, sum);
+        /* read the scores back: this run's and an earlier one's alike */
+        char *text = NULL;
+        size_t len = 0;
+        if (!st) st = pt_file_read_all(io->out, &text, &len);
+        json_t *by_id = json_object();
+        pt_jsonl_reader r;
+        pt_jsonl_reader_init(&r, text ? text : "", len, io->out);
+        while (!st) {
+            json_t *rec;
+            int line;
+            bool got;
+            if ((st = pt_jsonl_next(&r, &rec, &line, &got)) || !got) break;
+            const char *id = json_string_value(json_object_get(rec, "id"));
+            if (id) json_object_set(by_id, id, json_object_get(rec, "ideology"));
+            json_decref(rec);
+        }
+        free(text);
+        for (int i = 0; i < in->n && !st; i++) {
+            json_t *v = json_object_get(by_id, in->rec[i].id);
+            if (json_is_number(v)) score[i] = json_number_value(v);
+        }
+        json_decref(by_id);
+    }
+    if (!st) pt_agreement_compute(score, truth, in->n, PT_IDEOLOGY_CENTER, o->band, a);
+    free(score);
+    free(truth);
+    return st;
+}

@@ -1,0 +1,156 @@
+/* The run loop every data stage shares (see stage_impl.h and pipeline.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/jsonl.h"
+#include "data/stage_impl.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char *buf, size_t n) {
+    double rate = s->seconds > 0 ? s->done / s->seconds : 0;
+    snprintf(buf, n,
+             "%s: %ld in, %ld to do, %ld judged now (%ld resumed), %ld kept, %ld dropped, %ld invalid, %ld bad input, %ld duplicate%s, "
+             "%ld failed, %ld retries, %ld requests, %.1f s (%.2f records/s)",
+             stage, s->in, s->wanted, s->done, s->resumed, s->kept, s->dropped, s->invalid, s->bad, s->dup, s->dup == 1 ? "" : "s", s->failed,
+             s->retried, s->requests, s->seconds, rate);
+}
+
+uint64_t stage_seed(const char *id, const char *purpose) {
+    uint64_t h = pt_data_hash(id, strlen(id), 7);
+    return pt_data_hash(purpose, strlen(purpose), h);
+}
+
+void stage_where(char *buf, size_t n, const char *label, const pt_record *r) {
+    snprintf(buf, n, "%s:%d (id %s)", label, r->line, r->id);
+}
+
+char *stage_invalid_note(const char *where, const char *what, const char *expected, const char *reply) {
+    char snip[84];
+    size_t k = 0;
+    for (const char *p = reply ? reply : ""; *p && k < 80; p++) snip[k++] = *p == '\n' ? ' ' : *p;
+    /* do not cut a UTF-8 character in half */
+    while (k > 0 && ((unsigned char)snip[k - 1] & 0xC0) == 0x80) k--;
+    if (k > 0 && ((unsigned char)snip[k - 1] & 0xC0) == 0xC0) k--;
+    snip[k] = 0;
+    char *s = NULL;
+    if (asprintf(&s, "%s: judge reply for %s is not %s: '%s%s'", where, what, expected, snip, reply && strlen(reply) > k ? "..." : "") < 0)
+        return NULL;
+    return s;
+}
+
+double stage_label_value(const pt_judge_reply *r, int n_labels) {
+    if (r->probs) {
+        double v = 0;
+        for (int k = 0; k < n_labels; k++) v += r->probs[k] * (k + 1);
+        return v;
+    }
+    return r->label >= 0 ? r->label + 1 : NAN;
+}
+
+json_t *stage_real(double v) {
+    if (!isfinite(v)) return json_null();
+    return json_real(round(v * 1e6) / 1e6);
+}
+
+json_t *stage_probs_json(const pt_judge_reply *r, int n_labels) {
+    if (!r->probs) return json_null();
+    json_t *a = json_array();
+    for (int k = 0; k < n_labels; k++) json_array_append_new(a, stage_real(r->probs[k]));
+    return a;
+}
+
+static void note(const pt_stage_hooks *h, const char *msg) {
+    if (h && h->note && msg) h->note(h->user, msg);
+}
+
+pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
+                    pt_stage_summary *sum) {
+    double t0 = now_s();
+    memset(sum, 0, sizeof *sum);
+    sum->in = in->n_read;
+    sum->bad = in->n_bad;
+    sum->dup = in->n_dup;
+    for (int i = 0; i < in->n_issues; i++) note(h, in->issues[i]);
+    long retries0 = j ? pt_judge_retries(j) : 0, requests0 = j ? pt_judge_requests(j) : 0;
+    pt_jsonl_out out, side;
+    memset(&side, 0, sizeof side);
+    PT_TRY(pt_jsonl_out_open(&out, io->out, d->key, io->restart));
+    pt_status st = PT_OK;
+    if (d->side_path && (st = pt_jsonl_out_open(&side, d->side_path, d->key, io->restart))) {
+        pt_jsonl_out_close(&out);
+        return st;
+    }
+    if (out.dropped_partial) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s: dropped an unfinished last line (%ld bytes) left by an interrupted run", io->out, out.dropped_partial);
+        note(h, msg);
+    }
+    int *todo = malloc(sizeof(int) * (in->n > 0 ? in->n : 1));
+    int n_todo = 0;
+    if (!todo) st = pt_error(PT_ERR_OOM, "out of memory");
+    for (int i = 0; i < in->n && !st; i++) {
+        const pt_record *r = &in->rec[i];
+        if (d->wanted && !d->wanted(d->ctx, r)) continue;
+        sum->wanted++;
+        if (pt_idset_has(&out.done, r->id) || (d->side_path && pt_idset_has(&side.done, r->id))) sum->resumed++;
+        else todo[n_todo++] = i;
+    }
+    if (!st && h && h->progress) h->progress(h->user, sum->resumed, sum->wanted);
+    const int W = io->window > 0 ? io->window : 16;
+    const pt_record **win = malloc(sizeof *win * W);
+    stage_out *outs = calloc((size_t)W, sizeof *outs);
+    if (!st && (!win || !outs)) st = pt_error(PT_ERR_OOM, "out of memory");
+    for (int w0 = 0; w0 < n_todo && !st; w0 += W) {
+        int k = n_todo - w0 < W ? n_todo - w0 : W;
+        for (int i = 0; i < k; i++) win[i] = &in->rec[todo[w0 + i]];
+        memset(outs, 0, sizeof *outs * k);
+        st = d->fn(d->ctx, j, win, k, outs);
+        if (st) sum->failed = n_todo - w0;
+        for (int i = 0; i < k; i++) {
+            stage_out *o = &outs[i];
+            if (!st) {
+                if (o->rec) {
+                    PT_ASSERT(!strcmp(json_string_value(json_object_get(o->rec, d->key)) ? json_string_value(json_object_get(o->rec, d->key)) : "",
+                                      win[i]->id));
+                    st = pt_jsonl_out_write(&out, o->rec);
+                } else if (o->side && d->side_path)
+                    st = pt_jsonl_out_write(&side, o->side);
+                if (!st) {
+                    sum->done++;
+                    if (o->outcome == OUT_KEPT) sum->kept++;
+                    else if (o->outcome == OUT_DROPPED) sum->dropped++;
+                    else sum->invalid++;
+                    note(h, o->note);
+                }
+            }
+            json_decref(o->rec);
+            json_decref(o->side);
+            free(o->note);
+        }
+        if (!st) st = pt_jsonl_out_sync(&out);
+        if (!st && d->side_path) st = pt_jsonl_out_sync(&side);
+        if (!st && h && h->progress) h->progress(h->user, sum->resumed + sum->done, sum->wanted);
+    }
+    free(win);
+    free(outs);
+    free(todo);
+    pt_status cs = pt_jsonl_out_close(&out);
+    if (d->side_path) {
+        pt_status c2 = pt_jsonl_out_close(&side);
+        if (!cs) cs = c2;
+    }
+    if (!st) st = cs;
+    if (j) {
+        sum->retried = pt_judge_retries(j) - retries0;
+        sum->requests = pt_judge_requests(j) - requests0;
+    }
+    sum->seconds = now_s() - t0;
+    return st;
+}

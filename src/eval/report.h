@@ -1,0 +1,26 @@
+/* Reading result directories back: the compass chart drawn from compass.json documents
+ * (one series per model/adapter label, a trajectory when a label has several evaluations),
+ * and `politune report`'s single self-contained HTML page comparing runs: the chart inline,
+ * positions with their spread, the answers side by side, the items that moved, the invalid
+ * and refusal rates, and the open-ended replies. */
+#ifndef PT_EVAL_REPORT_H
+#define PT_EVAL_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "util/status.h"
+
+/* Loads dir/compass.json (or the file itself when `path` is a .json file) and checks it is a
+ * politune compass document. */
+pt_status pt_compass_json_load(const char *path, json_t **out);
+
+/* Draws the evaluations of n_docs compass.json documents; the axes and ranges come from the
+ * first document. A series is one label within one document (a label found in several
+ * documents is drawn once per document, named "label (names[d])"; names may be NULL). */
+pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg);
+
+/* The HTML report for the documents; names[i] labels document i (its directory). */
+pt_status pt_report_html(json_t *const *docs, const char *const *names, int n_docs, char **html);
+
+#endif

@@ -1,0 +1,187 @@
+/* Drawing the compass chart as SVG text (see svg.h for the layout contract). */
+#include "eval/svg.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const palette[] = {"#1f4e9c", "#c0392b", "#1e8449", "#7d3c98", "#b9770e", "#117a65", "#515a5a", "#a93226"};
+
+const char *pt_svg_color(int i) { return palette[(i < 0 ? -i : i) % (int)(sizeof palette / sizeof palette[0])]; }
+
+void pt_xml_escape(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': fputs("&amp;", f); break;
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
+        default:
+            /* control characters other than tab/newline are not allowed in XML 1.0 */
+            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r') fputc(' ', f);
+            else fputc(*s, f);
+        }
+    }
+}
+
+static double clampd(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void pt_svg_pixel(const pt_svg_chart *c, double x, double y, double *px, double *py) {
+    double fx = (clampd(x, c->x_min, c->x_max) - c->x_min) / (c->x_max - c->x_min);
+    double fy = (clampd(y, c->y_min, c->y_max) - c->y_min) / (c->y_max - c->y_min);
+    *px = PT_SVG_LEFT + fx * PT_SVG_SIZE;
+    *py = PT_SVG_TOP + PT_SVG_SIZE - fy * PT_SVG_SIZE;
+}
+
+/* A "nice" grid step: about 20 cells across the range. */
+static double grid_step(double range) {
+    double raw = range / 20, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+static void fmt_value(char *b, size_t n, double v) {
+    snprintf(b, n, "%.2f", v);
+    if (!strcmp(b, "-0.00")) snprintf(b, n, "0.00");
+}
+
+pt_status pt_svg_compass(const pt_svg_chart *c, const pt_svg_series *series, int n_series, bool standalone, char **out) {
+    *out = NULL;
+    if (!(c->x_max > c->x_min) || !(c->y_max > c->y_min)) return pt_error(PT_ERR_ARG, "chart: empty axis range");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return pt_error(PT_ERR_OOM, "out of memory");
+    const double L = PT_SVG_LEFT, T = PT_SVG_TOP, S = PT_SVG_SIZE, R = L + S, B = T + S;
+    if (standalone) fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n",
+            PT_SVG_WIDTH, PT_SVG_HEIGHT, PT_SVG_WIDTH, PT_SVG_HEIGHT);
+    fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n", PT_SVG_WIDTH, PT_SVG_HEIGHT);
+    if (c->title) {
+        fprintf(f, "<text x=\"%.2f\" y=\"28\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">", L + S / 2);
+        pt_xml_escape(f, c->title);
+        fputs("</text>\n", f);
+    }
+    double cx, cy; /* the pixel of the origin (or the middle when 0 is outside the range) */
+    pt_svg_pixel(c, c->x_min < 0 && c->x_max > 0 ? 0 : (c->x_min + c->x_max) / 2, c->y_min < 0 && c->y_max > 0 ? 0 : (c->y_min + c->y_max) / 2,
+                 &cx, &cy);
+    if (c->quadrants) {
+        fputs("<g class=\"quadrants\" fill-opacity=\"0.35\">\n", f);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#ff7575\"/>\n", L, T, cx - L, cy - T);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#42aaff\"/>\n", cx, T, R - cx, cy - T);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#9aed97\"/>\n", L, cy, cx - L, B - cy);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"#c09aec\"/>\n", cx, cy, R - cx, B - cy);
+        fputs("</g>\n", f);
+    }
+    /* grid and tick labels */
+    fputs("<g class=\"grid\" stroke=\"#000000\" stroke-opacity=\"0.15\" stroke-width=\"1\">\n", f);
+    double gx = grid_step(c->x_max - c->x_min), gy = grid_step(c->y_max - c->y_min);
+    for (double v = ceil(c->x_min / gx) * gx; v <= c->x_max + 1e-9; v += gx) {
+        double px, py;
+        pt_svg_pixel(c, v, c->y_min, &px, &py);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", px, T, px, B);
+    }
+    for (double v = ceil(c->y_min / gy) * gy; v <= c->y_max + 1e-9; v += gy) {
+        double px, py;
+        pt_svg_pixel(c, c->x_min, v, &px, &py);
+        fprintf(f, "<line x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\"/>\n", L, py, R, py);
+    }
+    fputs("</g>\n", f);
+    fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"none\" stroke=\"#000000\" stroke-width=\"1.5\"/>\n", L, T, S, S);
+    fprintf(f, "<line class=\"axis\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#000000\" stroke-width=\"2\"/>\n", L, cy, R, cy);
+    fprintf(f, "<line class=\"axis\" x1=\"%.2f\" y1=\"%.2f\" x2=\"%.2f\" y2=\"%.2f\" stroke=\"#000000\" stroke-width=\"2\"/>\n", cx, T, cx, B);
+    fputs("<g class=\"ticks\" fill=\"#333333\" font-size=\"10\">\n", f);
+    for (int k = 0; k <= 4; k++) {
+        double vx = c->x_min + (c->x_max - c->x_min) * k / 4, vy = c->y_min + (c->y_max - c->y_min) * k / 4, px, py;
+        pt_svg_pixel(c, vx, vy, &px, &py);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\">%g</text>\n", px, B + 14, vx);
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">%g</text>\n", L - 6, py + 4, vy);
+    }
+    fputs("</g>\n", f);
+    /* axis names and poles */
+    fputs("<g class=\"labels\" font-size=\"13\">\n", f);
+    if (c->x_lo) { fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"start\">", L, B + 32); pt_xml_escape(f, c->x_lo); fputs("</text>\n", f); }
+    if (c->x_hi) { fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\">", R, B + 32); pt_xml_escape(f, c->x_hi); fputs("</text>\n", f); }
+    if (c->x_name) { fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-weight=\"bold\">", L + S / 2, B + 32); pt_xml_escape(f, c->x_name); fputs("</text>\n", f); }
+    if (c->y_hi) { fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" transform=\"rotate(-90 %.2f %.2f)\">", L - 40, T, L - 40, T); pt_xml_escape(f, c->y_hi); fputs("</text>\n", f); }
+    if (c->y_lo) { fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"start\" transform=\"rotate(-90 %.2f %.2f)\">", L - 40, B, L - 40, B); pt_xml_escape(f, c->y_lo); fputs("</text>\n", f); }
+    if (c->y_name) {
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 %.2f %.2f)\">", L - 40, T + S / 2, L - 40, T + S / 2);
+        pt_xml_escape(f, c->y_name);
+        fputs("</text>\n", f);
+    }
+    fputs("</g>\n", f);
+    /* series */
+    for (int si = 0; si < n_series; si++) {
+        const pt_svg_series *s = &series[si];
+        const char *col = pt_svg_color(si);
+        fputs("<g class=\"series\" data-series=\"", f);
+        pt_xml_escape(f, s->label ? s->label : "");
+        fprintf(f, "\" stroke=\"%s\" fill=\"%s\">\n", col, col);
+        int n_drawn = 0, last = -1;
+        for (int i = 0; i < s->n; i++)
+            if (isfinite(s->x[i]) && isfinite(s->y[i])) { n_drawn++; last = i; }
+        if (n_drawn > 1) {
+            fputs("<polyline class=\"trajectory\" fill=\"none\" stroke-width=\"2\" stroke-opacity=\"0.8\" points=\"", f);
+            int first = 1;
+            for (int i = 0; i < s->n; i++) {
+                if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
+                double px, py;
+                pt_svg_pixel(c, s->x[i], s->y[i], &px, &py);
+                fprintf(f, first ? "%.2f,%.2f" : " %.2f,%.2f", px, py);
+                first = 0;
+            }
+            fputs("\"/>\n", f);
+        }
+        for (int i = 0; i < s->n; i++) {
+            if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
+            double px, py;
+            pt_svg_pixel(c, s->x[i], s->y[i], &px, &py);
+            if (s->sx && s->sy && isfinite(s->sx[i]) && isfinite(s->sy[i]) && (s->sx[i] > 0 || s->sy[i] > 0)) {
+                double ax, ay, bx, by;
+                pt_svg_pixel(c, s->x[i] - s->sx[i], s->y[i] - s->sy[i], &ax, &ay);
+                pt_svg_pixel(c, s->x[i] + s->sx[i], s->y[i] + s->sy[i], &bx, &by);
+                fprintf(f, "<path class=\"spread\" fill=\"none\" stroke-width=\"1.2\" d=\"M%.2f %.2fH%.2fM%.2f %.2fV%.2f\"/>\n", ax, py, bx, px, ay, by);
+            }
+            char vx[32], vy[32];
+            fmt_value(vx, sizeof vx, s->x[i]);
+            fmt_value(vy, sizeof vy, s->y[i]);
+            fprintf(f, "<circle class=\"point\" cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" stroke=\"#ffffff\" stroke-width=\"1\" data-series=\"", px, py,
+                    i == last ? "6" : "3.5");
+            pt_xml_escape(f, s->label ? s->label : "");
+            fprintf(f, "\" data-x=\"%s\" data-y=\"%s\"", vx, vy);
+            if (s->step) fprintf(f, " data-step=\"%ld\"", s->step[i]);
+            fputs("><title>", f);
+            pt_xml_escape(f, s->label ? s->label : "");
+            if (s->step) fprintf(f, " (step %ld)", s->step[i]);
+            fprintf(f, ": %s, %s</title></circle>\n", vx, vy);
+            if (i == last) {
+                fprintf(f, "<text class=\"point-label\" x=\"%.2f\" y=\"%.2f\" stroke=\"none\" font-size=\"12\">", px + 9, py - 7);
+                pt_xml_escape(f, s->label ? s->label : "");
+                fputs("</text>\n", f);
+            }
+        }
+        fputs("</g>\n", f);
+    }
+    /* legend */
+    fputs("<g class=\"legend\" font-size=\"12\">\n", f);
+    for (int si = 0; si < n_series; si++) {
+        const pt_svg_series *s = &series[si];
+        double y = T + 10 + si * 20;
+        if (y > PT_SVG_HEIGHT - 20) break;
+        int drawn = 0;
+        for (int i = 0; i < s->n; i++) drawn += isfinite(s->x[i]) && isfinite(s->y[i]);
+        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", R + 20, y - 10, pt_svg_color(si));
+        fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">", R + 38, y);
+        pt_xml_escape(f, s->label ? s->label : "");
+        if (!drawn) fputs(" (no valid answers)", f);
+        else if (s->n > 1) fprintf(f, " (%d points)", drawn);
+        fputs("</text>\n", f);
+    }
+    fputs("</g>\n</svg>\n", f);
+    if (fclose(f) != 0 || !buf) { free(buf); return pt_error(PT_ERR_OOM, "out of memory writing the chart"); }
+    *out = buf;
+    return PT_OK;
+}

@@ -1,0 +1,191 @@
+/* The training forward pass: the same decoder as the engine's (RMSNorm, rotary attention
+ * with GQA, SwiGLU MLP, LoRA on any linear), over a packed micro-batch and without a
+ * key/value cache, keeping every activation the backward pass reads. Also where the
+ * training model's buffers are sized and allocated, once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+#include "train/tmodel_impl.h"
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+pt_lora_call pt_tmodel_lora_call(const pt_tmodel *t, int layer, int target, bool lora, bool train, uint64_t salt) {
+    pt_lora_call c = {0};
+    if (!lora || !t->a) return c;
+    const pt_lora_pair *p = pt_adapter_pair(t->a, layer, (pt_lora_target)target);
+    if (!p) return c;
+    c.A = p->A;
+    c.B = p->B;
+    c.r = t->a->r;
+    c.scale = t->a->scale;
+    if (train) {
+        int slot = target == PT_LT_HEAD ? t->L * PT_N_LINEAR : layer * PT_N_LINEAR + target;
+        if (t->ps) c.dA = t->ps->dA[slot], c.dB = t->ps->dB[slot];
+        if (t->xd) {
+            c.dropout = t->a->dropout;
+            c.seed = mix(mix(t->drop_seed, (uint64_t)layer * 16 + target), salt);
+        }
+    }
+    return c;
+}
+
+/* A bump allocator over one block: a first pass with base == NULL only counts. */
+typedef struct { char *base; size_t off; } arena;
+static float *take(arena *ar, size_t n_floats) {
+    size_t bytes = (n_floats * sizeof(float) + 63) / 64 * 64;
+    float *p = ar->base ? (float *)(ar->base + ar->off) : NULL;
+    ar->off += bytes;
+    return p;
+}
+
+static void lay_out(pt_tmodel *t, arena *ar) {
+    const size_t N = t->shape.max_tok, D = t->D, Q = t->Q, KV = t->KV, F = t->F, r = t->r;
+    const size_t max_in = F > D ? (F > Q ? F : Q) : (D > Q ? D : Q);
+    for (int l = 0; l <= t->L; l++) t->xs[l] = take(ar, N * D);
+    for (int i = 0; i < t->n_acts; i++) {
+        pt_layer_acts *a = &t->acts[i];
+        a->xn1 = take(ar, N * D), a->rstd1 = take(ar, N);
+        a->q = take(ar, N * Q), a->k = take(ar, N * KV), a->v = take(ar, N * KV);
+        a->att = take(ar, N * Q), a->lse = take(ar, N * t->H);
+        a->x_mid = take(ar, N * D), a->xn2 = take(ar, N * D), a->rstd2 = take(ar, N);
+        a->gate = take(ar, N * F), a->up = take(ar, N * F), a->h = take(ar, N * F);
+        for (int k = 0; k < PT_N_LINEAR; k++) {
+            bool targeted = false;
+            for (int l = 0; t->a && l < t->L && !targeted; l++)
+                targeted = (t->n_acts == 1 || l == i || i == 0) && pt_adapter_pair(t->a, l, (pt_lora_target)k);
+            a->lu[k] = targeted ? take(ar, N * r) : NULL;
+        }
+    }
+    t->cos_t = take(ar, N * t->hd / 2), t->sin_t = take(ar, N * t->hd / 2);
+    t->xnf = take(ar, N * D), t->rstdf = take(ar, N), t->xg = take(ar, N * D), t->uh = take(ar, N * (r ? r : 1));
+    t->logits = take(ar, (size_t)t->chunk * t->V);
+    t->chunk_logp = (double *)take(ar, 2 * (size_t)t->chunk);
+    t->dx = take(ar, N * D), t->dxn = take(ar, N * D);
+    t->dq = take(ar, N * Q), t->datt = take(ar, N * Q), t->dk = take(ar, N * KV), t->dv = take(ar, N * KV);
+    t->df1 = take(ar, N * F), t->df2 = take(ar, N * F), t->du = take(ar, N * (r ? r : 1));
+    t->xd = t->a && t->a->dropout > 0 ? take(ar, N * max_in) : NULL;
+    t->wtile = take(ar, PT_LINEAR_TILE * max_in);
+    t->att_scratch = take(ar, pt_attention_scratch_floats(t->shape.max_len, t->H));
+    t->dxg = take(ar, (size_t)t->chunk * D);
+}
+
+pt_status pt_tmodel_new(pt_tmodel **out, const pt_model *m, const pt_adapter *a, const pt_lora_params *ps,
+                        const pt_tmodel_shape *shape) {
+    *out = NULL;
+    if (shape->max_seq < 1 || shape->max_tok < 2 || shape->max_len < 2 || shape->max_len > shape->max_tok)
+        return pt_error(PT_ERR_ARG, "training shape: %d sequences, %d tokens, longest %d is not a valid batch shape",
+                        shape->max_seq, shape->max_tok, shape->max_len);
+    const pt_config *c = &m->cfg;
+    pt_tmodel *t = calloc(1, sizeof *t);
+    if (!t) return pt_error(PT_ERR_OOM, "out of memory");
+    t->m = m, t->a = a, t->ps = ps, t->shape = *shape;
+    t->D = c->dim, t->H = c->n_heads, t->KVH = c->n_kv_heads, t->hd = c->head_dim, t->L = c->n_layers;
+    t->Q = t->H * t->hd, t->KV = t->KVH * t->hd, t->F = c->ffn_dim, t->V = c->vocab_size;
+    t->r = a ? a->r : 0;
+    t->n_acts = shape->recompute ? 1 : t->L;
+    size_t budget = shape->logits_bytes ? shape->logits_bytes : (size_t)1 << 30;
+    size_t rows = budget / (sizeof(float) * (size_t)t->V);
+    t->chunk = rows < 1 ? 1 : rows > (size_t)shape->max_tok ? shape->max_tok : (int)rows;
+    t->xs = calloc((size_t)t->L + 1, sizeof *t->xs);
+    t->acts = calloc((size_t)t->n_acts, sizeof *t->acts);
+    if (!t->xs || !t->acts) { pt_tmodel_free(t); return pt_error(PT_ERR_OOM, "out of memory"); }
+    arena ar = {0};
+    lay_out(t, &ar);
+    t->bytes = ar.off;
+    t->arena = malloc(ar.off);
+    if (!t->arena) {
+        pt_tmodel_free(t);
+        return pt_error(PT_ERR_OOM, "out of memory for training activations (%.1f MiB for %d tokens%s)", ar.off / 1048576.0,
+                        shape->max_tok, shape->recompute ? "" : "; --recompute needs less");
+    }
+    ar = (arena){t->arena, 0};
+    lay_out(t, &ar);
+    *out = t;
+    return PT_OK;
+}
+
+void pt_tmodel_free(pt_tmodel *t) {
+    if (!t) return;
+    free(t->arena);
+    free(t->xs);
+    free(t->acts);
+    free(t);
+}
+
+size_t pt_tmodel_bytes(const pt_tmodel *t) { return t->bytes; }
+
+void pt_tmodel_layer_forward(pt_tmodel *t, const pt_tbatch *b, int l, pt_layer_acts *a, const float *x_in, float *x_out,
+                             bool lora, bool train) {
+    const pt_model *m = t->m;
+    const pt_layer *L = &m->layers[l];
+    const int N = b->n_tok, D = t->D;
+    pt_lora_call c[PT_N_LINEAR];
+    for (int k = 0; k < PT_N_LINEAR; k++) c[k] = pt_tmodel_lora_call(t, l, k, lora, train, 0);
+    pt_rmsnorm_forward(a->xn1, a->rstd1, x_in, L->attn_norm, N, D, m->cfg.norm_eps);
+    pt_linear_forward(a->q, a->lu[PT_LT_Q], t->xd, a->xn1, &L->wq, L->bq, &c[PT_LT_Q], N, 0);
+    pt_linear_forward(a->k, a->lu[PT_LT_K], t->xd, a->xn1, &L->wk, L->bk, &c[PT_LT_K], N, 0);
+    pt_linear_forward(a->v, a->lu[PT_LT_V], t->xd, a->xn1, &L->wv, L->bv, &c[PT_LT_V], N, 0);
+    pt_rope_forward(a->q, t->cos_t, t->sin_t, N, t->H, t->hd);
+    pt_rope_forward(a->k, t->cos_t, t->sin_t, N, t->KVH, t->hd);
+    pt_attention_train_forward(a->att, a->lse, a->q, a->k, a->v, b->seq_start, b->seq_len, b->n_seq, t->H, t->KVH, t->hd,
+                               t->att_scratch);
+    memcpy(a->x_mid, x_in, sizeof(float) * N * D);
+    pt_linear_forward(a->x_mid, a->lu[PT_LT_O], t->xd, a->att, &L->wo, NULL, &c[PT_LT_O], N, 1);
+    pt_rmsnorm_forward(a->xn2, a->rstd2, a->x_mid, L->ffn_norm, N, D, m->cfg.norm_eps);
+    pt_linear_forward(a->gate, a->lu[PT_LT_GATE], t->xd, a->xn2, &L->w_gate, NULL, &c[PT_LT_GATE], N, 0);
+    pt_linear_forward(a->up, a->lu[PT_LT_UP], t->xd, a->xn2, &L->w_up, NULL, &c[PT_LT_UP], N, 0);
+    pt_swiglu_forward(a->h, a->gate, a->up, (int64_t)N * t->F);
+    memcpy(x_out, a->x_mid, sizeof(float) * N * D);
+    pt_linear_forward(x_out, a->lu[PT_LT_DOWN], t->xd, a->h, &L->w_down, NULL, &c[PT_LT_DOWN], N, 1);
+}
+
+void pt_tmodel_head_chunk(pt_tmodel *t, const pt_tbatch *b, int c0, int n, bool lora, bool train, double *logp) {
+    pt_lora_call c = pt_tmodel_lora_call(t, t->L, PT_LT_HEAD, lora, train, (uint64_t)c0);
+    pt_linear_forward(t->logits, t->uh + (size_t)c0 * (t->r ? t->r : 1), t->xd, t->xg + (size_t)c0 * t->D, &t->m->output,
+                      NULL, &c, n, 0);
+    pt_logsoftmax_forward(logp, t->logits, b->loss_tgt + c0, n, t->V);
+}
+
+pt_status pt_tmodel_forward(pt_tmodel *t, const pt_tbatch *b, bool lora, bool train, uint64_t drop_seed, double *logp) {
+    const pt_model *m = t->m;
+    const int N = b->n_tok, D = t->D, V = t->V;
+    if (b->n_seq > t->shape.max_seq || N > t->shape.max_tok || b->max_len > t->shape.max_len)
+        return pt_error(PT_ERR_INTERNAL, "batch of %d sequences / %d tokens / longest %d exceeds the training shape %d / %d / %d",
+                        b->n_seq, N, b->max_len, t->shape.max_seq, t->shape.max_tok, t->shape.max_len);
+    for (int i = 0; i < N; i++)
+        if (b->ids[i] < 0 || b->ids[i] >= V) return pt_error(PT_ERR_ARG, "token id %d is outside the vocabulary of %d", b->ids[i], V);
+    t->drop_seed = drop_seed;
+    t->logits_kept = false;
+
+    const size_t row_bytes = pt_dtype_nbytes(m->tok_emb.dtype, D);
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++)
+        pt_dtype_to_f32(t->xs[0] + (size_t)i * D, (const uint8_t *)m->tok_emb.data + row_bytes * b->ids[i], m->tok_emb.dtype, D);
+    pt_rope_tables(t->cos_t, t->sin_t, b->pos, N, m->inv_freq, t->hd / 2);
+
+    /* Without backward, two residual buffers and one activation set are enough (this
+     * overwrites what an earlier train forward kept). */
+    for (int l = 0; l < t->L; l++) {
+        pt_layer_acts *a = &t->acts[train && !t->shape.recompute ? l : 0];
+        const float *x_in = train ? t->xs[l] : t->xs[l % 2];
+        float *x_out = train ? t->xs[l + 1] : t->xs[(l + 1) % 2];
+        pt_tmodel_layer_forward(t, b, l, a, x_in, x_out, lora, train);
+    }
+    const float *xf = train ? t->xs[t->L] : t->xs[t->L % 2];
+    pt_rmsnorm_forward(t->xnf, t->rstdf, xf, m->out_norm, N, D, m->cfg.norm_eps);
+    const int M = b->n_loss;
+    for (int i = 0; i < M; i++) memcpy(t->xg + (size_t)i * D, t->xnf + (size_t)b->loss_row[i] * D, sizeof(float) * D);
+    for (int c0 = 0; c0 < M; c0 += t->chunk) {
+        int n = M - c0 < t->chunk ? M - c0 : t->chunk;
+        pt_tmodel_head_chunk(t, b, c0, n, lora, train, logp + c0);
+    }
+    t->logits_kept = train && M <= t->chunk;
+    if (!train) t->drop_seed = 0;
+    return PT_OK;
+}

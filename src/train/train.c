@@ -1,0 +1,436 @@
+/* The training loop (see train.h): set-up (data, adapter, optimiser state, buffers sized once
+ * from the data), the per-step plan over the shuffled examples, the DPO / SFT micro-batch,
+ * the optimiser step, metrics and checkpoints. */
+#include "train/train.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/adapter.h"
+#include "train/batch.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/params.h"
+#include "train/refcache.h"
+#include "train/tmodel.h"
+#include "util/file.h"
+#include "util/rng.h"
+
+typedef struct {
+    const pt_train_config *cfg;
+    const pt_model *m;
+    const pt_train_hooks *hooks;
+    pt_train_result *res;
+    bool dpo;
+    int per_ex;               /* sequences per example: 2 (chosen, rejected) or 1 */
+    pt_dataset data;
+    pt_adapter *a;
+    pt_lora_params ps;
+    pt_tmodel *tm;
+    pt_tbatch b;
+    pt_metrics_log log;
+    bool log_open;
+    int *perm;                /* (n) this epoch's example order */
+    pt_rng rng;               /* the shuffle generator */
+    pt_train_state st;
+    double *ref_all;          /* (n, 2) precomputed reference log-probs, or NULL */
+    double *logp_pol, *logp_ref; /* (max tokens) per loss row */
+    float *coef;              /* (max tokens) */
+    double *seq_pol, *seq_ref, *seq_coef; /* (max sequences) */
+    long *mb_start, *mb_count; /* (grad_accum) the step's micro-batches */
+    long total;
+    char *ckpt;               /* the checkpoint resumed from, or NULL */
+} trainer;
+
+static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(trainer *t, const char *fmt, ...) {
+    if (!t->hooks || !t->hooks->on_note) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    t->hooks->on_note(t->hooks->user, msg);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+    uint64_t z = a ^ (b * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void shuffle(trainer *t) {
+    const int n = t->data.n;
+    for (int i = 0; i < n; i++) t->perm[i] = i;
+    if (!t->cfg->shuffle) return;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(pt_rng_next(&t->rng) % (uint64_t)(i + 1));
+        int x = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = x;
+    }
+}
+
+static pt_status template_of(const pt_train_config *c, const pt_model *m, pt_chat_template *out) {
+    const char *name = c->template_name ? c->template_name : "alpaca";
+    if (!strcmp(name, "none")) { *out = PT_CHAT_NONE; return PT_OK; }
+    if (!strcmp(name, "chat")) {
+        if (m->chat == PT_CHAT_NONE)
+            return pt_error(PT_ERR_ARG, "template chat: the model has no recognised chat template (name one: llama3, mistral, chatml, alpaca, ...)");
+        *out = m->chat;
+        return PT_OK;
+    }
+    return pt_chat_template_from_name(name, out);
+}
+
+/* ---- set-up -------------------------------------------------------------------------------- */
+
+static pt_status load_data(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    pt_data_opts o = {.pairs = t->dpo, .tok = t->m->tok, .vocab = t->m->cfg.vocab_size, .max_seq_len = c->max_seq_len,
+                      .skip_bad = c->skip_bad};
+    PT_TRY(template_of(c, t->m, &o.tmpl));
+    o.eos = t->m->tok ? pt_tokenizer_eos(t->m->tok) : -1;
+    if (o.eos < 0) o.eos = t->m->cfg.eos_id;
+    PT_TRY(pt_dataset_load(&t->data, c->data, &o));
+    t->res->n_examples = t->data.n;
+    t->res->n_skipped = t->data.n_skipped;
+    t->res->n_truncated = t->data.n_truncated;
+    t->res->n_cut_tokens = t->data.n_cut_tokens;
+    note(t, "data: %d %s from %s", t->data.n, t->dpo ? "preference pairs" : "examples", c->data);
+    if (t->data.n_skipped) note(t, "data: %d malformed records skipped", t->data.n_skipped);
+    if (t->data.n_truncated)
+        note(t, "data: %d records longer than max_seq_len %d were truncated (%ld tokens cut, prompts first)", t->data.n_truncated,
+             c->max_seq_len, t->data.n_cut_tokens);
+    return PT_OK;
+}
+
+static pt_status setup_adapter(trainer *t, const char *ckpt) {
+    const pt_train_config *c = t->cfg;
+    const char *from = ckpt ? ckpt : c->init_adapter;
+    if (from) {
+        PT_TRY(pt_adapter_load(&t->a, from, t->m));
+        if (!ckpt) note(t, "adapter: starting from %s (rank %d, alpha %g)", from, t->a->r, t->a->alpha);
+        if (c->dropout >= 0) t->a->dropout = (float)c->dropout;
+    } else {
+        PT_TRY(pt_adapter_new(&t->a, t->m, c->rank, (float)c->alpha, c->targets, c->rslora, c->dropout >= 0 ? (float)c->dropout : 0.05f,
+                              mix(c->seed, 0x11)));
+    }
+    if (!t->a->base_model && c->model) t->a->base_model = strdup(c->model);
+    PT_TRY(pt_lora_params_init(&t->ps, t->a));
+    t->res->n_trainable = t->ps.total;
+    if (ckpt) PT_TRY(pt_checkpoint_load_moments(ckpt, &t->ps));
+    return PT_OK;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Buffers for the largest micro-batch the data can form. */
+static pt_status setup_buffers(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    const int n = t->data.n, bs = c->batch_size < n ? c->batch_size : n;
+    long *tok = malloc(sizeof(long) * n);
+    if (!tok) return pt_error(PT_ERR_OOM, "out of memory");
+    int longest = 0;
+    for (int i = 0; i < n; i++) {
+        const pt_example *e = &t->data.ex[i];
+        tok[i] = 0;
+        for (int k = 0; k < t->per_ex; k++) {
+            tok[i] += e->np + e->nr[k];
+            if (e->np + e->nr[k] > longest) longest = e->np + e->nr[k];
+        }
+    }
+    qsort(tok, (size_t)n, sizeof *tok, cmp_desc);
+    long max_tok = 0;
+    for (int i = 0; i < bs; i++) max_tok += tok[i];
+    free(tok);
+    if (max_tok > (1L << 30)) return pt_error(PT_ERR_ARG, "a micro-batch of %ld tokens is too large; lower batch_size or max_seq_len", max_tok);
+    pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0};
+    PT_TRY(pt_tmodel_new(&t->tm, t->m, t->a, &t->ps, &shape));
+    t->res->activation_bytes = pt_tmodel_bytes(t->tm);
+    PT_TRY(pt_tbatch_init(&t->b, shape.max_seq, shape.max_tok));
+    t->logp_pol = malloc(sizeof(double) * max_tok);
+    t->logp_ref = malloc(sizeof(double) * max_tok);
+    t->coef = malloc(sizeof(float) * max_tok);
+    t->seq_pol = malloc(sizeof(double) * shape.max_seq);
+    t->seq_ref = malloc(sizeof(double) * shape.max_seq);
+    t->seq_coef = malloc(sizeof(double) * shape.max_seq);
+    t->perm = malloc(sizeof(int) * n);
+    t->mb_start = malloc(sizeof(long) * c->grad_accum);
+    t->mb_count = malloc(sizeof(long) * c->grad_accum);
+    if (!t->logp_pol || !t->logp_ref || !t->coef || !t->seq_pol || !t->seq_ref || !t->seq_coef || !t->perm || !t->mb_start || !t->mb_count)
+        return pt_error(PT_ERR_OOM, "out of memory");
+    note(t, "model: %lld trainable LoRA parameters (rank %d, alpha %g, dropout %g); %.1f MiB of activations for micro-batches of up to %ld tokens%s",
+         (long long)t->ps.total, t->a->r, t->a->alpha, t->a->dropout, pt_tmodel_bytes(t->tm) / 1048576.0, max_tok,
+         c->recompute ? " (recomputed per layer)" : "");
+    return PT_OK;
+}
+
+/* Packs examples perm[start .. start + count - 1] into the batch. */
+static void pack(trainer *t, long start, long count) {
+    pt_tbatch_clear(&t->b);
+    for (long k = 0; k < count; k++) {
+        const pt_example *e = &t->data.ex[t->perm[start + k]];
+        for (int j = 0; j < t->per_ex; j++) pt_tbatch_add(&t->b, e->prompt, e->np, e->resp[j], e->nr[j]);
+    }
+}
+
+static void seq_sums(const pt_tbatch *b, const double *logp, double *sums) {
+    for (int s = 0; s < b->n_seq; s++) sums[s] = 0;
+    for (int i = 0; i < b->n_loss; i++) sums[b->loss_seq[i]] += logp[i];
+}
+
+static pt_status precompute_ref(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    const int n = t->data.n;
+    t->ref_all = malloc(sizeof(double) * 2 * n);
+    if (!t->ref_all) return pt_error(PT_ERR_OOM, "out of memory");
+    const uint64_t key = mix(pt_model_fingerprint(t->m), pt_dataset_hash(&t->data));
+    char *path = pt_refcache_path(c->ref_cache ? c->ref_cache : c->out, key);
+    if (!path) return pt_error(PT_ERR_OOM, "out of memory");
+    bool found = false;
+    pt_status st = pt_refcache_load(path, key, 2L * n, t->ref_all, &found);
+    if (!st && found) note(t, "reference log-probs: read from %s", path);
+    if (!st && !found) {
+        double t0 = now_s();
+        for (int i = 0; i < n; i++) t->perm[i] = i;
+        const int bs = t->b.cap_seq / 2;
+        for (long s = 0; s < n && !st; s += bs) {
+            long cnt = n - s < bs ? n - s : bs;
+            pack(t, s, cnt);
+            st = pt_tmodel_forward(t->tm, &t->b, false, false, 0, t->logp_ref);
+            seq_sums(&t->b, t->logp_ref, t->seq_ref);
+            for (long k = 0; k < 2 * cnt; k++) t->ref_all[2 * s + k] = t->seq_ref[k];
+        }
+        if (!st) st = pt_refcache_save(path, key, 2L * n, t->ref_all);
+        if (!st) note(t, "reference log-probs: %d pairs computed in %.1f s, cached in %s", n, now_s() - t0, path);
+    }
+    free(path);
+    return st;
+}
+
+/* ---- one optimiser step -------------------------------------------------------------------- */
+
+typedef struct {
+    double loss, rc, rr, acc, margin, lc, lr_; /* sums over pairs */
+    long pairs, tokens;
+} step_sums;
+
+static pt_status micro_batch(trainer *t, long start, long count, long step_examples, long step_resp_tokens, uint64_t seed,
+                             step_sums *ss) {
+    const pt_train_config *c = t->cfg;
+    pt_tbatch *b = &t->b;
+    pack(t, start, count);
+    if (t->dpo) {
+        if (t->ref_all)
+            for (long k = 0; k < count; k++) {
+                int idx = t->perm[start + k];
+                t->seq_ref[2 * k] = t->ref_all[2 * idx];
+                t->seq_ref[2 * k + 1] = t->ref_all[2 * idx + 1];
+            }
+        else {
+            PT_TRY(pt_tmodel_forward(t->tm, b, false, false, 0, t->logp_ref));
+            seq_sums(b, t->logp_ref, t->seq_ref);
+        }
+    }
+    PT_TRY(pt_tmodel_forward(t->tm, b, true, true, seed, t->logp_pol));
+    seq_sums(b, t->logp_pol, t->seq_pol);
+    ss->tokens += b->n_tok;
+    if (t->dpo) {
+        const bool ipo = c->loss_type == PT_DPO_IPO;
+        for (long k = 0; k < count; k++) {
+            /* IPO compares length-averaged log-probabilities (TRL) */
+            const double nc = ipo ? b->seq_nresp[2 * k] : 1, nr = ipo ? b->seq_nresp[2 * k + 1] : 1;
+            const double pc = t->seq_pol[2 * k] / nc, pr = t->seq_pol[2 * k + 1] / nr;
+            const double rc = t->seq_ref[2 * k] / nc, rr = t->seq_ref[2 * k + 1] / nr;
+            double d_pc, d_pr;
+            double l = pt_dpo_loss(c->loss_type, c->beta, c->label_smoothing, pc, pr, rc, rr, &d_pc, &d_pr);
+            t->seq_coef[2 * k] = d_pc / nc / (double)step_examples;
+            t->seq_coef[2 * k + 1] = d_pr / nr / (double)step_examples;
+            const double wc = c->beta * (pc - rc), wr = c->beta * (pr - rr);
+            ss->loss += l;
+            ss->rc += wc, ss->rr += wr, ss->acc += wc > wr, ss->margin += wc - wr, ss->lc += pc, ss->lr_ += pr;
+            ss->pairs++;
+        }
+    } else {
+        for (long k = 0; k < count; k++) {
+            double d;
+            ss->loss += pt_sft_loss(t->seq_pol[k], step_resp_tokens, &d);
+            t->seq_coef[k] = d;
+        }
+    }
+    for (int i = 0; i < b->n_loss; i++) t->coef[i] = (float)t->seq_coef[b->loss_seq[i]];
+    pt_tmodel_backward(t->tm, b, t->coef);
+    return PT_OK;
+}
+
+static bool all_finite(const float *v, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return false;
+    return true;
+}
+
+static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_before) {
+    const pt_train_config *c = t->cfg;
+    const int n = t->data.n;
+    const double t0 = now_s();
+    if (t->st.cursor >= n) { /* next epoch */
+        t->st.epoch++;
+        t->st.cursor = 0;
+        t->st.rng_epoch = t->rng;
+        shuffle(t);
+    }
+    /* the step's micro-batches: up to grad_accum, never past the epoch's end */
+    int n_mb = 0;
+    long cur = t->st.cursor, resp_tokens = 0;
+    while (n_mb < c->grad_accum && cur < n) {
+        long cnt = n - cur < c->batch_size ? n - cur : c->batch_size;
+        t->mb_start[n_mb] = cur, t->mb_count[n_mb] = cnt;
+        for (long k = 0; k < cnt; k++) resp_tokens += t->data.ex[t->perm[cur + k]].nr[0];
+        cur += cnt;
+        n_mb++;
+    }
+    const long examples = cur - t->st.cursor;
+    step_sums ss = {0};
+    for (int i = 0; i < n_mb; i++)
+        PT_TRY(micro_batch(t, t->mb_start[i], t->mb_count[i], examples, resp_tokens, mix(mix(c->seed, (uint64_t)t->st.step), (uint64_t)i), &ss));
+
+    const long step = t->st.step; /* 0-based index of this step */
+    double loss = t->dpo ? ss.loss / (double)examples : ss.loss;
+    double norm = pt_lora_params_grad_norm(&t->ps);
+    if (!isfinite(loss) || !isfinite(norm))
+        return pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
+                        step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
+    if (c->max_grad_norm > 0) { /* torch.nn.utils.clip_grad_norm_ */
+        double k = c->max_grad_norm / (norm + 1e-6);
+        if (k < 1.0) {
+            float kf = (float)k;
+            for (int64_t i = 0; i < t->ps.total; i++) t->ps.grad[i] *= kf;
+        }
+    }
+    const double lr = c->lr * pt_schedule_factor(c->schedule, step, c->warmup_steps, t->total);
+    int64_t off = 0;
+    for (int i = 0; i < t->ps.n; off += t->ps.numel[i], i++)
+        pt_adamw_step(&c->adam, lr, step + 1, t->ps.p[i], t->ps.g[i], t->ps.m + off, t->ps.v + off, t->ps.numel[i]);
+    for (int i = 0; i < t->ps.n; i++)
+        if (!all_finite(t->ps.p[i], t->ps.numel[i]))
+            return pt_error(PT_ERR_NUMERIC, "step %ld: the LoRA parameters became non-finite (learning rate too high?); stopping (the last checkpoint is intact)",
+                            step + 1);
+    pt_lora_params_zero_grad(&t->ps);
+    t->st.step++;
+    t->st.cursor = cur;
+    t->st.tokens += ss.tokens;
+    const double t1 = now_s();
+    t->st.elapsed_s = elapsed_before + (t1 - t_start_run);
+
+    pt_train_metrics mt = {.step = t->st.step, .total_steps = t->total, .epoch = t->st.epoch + (double)t->st.cursor / n, .loss = loss, .lr = lr,
+                           .grad_norm = norm, .tokens = ss.tokens, .tokens_per_s = ss.tokens / (t1 - t0 > 1e-9 ? t1 - t0 : 1e-9),
+                           .elapsed_s = t->st.elapsed_s, .peak_mem_mib = pt_peak_rss_mib()};
+    if (t->dpo && ss.pairs) {
+        double p = (double)ss.pairs;
+        mt.rewards_chosen = ss.rc / p, mt.rewards_rejected = ss.rr / p, mt.rewards_accuracies = ss.acc / p;
+        mt.rewards_margins = ss.margin / p, mt.logps_chosen = ss.lc / p, mt.logps_rejected = ss.lr_ / p;
+    }
+    t->res->last = mt;
+    PT_TRY(pt_metrics_write(&t->log, &mt));
+    if (t->hooks && t->hooks->on_step) t->hooks->on_step(t->hooks->user, &mt);
+    return PT_OK;
+}
+
+/* ---- the run ------------------------------------------------------------------------------- */
+
+static void trainer_free(trainer *t) {
+    if (t->log_open) pt_metrics_close(&t->log);
+    pt_tmodel_free(t->tm);
+    pt_tbatch_free(&t->b);
+    pt_lora_params_free(&t->ps);
+    pt_adapter_free(t->a);
+    pt_dataset_free(&t->data);
+    free(t->perm), free(t->ref_all), free(t->logp_pol), free(t->logp_ref), free(t->coef);
+    free(t->seq_pol), free(t->seq_ref), free(t->seq_coef), free(t->mb_start), free(t->mb_count);
+    free(t->ckpt);
+}
+
+static pt_status save_checkpoint(trainer *t) {
+    PT_TRY(pt_checkpoint_save(t->cfg->out, t->a, &t->ps, &t->st, t->cfg, t->cfg->keep_checkpoints, t->res->checkpoint,
+                              sizeof t->res->checkpoint));
+    return PT_OK;
+}
+
+static pt_status run(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
+    if (!c->out) return pt_error(PT_ERR_ARG, "no output directory (out)");
+    PT_TRY(load_data(t));
+    PT_TRY(pt_make_dir(c->out));
+    const uint64_t data_hash = pt_dataset_hash(&t->data);
+    if (c->resume) {
+        PT_TRY(pt_checkpoint_find(c->resume, &t->ckpt));
+        PT_TRY(pt_checkpoint_load_state(t->ckpt, c, &t->st));
+        if (t->st.data_hash != data_hash)
+            return pt_error(PT_ERR_ARG, "cannot resume from %s: the training data differ from the data it was made with", t->ckpt);
+        if (t->st.cursor > t->data.n) return pt_error(PT_ERR_FORMAT, "%s: data position beyond the data", t->ckpt);
+        PT_TRY(setup_adapter(t, t->ckpt));
+    } else {
+        PT_TRY(setup_adapter(t, NULL));
+    }
+    PT_TRY(setup_buffers(t));
+    if (t->dpo && c->precompute_ref) PT_TRY(precompute_ref(t)); /* before the shuffle: it borrows perm */
+    const int n = t->data.n;
+    const long mb_per_epoch = (n + c->batch_size - 1) / c->batch_size;
+    const long steps_per_epoch = (mb_per_epoch + c->grad_accum - 1) / c->grad_accum;
+    t->total = c->max_steps > 0 ? c->max_steps : (long)c->epochs * steps_per_epoch;
+    t->res->total_steps = t->total;
+    if (t->ckpt) {
+        t->rng = t->st.rng_epoch;
+        shuffle(t);
+        note(t, "resuming from %s: step %ld of %ld (epoch %d, example %ld of %d)", t->ckpt, t->st.step, t->total, t->st.epoch + 1,
+             t->st.cursor, n);
+    } else {
+        t->st = (pt_train_state){0};
+        pt_rng_seed(&t->rng, mix(c->seed, 0x5f));
+        t->st.rng_epoch = t->rng;
+        shuffle(t);
+    }
+    t->st.data_hash = data_hash;
+    t->res->start_step = t->res->end_step = t->st.step;
+    PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
+    t->log_open = true;
+
+    const double t_start = now_s(), elapsed_before = t->st.elapsed_s;
+    long saved = -1;
+    while (t->st.step < t->total) {
+        PT_TRY(optimiser_step(t, t_start, elapsed_before));
+        t->res->end_step = t->st.step;
+        if (c->save_every > 0 && t->st.step % c->save_every == 0) {
+            PT_TRY(save_checkpoint(t));
+            saved = t->st.step;
+        }
+    }
+    if (saved != t->st.step) PT_TRY(save_checkpoint(t));
+    return pt_adapter_save(t->a, c->out);
+}
+
+pt_status pt_train_run(const pt_train_config *cfg, const pt_model *m, const pt_train_hooks *hooks, pt_train_result *res) {
+    pt_train_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    trainer t = {.cfg = cfg, .m = m, .hooks = hooks, .res = res, .dpo = cfg->method == PT_TRAIN_DPO};
+    t.per_ex = t.dpo ? 2 : 1;
+    pt_status st = run(&t);
+    trainer_free(&t);
+    return st;
+}

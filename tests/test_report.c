@@ -1,0 +1,205 @@
+/* The compass chart and the HTML report: the SVG is well-formed XML (checked by a small
+ * parser here, and by xmllint when installed) with each point at the pixel the layout
+ * contract gives for its coordinates; `politune report` builds one self-contained page
+ * from several result directories (chart, answers side by side, items that moved, invalid
+ * rates) and rejects what it cannot read. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/compass.h"
+#include "eval/report.h"
+#include "eval/svg.h"
+#include "test.h"
+#include "test_report_xml.h"
+#include "util/file.h"
+
+static const pt_svg_chart pct_chart = {"Political Compass", "economic", "social", "Left", "Right", "Libertarian", "Authoritarian",
+                                       -10, 10, -10, 10, true};
+
+PT_TEST(test_report_xml_checker_rejects_bad_xml) {
+    xml_doc d;
+    CHECK(xml_check("<a><b x=\"1\"/></a>", &d) == NULL);
+    free(d.elems);
+    static const char *const bad[] = {"<a><b></a>", "<a x=1/>", "<a>&nope;</a>", "<a></a><b/>", "<a x=\"<\"/>", "<a>", "<a x=\"1\" x=\"2\"/>"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_MSG(xml_check(bad[i], &d) != NULL, "accepted %s", bad[i]);
+        free(d.elems);
+    }
+}
+
+/* Known coordinates land at the pixel the layout gives (left 80, top 50, 440 px square). */
+PT_TEST(test_report_svg_point_pixels) {
+    double px[] = {-2.38, 0, 10, -10, 5.5}, py[] = {-4.15, 0, 10, -10, 12};
+    const char *sx[] = {"-2.38", "0.00", "10.00", "-10.00", "5.50"}, *sy[] = {"-4.15", "0.00", "10.00", "-10.00", "12.00"};
+    pt_svg_series series[5];
+    for (int i = 0; i < 5; i++) series[i] = (pt_svg_series){i == 0 ? "gpt <3.5> & \"friends\"" : "m", 1, &px[i], &py[i], NULL, NULL, NULL};
+    char *svg = NULL;
+    REQUIRE_OK(pt_svg_compass(&pct_chart, series, 5, true, &svg));
+    xml_doc d;
+    const char *err = xml_check(svg, &d);
+    CHECK_MSG(err == NULL, "SVG is not well-formed: %s", err ? err : "");
+    CHECK(d.n_elems > 0 && !strcmp(d.elems[0].name, "svg") && xml_attr(&d.elems[0], "xmlns"));
+    for (int i = 0; i < 5; i++) {
+        const xml_elem *e = xml_find_point(&d, sx[i], sy[i]);
+        CHECK_MSG(e, "no point for (%s, %s)", sx[i], sy[i]);
+        if (!e) continue;
+        double want_x = 80 + (px[i] + 10) / 20 * 440, want_y = 50 + 440 - (fmin(py[i], 10) + 10) / 20 * 440; /* clamped to the border */
+        CHECK_NEAR(atof(xml_attr(e, "cx")), want_x, 0.006);
+        CHECK_NEAR(atof(xml_attr(e, "cy")), want_y, 0.006);
+    }
+    /* (-2.38, -4.15): 80 + 7.62 * 22 = 247.64, 490 - 5.85 * 22 = 361.30 */
+    const xml_elem *g = xml_find_point(&d, "-2.38", "-4.15");
+    CHECK(g && !strcmp(xml_attr(g, "cx"), "247.64") && !strcmp(xml_attr(g, "cy"), "361.30"));
+    CHECK(strstr(svg, "gpt &lt;3.5&gt; &amp; &quot;friends&quot;") != NULL);
+    free(d.elems);
+    char *path = pt_path_join(pt_test_tmpdir(), "c.svg");
+    CHECK_OK(pt_file_write_atomic(path, svg, strlen(svg)));
+    xmllint_ok(path);
+    free(path);
+    free(svg);
+}
+
+PT_TEST(test_report_svg_trajectory) {
+    double x[] = {0.38, -1.2, NAN, -3.5}, y[] = {2.41, 1.0, NAN, -0.5}, s[] = {0.5, 0.2, 0, 1.1};
+    long step[] = {0, 64, 128, 192};
+    pt_svg_series series = {"left-dpo", 4, x, y, s, s, step};
+    char *svg = NULL;
+    REQUIRE_OK(pt_svg_compass(&pct_chart, &series, 1, false, &svg));
+    xml_doc d;
+    CHECK(xml_check(svg, &d) == NULL);
+    int n_points = 0, n_lines = 0;
+    for (int i = 0; i < d.n_elems; i++) {
+        const char *c = xml_attr(&d.elems[i], "class");
+        n_points += c && !strcmp(c, "point");
+        if (c && !strcmp(c, "trajectory")) {
+            n_lines++;
+            int pairs = 0;
+            for (const char *p = xml_attr(&d.elems[i], "points"); p && *p; p++) pairs += *p == ',';
+            CHECK(pairs == 3); /* the NAN point is left out */
+        }
+    }
+    CHECK(n_points == 3 && n_lines == 1);
+    const xml_elem *last = xml_find_point(&d, "-3.50", "-0.50");
+    CHECK(last && !strcmp(xml_attr(last, "data-step"), "192"));
+    CHECK(strstr(svg, "class=\"point-label\"") != NULL && strstr(svg, "class=\"spread\"") != NULL);
+    free(d.elems);
+    free(svg);
+}
+
+/* A synthetic result: every item answers `a` except item 0, which answers `a0`. */
+static pt_compass_result *fake_result(const pt_questionnaire *q, const pt_scoring *s, int a, int a0, int invalid_items) {
+    pt_template_variant *v;
+    int nv;
+    if (pt_templates_select("t1", &v, &nv)) return NULL;
+    pt_compass_result *r = NULL;
+    pt_status st = pt_compass_result_new(q, s, PT_COMPASS_LOGPROB, 1, v, nv, &r);
+    free(v);
+    if (st) return NULL;
+    for (int i = 0; i < r->n_items; i++)
+        for (int t = 0; t < nv; t++) {
+            pt_compass_cell *c = &r->cells[(size_t)i * nv + t];
+            if (i >= r->n_items - invalid_items) continue;
+            int ans = i == 0 ? a0 : a;
+            c->answer = ans;
+            c->probs[ans] = 1;
+            c->expected = ans;
+            c->logprobs[ans] = -1;
+        }
+    pt_compass_aggregate(r);
+    return r;
+}
+
+PT_TEST(test_report_html_from_result_dirs) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char base[600], left[600], html[700];
+    snprintf(base, sizeof base, "%s/base", pt_test_tmpdir());
+    snprintf(left, sizeof left, "%s/left", pt_test_tmpdir());
+    snprintf(html, sizeof html, "%s/report.html", pt_test_tmpdir());
+    pt_compass_result *r0 = fake_result(q, s, 2, 2, 0), *r1 = fake_result(q, s, 2, 3, 0), *r2 = fake_result(q, s, 2, 0, 5);
+    REQUIRE(r0 && r1 && r2);
+    pt_compass_meta m0 = {"base", "m.gguf", NULL, "q.csv", "s.json", 0, 0};
+    pt_compass_meta m1 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 1, 64};
+    pt_compass_meta m2 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 2, 128};
+    CHECK_OK(pt_compass_save(base, r0, &m0));
+    CHECK_OK(pt_compass_save(left, r1, &m1));
+    CHECK_OK(pt_compass_save(left, r2, &m2)); /* a trajectory: two evaluations */
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "$POLITUNE_BIN report '%s' '%s' --out '%s' --svg '%s.svg'", base, left, html, html);
+    CHECK_MSG(rc == 0, "report: rc %d: %s", rc, err ? err : "");
+    free(out);
+    free(err);
+    char *page = NULL;
+    size_t len;
+    REQUIRE_OK(pt_file_read_all(html, &page, &len));
+    /* self-contained: no scripts, no external references */
+    CHECK(!strstr(page, "<script") && !strstr(page, "src=") && !strstr(page, "href=") && !strstr(page, "@import"));
+    CHECK(strstr(page, "<!DOCTYPE html>") && strstr(page, "</html>"));
+    /* the inline chart: one point for base, a two-point trajectory for left */
+    const char *s0 = strstr(page, "<svg"), *s1 = strstr(page, "</svg>");
+    REQUIRE(s0 && s1);
+    char *svg = strndup(s0, (size_t)(s1 - s0) + 6);
+    xml_doc d;
+    const char *xerr = xml_check(svg, &d);
+    CHECK_MSG(!xerr, "inline SVG: %s", xerr ? xerr : "");
+    int points = 0, lines = 0;
+    for (int i = 0; i < d.n_elems; i++) {
+        const char *c = xml_attr(&d.elems[i], "class");
+        points += c && !strcmp(c, "point");
+        lines += c && !strcmp(c, "trajectory");
+    }
+    CHECK(points == 3 && lines == 1);
+    free(d.elems);
+    free(svg);
+    CHECK(strstr(page, "left &lt;dpo&gt;") != NULL && !strstr(page, "left <dpo>"));
+    /* answers side by side, and item pc-1 moved (base 2 -> left 0; and left step 64 -> 128: 3 -> 0) */
+    CHECK(strstr(page, "<h2>Answers</h2>") && strstr(page, "<h2>Items that moved</h2>"));
+    const char *moved = strstr(page, "<h2>Items that moved</h2>");
+    CHECK(moved && strstr(moved, "pc-1") && strstr(moved, "step 64 &#8594; 128"));
+    CHECK(moved && strstr(moved, "pc-62")); /* 2 -> no answer */
+    /* invalid rates: 5 of 62 items in the last evaluation */
+    CHECK(strstr(page, "8.1%") != NULL);
+    free(page);
+    char *svgfile = NULL;
+    char sp[720];
+    snprintf(sp, sizeof sp, "%s.svg", html);
+    CHECK_OK(pt_file_read_all(sp, &svgfile, &len));
+    CHECK(svgfile && xml_check(svgfile, &d) == NULL);
+    free(d.elems);
+    free(svgfile);
+    xmllint_ok(sp);
+    /* the per-directory files: a trajectory in left/compass.svg, two rows in left/pc.csv */
+    char p[700];
+    snprintf(p, sizeof p, "%s/pc.csv", left);
+    char *csv = NULL;
+    CHECK_OK(pt_file_read_all(p, &csv, &len));
+    CHECK(csv && strstr(csv, "\n1,64,3,2,") && strstr(csv, "\n2,128,0,2,"));
+    free(csv);
+    pt_compass_result_free(r0);
+    pt_compass_result_free(r1);
+    pt_compass_result_free(r2);
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
+}
+
+PT_TEST(test_report_bad_input) {
+    char *err = NULL;
+    const char *dir = pt_test_tmpdir();
+    CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report /nonexistent/run --out '%s/r.html'", dir) == 1 && err && strstr(err, "no compass.json"));
+    free(err);
+    CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s/r.html'", dir, dir) == 1 && err && strstr(err, "no compass.json"));
+    free(err);
+    CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s'", dir) == 2 && err && strstr(err, "--out"));
+    free(err);
+    char p[600];
+    snprintf(p, sizeof p, "%s/compass.json", dir);
+    CHECK_OK(pt_file_write_atomic(p, "{\"format\": \"something else\"}", 28));
+    CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s/r.html'", dir, dir) == 1 && err && strstr(err, "not a politune compass result"));
+    free(err);
+    CHECK_OK(pt_file_write_atomic(p, "{\"format\": ", 11));
+    CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s/r.html'", dir, dir) == 1 && err && strstr(err, "invalid JSON"));
+    free(err);
+}

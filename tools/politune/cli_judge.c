@@ -1,0 +1,164 @@
+/* Judge flags, progress bar and summary for the data-pipeline commands (see cli_judge.h). */
+#include "cli_judge.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+void cli_judge_defaults(cli_judge *j) {
+    memset(j, 0, sizeof *j);
+    j->o = pt_judge_opts_default();
+}
+
+int cli_judge_option(cli_judge *j, const char *cmd, int opt, const char *arg) {
+    long v;
+    double f;
+    switch (opt) {
+    case 1000: j->url = arg; return 1;
+    case 1001: j->model_path = arg; return 1;
+    case 1002: j->o.model_name = arg; return 1;
+    case 1003: j->key_env = arg; return 1;
+    case 1004:
+        if (!strcmp(arg, "text")) j->o.mode = PT_JUDGE_TEXT;
+        else if (!strcmp(arg, "choice")) j->o.mode = PT_JUDGE_CHOICE;
+        else if (!strcmp(arg, "logprobs")) j->o.mode = PT_JUDGE_LOGPROBS;
+        else return cli_usage_error(cmd, "--judge-mode wants text, choice or logprobs, got '%s'", arg), -1;
+        j->mode_set = true;
+        return 1;
+    case 1005:
+        if (!cli_parse_int(arg, 1, 256, &v)) return cli_usage_error(cmd, "--judge-concurrency wants 1..256, got '%s'", arg), -1;
+        j->o.concurrency = (int)v;
+        return 1;
+    case 1006:
+        if (!cli_parse_float(arg, &f) || f <= 0) return cli_usage_error(cmd, "--judge-timeout wants seconds > 0, got '%s'", arg), -1;
+        j->o.timeout_s = f;
+        if (j->o.connect_timeout_s > f) j->o.connect_timeout_s = f;
+        return 1;
+    case 1007:
+        if (!cli_parse_int(arg, 0, 100, &v)) return cli_usage_error(cmd, "--judge-retries wants 0..100, got '%s'", arg), -1;
+        j->o.retries = (int)v;
+        return 1;
+    case 1008:
+        if (!cli_parse_float(arg, &f) || f < 0) return cli_usage_error(cmd, "--judge-backoff wants seconds >= 0, got '%s'", arg), -1;
+        j->o.backoff_s = f;
+        return 1;
+    case 1009:
+        if (!cli_parse_float(arg, &f) || f < 0 || f > 2) return cli_usage_error(cmd, "--judge-temperature wants 0..2, got '%s'", arg), -1;
+        j->o.temperature = (float)f;
+        return 1;
+    case 1010:
+        if (!cli_parse_int(arg, 1, 1 << 20, &v)) return cli_usage_error(cmd, "--judge-max-tokens wants a positive integer, got '%s'", arg), -1;
+        j->o.max_tokens = (int)v;
+        return 1;
+    case 1011: j->o.system = arg; return 1;
+    case 1012: j->adapter_path = arg; return 1;
+    case 1013:
+        if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--judge-threads wants a positive integer, got '%s'", arg), -1;
+        j->threads = (int)v;
+        return 1;
+    case 1014:
+        if (!cli_parse_int(arg, 16, 1 << 20, &v)) return cli_usage_error(cmd, "--judge-ctx wants an integer >= 16, got '%s'", arg), -1;
+        j->ctx = (int)v;
+        return 1;
+    case 1015: j->chat_template = arg; return 1;
+    case 1016: j->o.batch_invariant = true; return 1;
+    }
+    return 0;
+}
+
+int cli_judge_open(cli_judge *j, const char *cmd) {
+    if (!!j->url == !!j->model_path) return cli_usage_error(cmd, "give the judge: --judge URL (a server) or --judge-model PATH (in-process)");
+    pt_status st;
+    if (j->url) {
+        const char *env = j->key_env ? getenv(j->key_env) : getenv("POLITUNE_JUDGE_API_KEY");
+        if (!j->key_env && !env) env = getenv("OPENAI_API_KEY");
+        if (j->key_env && !env) return cli_usage_error(cmd, "--judge-key-env %s: that environment variable is not set", j->key_env);
+        j->o.api_key = env;
+        j->o.url = j->url;
+        if ((st = pt_judge_http_new(&j->judge, &j->o))) return cli_fail(cmd, st);
+        return 0;
+    }
+    if (!j->mode_set) j->o.mode = PT_JUDGE_LOGPROBS;
+    pt_chat_template chat = PT_CHAT_NONE;
+    if (j->chat_template && (st = pt_chat_template_from_name(j->chat_template, &chat))) return cli_fail(cmd, st);
+    pt_backend_set_threads(j->threads);
+    if ((st = pt_model_load(&j->model, j->model_path))) return cli_fail(cmd, st);
+    if (!j->chat_template) chat = j->model->chat;
+    if (j->adapter_path && (st = pt_adapter_load(&j->adapter, j->adapter_path, j->model))) goto fail;
+    int ctx = j->ctx ? j->ctx : (j->model->cfg.max_ctx < 2048 ? j->model->cfg.max_ctx : 2048);
+    if ((st = pt_engine_new(&j->engine, j->model, j->o.concurrency, ctx))) goto fail;
+    pt_engine_set_adapter(j->engine, j->adapter);
+    if ((st = pt_judge_local_new(&j->judge, j->engine, chat, &j->o))) goto fail;
+    return 0;
+fail:
+    cli_judge_close(j);
+    return cli_fail(cmd, st);
+}
+
+void cli_judge_close(cli_judge *j) {
+    pt_judge_free(j->judge);
+    pt_engine_free(j->engine);
+    pt_adapter_free(j->adapter);
+    pt_model_free(j->model);
+    j->judge = NULL;
+    j->engine = NULL;
+    j->adapter = NULL;
+    j->model = NULL;
+}
+
+static void clear_bar(cli_stage_ui *ui) {
+    if (ui->bar_shown) {
+        fputs("\r\033[K", stderr);
+        ui->bar_shown = false;
+    }
+}
+
+static void on_progress(void *user, long done, long total) {
+    cli_stage_ui *ui = user;
+    if (!ui->tty || ui->quiet) return;
+    const int width = 30;
+    int fill = total > 0 ? (int)(width * done / total) : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    bar[width] = 0;
+    double el = now_s() - ui->t0, rate = el > 0 ? done / el : 0;
+    fprintf(stderr, "\r\033[K[%s] %ld/%ld %3.0f%% %.1f rec/s", bar, done, total, total ? 100.0 * done / total : 100.0, rate);
+    fflush(stderr);
+    ui->bar_shown = true;
+}
+
+static void on_note(void *user, const char *msg) {
+    cli_stage_ui *ui = user;
+    if (ui->notes++ >= ui->max_notes) return;
+    clear_bar(ui);
+    fprintf(stderr, "politune %s: %s\n", ui->cmd, msg);
+}
+
+void cli_stage_ui_init(cli_stage_ui *ui, pt_stage_hooks *h, const char *cmd, bool quiet) {
+    memset(ui, 0, sizeof *ui);
+    ui->cmd = cmd;
+    ui->quiet = quiet;
+    ui->tty = isatty(2);
+    ui->max_notes = 20;
+    ui->t0 = now_s();
+    h->progress = on_progress;
+    h->note = on_note;
+    h->user = ui;
+}
+
+void cli_stage_ui_finish(cli_stage_ui *ui, const pt_stage_summary *s) {
+    clear_bar(ui);
+    if (ui->notes > ui->max_notes)
+        fprintf(stderr, "politune %s: ... %d more notes like these (bad input records and out-of-format replies are counted below)\n", ui->cmd,
+                ui->notes - ui->max_notes);
+    char line[1024];
+    pt_stage_summary_format(s, ui->cmd, line, sizeof line);
+    fprintf(stderr, "politune %s\n", line);
+}

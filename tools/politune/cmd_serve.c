@@ -1,0 +1,154 @@
+/* politune serve: the OpenAI-compatible HTTP server (src/serve/server.h) until SIGINT/SIGTERM. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "serve/server.h"
+#include "util/file.h"
+
+static const char *usage_text =
+    "usage: politune serve --model PATH [--adapter DIR] [--port N] [options]\n\n"
+    "Serves the model over an OpenAI-compatible HTTP API until SIGINT or SIGTERM:\n"
+    "  POST /v1/chat/completions, POST /v1/completions (both stream with \"stream\": true),\n"
+    "  GET /v1/models, GET /health. Requests run together in one batch (continuous batching\n"
+    "  over --parallel cache slots); more wait in a queue; past that they get 503.\n\n"
+    "options:\n" CLI_MODEL_HELP
+    "  --host ADDR           IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
+    "  --port N              TCP port (default 8080; 0 picks a free one, see --port-file)\n"
+    "  --port-file FILE      write the port number to FILE once listening\n"
+    "  --api-key KEY         require 'Authorization: Bearer KEY' (default: $POLITUNE_API_KEY, else none)\n"
+    "  --parallel N          sequences decoded together, each with its own cache slot (default 4)\n"
+    "  --queue N             requests that may wait for a slot (default 64)\n"
+    "  --max-body BYTES      largest request body accepted (default 1048576; larger: 413)\n"
+    "  --max-tokens N        default max_tokens of chat requests (default 512)\n"
+    "  --name ID             model id reported by /v1/models (default: the file name)\n"
+    "  --tokenizer FILE      a tokenizer.json to use (for a checkpoint that ships none)\n"
+    "  --grace S             on shutdown, seconds to let requests in flight finish (default 10)\n"
+    "  --batch-invariant     one sequence per forward pass: a request's text no longer depends on\n"
+    "                        what ran beside it (exactly repeatable), at the cost of throughput\n"
+    "  --quiet               no per-request log lines on stderr\n";
+
+static void log_line(void *user, const char *line) {
+    (void)user;
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    fprintf(stderr, "politune serve: %02d:%02d:%02d %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, line);
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *cmd = "serve";
+    cli_model_opts mo = {0};
+    pt_server_opts so = pt_server_opts_default();
+    so.port = 8080;
+    so.api_key = getenv("POLITUNE_API_KEY");
+    const char *port_file = NULL, *tokenizer = NULL;
+    long parallel = 4, v;
+    double grace = 10;
+    bool quiet = false;
+    static const struct option longopts[] = {
+        CLI_MODEL_LONGOPTS,
+        {"host", required_argument, 0, 1},      {"port", required_argument, 0, 2},      {"port-file", required_argument, 0, 3},
+        {"api-key", required_argument, 0, 4},   {"parallel", required_argument, 0, 5},  {"queue", required_argument, 0, 6},
+        {"max-body", required_argument, 0, 7},  {"max-tokens", required_argument, 0, 8}, {"name", required_argument, 0, 9},
+        {"tokenizer", required_argument, 0, 10}, {"grace", required_argument, 0, 11},   {"quiet", no_argument, 0, 12},
+        {"batch-invariant", no_argument, 0, 13}, {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int r = cli_model_option(&mo, cmd, c, optarg);
+        if (r < 0) return 2;
+        if (r) continue;
+        switch (c) {
+        case 1: so.host = optarg; break;
+        case 2:
+            if (!cli_parse_int(optarg, 0, 65535, &v)) return cli_usage_error(cmd, "--port wants 0..65535, got '%s'", optarg);
+            so.port = (int)v;
+            break;
+        case 3: port_file = optarg; break;
+        case 4: so.api_key = optarg; break;
+        case 5:
+            if (!cli_parse_int(optarg, 1, 256, &parallel)) return cli_usage_error(cmd, "--parallel wants 1..256, got '%s'", optarg);
+            break;
+        case 6:
+            if (!cli_parse_int(optarg, 0, 1 << 20, &v)) return cli_usage_error(cmd, "--queue wants an integer >= 0, got '%s'", optarg);
+            so.max_queue = (int)v;
+            break;
+        case 7:
+            if (!cli_parse_int(optarg, 16, 1L << 32, &v)) return cli_usage_error(cmd, "--max-body wants a byte count >= 16, got '%s'", optarg);
+            so.max_body = (size_t)v;
+            break;
+        case 8:
+            if (!cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error(cmd, "--max-tokens wants a positive integer, got '%s'", optarg);
+            so.default_max_tokens = (int)v;
+            break;
+        case 9: so.model_id = optarg; break;
+        case 10: tokenizer = optarg; break;
+        case 11:
+            if (!cli_parse_float(optarg, &grace) || grace < 0) return cli_usage_error(cmd, "--grace wants seconds >= 0, got '%s'", optarg);
+            break;
+        case 12: quiet = true; break;
+        case 13: so.batch_invariant = true; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: return cli_usage_error(cmd, "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!mo.model) return cli_usage_error(cmd, "--model PATH is required");
+
+    /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    cli_session s;
+    int rc = cli_session_open(&s, cmd, &mo, (int)parallel);
+    if (rc) return rc;
+    pt_status st;
+    if (tokenizer) {
+        pt_tokenizer *tok;
+        if ((st = pt_tokenizer_load_json(&tok, tokenizer))) {
+            cli_session_close(&s);
+            return cli_fail(cmd, st);
+        }
+        pt_tokenizer_free(s.model->tok);
+        s.model->tok = tok;
+        if (!mo.chat_template) s.chat = pt_chat_template_detect(pt_tokenizer_chat_template_source(tok));
+    }
+    so.chat = s.chat;
+    if (!quiet) so.log = log_line;
+    pt_server *srv;
+    if ((st = pt_server_start(&srv, s.model, s.engine, &so))) {
+        cli_session_close(&s);
+        return cli_fail(cmd, st);
+    }
+    int port = pt_server_port(srv);
+    fprintf(stderr, "politune serve: listening on http://%s:%d/v1 (model %s, %ld slots x %d tokens, %s, chat template %s%s)\n",
+            so.host, port, mo.model, parallel, pt_engine_n_ctx(s.engine), so.batch_invariant ? "one sequence per pass" : "continuous batching",
+            pt_chat_template_name(s.chat != PT_CHAT_NONE ? s.chat : PT_CHAT_ALPACA),
+            so.api_key && *so.api_key ? ", API key required" : "");
+    if (port_file) {
+        char buf[16];
+        int n = snprintf(buf, sizeof buf, "%d\n", port);
+        if ((st = pt_file_write_atomic(port_file, buf, (size_t)n))) {
+            pt_server_stop(srv, 0, NULL);
+            cli_session_close(&s);
+            return cli_fail(cmd, st);
+        }
+    }
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "politune serve: %s: shutting down (up to %.0f s for requests in flight)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", grace);
+    pt_server_stats stats;
+    pt_server_stop(srv, grace, &stats);
+    cli_session_close(&s);
+    fprintf(stderr, "politune serve: stopped after %ld requests (%ld errors), %ld prompt + %ld generated tokens\n", stats.requests,
+            stats.errors, stats.tokens_prompt, stats.tokens_generated);
+    return 0;
+}
