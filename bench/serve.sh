@@ -18,7 +18,7 @@
 #   --quick: one run, fewer requests and records (a smoke test of the script)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=3 THREADS=2 REQS=8 RECORDS=64 QUICK=0
+RUNS=3 THREADS=2 REQS=8 RECORDS=32 QUICK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -86,25 +86,24 @@ load() {
   awk -v n="$ok" -v t="$tokens" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f %.2f\n", n / (b - a), t / (b - a)}'
 }
 
-declare -A RPS TPS
-for clients in 1 "$CLIENTS_HI"; do
-  per=$REQS
-  [ "$clients" -gt 1 ] && per=$(( (REQS + 1) / 2 ))
-  : >"$TMP/r.$clients"
-  for _ in $(seq 1 "$RUNS"); do load "$clients" "$per" >>"$TMP/r.$clients"; done
-  RPS[$clients]=$(cut -d' ' -f1 "$TMP/r.$clients" | median)
-  TPS[$clients]=$(cut -d' ' -f2 "$TMP/r.$clients" | median)
-  echo "bench: serve, $clients client(s): ${RPS[$clients]} requests/s, ${TPS[$clients]} generated tokens/s" >&2
-done
-kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
-
-# The engine alone: politune generate, same prompt and length.
-: >"$TMP/gen"
-for _ in $(seq 1 "$RUNS"); do
+# Each round measures the engine alone, then 1 client, then 8, so that the load of a shared
+# machine falls on all three alike; figures are medians over rounds.
+PER_HI=$(( (REQS + 1) / 2 ))
+: >"$TMP/gen"; : >"$TMP/r.1"; : >"$TMP/r.$CLIENTS_HI"
+for round in $(seq 1 "$RUNS"); do
   "$BIN" generate --model "$MODEL" --prompt "$PROMPT" --max-new-tokens "$NEW" --ignore-eos --threads "$THREADS" --json 2>/dev/null |
     grep -o '"decode_tokens_per_s":[0-9.]*' | cut -d: -f2 >>"$TMP/gen"
+  load 1 "$REQS" >>"$TMP/r.1"
+  load "$CLIENTS_HI" "$PER_HI" >>"$TMP/r.$CLIENTS_HI"
+  echo "bench: round $round: generate $(tail -n1 "$TMP/gen") tok/s; 1 client $(tail -n1 "$TMP/r.1"); $CLIENTS_HI clients $(tail -n1 "$TMP/r.$CLIENTS_HI") (requests/s, tokens/s)" >&2
+done
+declare -A RPS TPS
+for clients in 1 "$CLIENTS_HI"; do
+  RPS[$clients]=$(cut -d' ' -f1 "$TMP/r.$clients" | median)
+  TPS[$clients]=$(cut -d' ' -f2 "$TMP/r.$clients" | median)
 done
 GEN=$(median <"$TMP/gen")
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=
 
 # select with the in-process log-prob judge
 : >"$TMP/sel"
@@ -121,21 +120,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 cat <<EOF
 ## Server and data pipeline (issue #5)
 
-Measured by \`bench/serve.sh$([ "$QUICK" = 1 ] && echo " --quick")\` on $(date -u +%Y-%m-%d), $CPU, $(nproc) cores (shared with other
+Measured by \`bench/serve.sh$([ "$QUICK" = 1 ] && echo " --quick")\` on $(date -u +%Y-%m-%d), $CPU, $(nproc --all) cores (shared with other
 work: absolute figures move with the load, the ratios less), $THREADS threads, on $MODEL_NAME.
-Median of $RUNS runs. Each request: a $(echo "$PROMPT" | wc -w)-word prompt, $NEW generated tokens (greedy, ignore_eos),
+Median of $RUNS rounds (each round: the engine alone, 1 client, $CLIENTS_HI clients). Each request: a $(echo "$PROMPT" | wc -w)-word prompt, $NEW generated tokens (greedy, ignore_eos),
 \`politune serve --parallel $CLIENTS_HI\` (continuous batching: requests share every forward pass).
 
 | load | requests/s | generated tokens/s | vs. the engine alone |
 | --- | ---: | ---: | ---: |
 | \`politune generate\` (no server, one sequence) | | $GEN | 1.00 |
 | serve, 1 client ($REQS requests in a row) | ${RPS[1]} | ${TPS[1]} | $(ratio "${TPS[1]}" "$GEN") |
-| serve, $CLIENTS_HI concurrent clients ($(( (REQS + 1) / 2 )) requests each) | ${RPS[$CLIENTS_HI]} | ${TPS[$CLIENTS_HI]} | $(ratio "${TPS[$CLIENTS_HI]}" "$GEN") |
+| serve, $CLIENTS_HI concurrent clients ($PER_HI requests each) | ${RPS[$CLIENTS_HI]} | ${TPS[$CLIENTS_HI]} | $(ratio "${TPS[$CLIENTS_HI]}" "$GEN") |
 
 $CLIENTS_HI clients against 1: $(ratio "${TPS[$CLIENTS_HI]}" "${TPS[1]}")x the generated tokens/s (the gain of batching decode steps).
 No peer server (llama.cpp's, vLLM) is installed here; the baseline is politune's own engine.
 
 \`politune select\` with the in-process log-prob judge (ideology 1..9 and quality 1..5 read as label
 probabilities, each prompt scored in its own forward pass, 8 jobs in flight), first $RECORDS senator tweets:
-**$SEL records/s** (two judge prompts of about 110 tokens each per record).
+**$SEL records/s** (two judge prompts per record, about 160 tokens each with the default templates in the
+alpaca wrapper: roughly $(awk -v r="$SEL" 'BEGIN {printf "%.0f", r * 320}') prompt tokens/s).
 EOF

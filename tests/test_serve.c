@@ -510,6 +510,7 @@ PT_TEST(test_judge_http_retries_stopped_server) {
 typedef struct {
     int fail, seen;
     unsigned code;
+    useconds_t delay_us; /* answer this late */
     pthread_mutex_t mu;
 } flaky;
 
@@ -522,6 +523,7 @@ static enum MHD_Result flaky_handler(void *cls, struct MHD_Connection *c, const 
     pthread_mutex_lock(&f->mu);
     bool fail = f->seen++ < f->fail;
     pthread_mutex_unlock(&f->mu);
+    if (f->delay_us) usleep(f->delay_us);
     const char *body = fail ? "{\"error\":{\"message\":\"busy\",\"type\":\"x\"}}"
                             : "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"7\"},\"finish_reason\":\"stop\"}]}";
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
@@ -570,6 +572,17 @@ PT_TEST(test_judge_http_retries_failing_server) {
     REQUIRE_OK(pt_judge_http_new(&j, &jo));
     CHECK(pt_judge_run(j, 1, &q, &rp) == PT_ERR_NET && strstr(pt_errmsg(), "failed after 3 attempts: HTTP 429: busy"));
     CHECK(f.seen == 3);
+    pt_judge_free(j);
+    /* a server slower than the timeout: each attempt is cut off, then the run fails */
+    f.seen = 0;
+    f.fail = 0;
+    f.delay_us = 400000;
+    jo.timeout_s = 0.15;
+    jo.retries = 1;
+    REQUIRE_OK(pt_judge_http_new(&j, &jo));
+    double t0 = now_s();
+    CHECK(pt_judge_run(j, 1, &q, &rp) == PT_ERR_NET && strstr(pt_errmsg(), "failed after 2 attempts") && strstr(pt_errmsg(), "Timeout"));
+    CHECK_MSG(now_s() - t0 < 3, "%.2f s", now_s() - t0);
     pt_judge_free(j);
     MHD_stop_daemon(d);
     pthread_mutex_destroy(&f.mu);

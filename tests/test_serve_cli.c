@@ -387,6 +387,10 @@ PT_TEST(test_judge_answers_compass) {
     CHECK_MSG(rc == 0, "report: %s", err ? err : "");
     free(out);
     free(err);
+    /* the report shows the judge's ratings beside the answers */
+    rc = pt_test_run(&out, NULL, "grep -c 'Open answers judged for ideology' %s/report.html", d);
+    CHECK_MSG(rc == 0 && out && atoi(out) == 1, "report.html lacks the judged-answers table");
+    free(out);
     /* JSONL of prompt/answer pairs; a line without an answer is counted and named */
     snprintf(p, sizeof p, "%s/pairs.jsonl", d);
     const char *pairs = "{\"prompt\":\"Taxes?\",\"answer\":\"Lower them.\"}\n{\"prompt\":\"Guns?\"}\n{\"prompt\":\"Health care?\",\"response\":\"For all.\"}\n";

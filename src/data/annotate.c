@@ -207,24 +207,10 @@ pt_status pt_annotate_run(const pt_recordset *in, pt_judge *j, const pt_annotate
         stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
         if (!st) st = stage_run(&d, in, j, io, h, sum);
         /* read the scores back: this run's and an earlier one's alike */
-        char *text = NULL;
-        size_t len = 0;
-        if (!st) st = pt_file_read_all(io->out, &text, &len);
-        json_t *by_id = json_object();
-        pt_jsonl_reader r;
-        pt_jsonl_reader_init(&r, text ? text : "", len, io->out);
-        while (!st) {
-            json_t *rec;
-            int line;
-            bool got;
-            if ((st = pt_jsonl_next(&r, &rec, &line, &got)) || !got) break;
-            const char *id = json_string_value(json_object_get(rec, "id"));
-            if (id) json_object_set(by_id, id, json_object_get(rec, "ideology"));
-            json_decref(rec);
-        }
-        free(text);
+        json_t *by_id = NULL;
+        if (!st) st = pt_jsonl_index(io->out, "id", &by_id);
         for (int i = 0; i < in->n && !st; i++) {
-            json_t *v = json_object_get(by_id, in->rec[i].id);
+            json_t *v = json_object_get(json_object_get(by_id, in->rec[i].id), "ideology");
             if (json_is_number(v)) score[i] = json_number_value(v);
         }
         json_decref(by_id);

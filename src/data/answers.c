@@ -232,25 +232,10 @@ pt_status pt_answers_run(const pt_recordset *in, pt_judge *j, const pt_answers_o
 
 pt_status pt_answers_summary(const pt_recordset *in, const char *judged_jsonl, const char *judge, json_t **out) {
     *out = NULL;
-    char *text = NULL;
-    size_t len = 0;
-    PT_TRY(pt_file_read_all(judged_jsonl, &text, &len));
-    json_t *by_id = json_object();
-    pt_jsonl_reader r;
-    pt_jsonl_reader_init(&r, text, len, judged_jsonl);
-    pt_status st = PT_OK;
-    for (;;) {
-        json_t *o;
-        int line;
-        bool got;
-        if ((st = pt_jsonl_next(&r, &o, &line, &got)) || !got) break;
-        const char *id = json_string_value(json_object_get(o, "id"));
-        if (id) json_object_set(by_id, id, o);
-        json_decref(o);
-    }
-    free(text);
+    json_t *by_id;
+    PT_TRY(pt_jsonl_index(judged_jsonl, "id", &by_id));
     json_t *res = json_array();
-    for (int i = 0; i < in->n && !st; i++) {
+    for (int i = 0; i < in->n; i++) {
         const pt_record *rec = &in->rec[i];
         json_t *jo = json_object_get(by_id, rec->id);
         if (!jo) continue;
@@ -288,10 +273,7 @@ pt_status pt_answers_summary(const pt_recordset *in, const char *judged_jsonl, c
         json_object_set_new(c, "mean", k ? stage_real(sum / k) : json_null());
     }
     json_decref(by_id);
-    if (st) {
-        json_decref(res);
-        return st;
-    }
+    if (!res) return pt_error(PT_ERR_OOM, "out of memory");
     *out = res;
     return PT_OK;
 }

@@ -49,6 +49,47 @@ pt_status pt_jsonl_next(pt_jsonl_reader *r, json_t **obj, int *line, bool *got) 
     return PT_OK;
 }
 
+pt_status pt_jsonl_read_all(const char *path, json_t **records) {
+    *records = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    PT_TRY(pt_file_read_all(path, &text, &len));
+    pt_jsonl_reader r;
+    pt_jsonl_reader_init(&r, text, len, path);
+    json_t *arr = json_array();
+    pt_status st = arr ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    for (;;) {
+        json_t *o;
+        int line;
+        bool got;
+        if (st || (st = pt_jsonl_next(&r, &o, &line, &got)) || !got) break;
+        json_array_append_new(arr, o);
+    }
+    free(text);
+    if (st) {
+        json_decref(arr);
+        return st;
+    }
+    *records = arr;
+    return PT_OK;
+}
+
+pt_status pt_jsonl_index(const char *path, const char *key, json_t **by_key) {
+    json_t *all;
+    *by_key = NULL;
+    PT_TRY(pt_jsonl_read_all(path, &all));
+    json_t *idx = json_object();
+    for (size_t i = 0; idx && i < json_array_size(all); i++) {
+        json_t *rec = json_array_get(all, i);
+        const char *k = json_string_value(json_object_get(rec, key));
+        if (k) json_object_set(idx, k, rec);
+    }
+    json_decref(all);
+    if (!idx) return pt_error(PT_ERR_OOM, "out of memory");
+    *by_key = idx;
+    return PT_OK;
+}
+
 char *pt_jsonl_dump(const json_t *rec) { return json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(10)); }
 
 pt_status pt_jsonl_out_open(pt_jsonl_out *o, const char *path, const char *key, bool restart) {

@@ -29,6 +29,13 @@ void pt_jsonl_reader_init(pt_jsonl_reader *r, const char *text, size_t len, cons
  * and the reader has moved past it. */
 pt_status pt_jsonl_next(pt_jsonl_reader *r, json_t **obj, int *line, bool *got);
 
+/* Reads a whole JSONL file into an array of its records, in order. A malformed line is an
+ * error naming the file and line. */
+pt_status pt_jsonl_read_all(const char *path, json_t **records);
+/* The same as an object from each record's string field `key` to the record (later lines
+ * win; records without the key are left out). */
+pt_status pt_jsonl_index(const char *path, const char *key, json_t **by_key);
+
 typedef struct {
     FILE *f;
     char *path;

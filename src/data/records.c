@@ -79,14 +79,27 @@ pt_status pt_records_append(pt_recordset *rs, const char *id, const char *text, 
     return PT_OK;
 }
 
+/* Counts a malformed record and says why. */
+static void skip(pt_recordset *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void skip(pt_recordset *rs, const char *fmt, ...) {
+    rs->n_bad++;
+    if (rs->n_issues >= PT_MAX_ISSUES) return;
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int ok = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (ok >= 0) pt_records_note(rs, "%s", msg);
+    free(msg);
+}
+
 /* Checks the text and adds the record (taking `fields`); false only when out of memory. */
 static bool add(pt_recordset *rs, pt_idset *seen, const char *label, int line, const char *text, json_t *fields,
                 const pt_read_opts *o) {
     size_t n = strlen(text), a = 0;
     while (a < n && (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' || text[a] == '\r')) a++;
     if (a == n) {
-        rs->n_bad++;
-        pt_records_note(rs, "%s:%d: the '%s' field is empty", label, line, o->text_field);
+        skip(rs, "%s:%d: the '%s' field is empty", label, line, o->text_field);
         json_decref(fields);
         return true;
     }
@@ -135,15 +148,13 @@ static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, s
         if (rst == PT_ERR_OOM) { st = rst; break; }
         if (rst) {
             rs->n_read++;
-            rs->n_bad++;
-            pt_records_note(rs, "%s", pt_errmsg());
+            skip(rs, "%s", pt_errmsg());
             continue;
         }
         if (!got) break;
         rs->n_read++;
         if (nf != n_cols) {
-            rs->n_bad++;
-            pt_records_note(rs, "%s:%d: %d fields, the header has %d", label, line, nf, n_cols);
+            skip(rs, "%s:%d: %d fields, the header has %d", label, line, nf, n_cols);
             continue;
         }
         long bad = -1;
@@ -151,9 +162,7 @@ static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, s
         for (int i = 0; i < nf && bad < 0; i++)
             if ((bad = pt_utf8_invalid_at(f[i], strlen(f[i]))) >= 0) bad_col = i;
         if (bad >= 0) {
-            rs->n_bad++;
-            pt_records_note(rs, "%s:%d: field '%s' is not valid UTF-8 (byte %ld of the field)", label, line, cols[bad_col] ? cols[bad_col] : "?",
-                  bad);
+            skip(rs, "%s:%d: field '%s' is not valid UTF-8 (byte %ld of the field)", label, line, cols[bad_col] ? cols[bad_col] : "?", bad);
             continue;
         }
         json_t *obj = json_object();
@@ -167,9 +176,24 @@ static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, s
     return st;
 }
 
+/* A JSON object as a record (taking obj): its text field must be a string. `where` names it
+ * in messages. False only when out of memory. */
+static bool add_object(pt_recordset *rs, pt_idset *seen, const char *label, const char *where, int line, json_t *obj,
+                       const pt_read_opts *o) {
+    rs->n_read++;
+    json_t *t = pt_record_get(obj, o->text_field);
+    if (!json_is_string(t)) {
+        skip(rs, "%s: %s '%s' field", where, t ? "a non-string" : "no", o->text_field);
+        json_decref(obj);
+        return true;
+    }
+    return add(rs, seen, label, line, json_string_value(t), obj, o);
+}
+
 static pt_status parse_jsonl(pt_recordset *rs, pt_idset *seen, const char *text, size_t len, const char *label, const pt_read_opts *o) {
     pt_jsonl_reader r;
     pt_jsonl_reader_init(&r, text, len, label);
+    char where[600];
     /* a whole-file JSON array (e.g. the PoliTune chat JSON) is read element by element */
     size_t i = r.pos;
     while (i < len && (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t')) i++;
@@ -179,15 +203,8 @@ static pt_status parse_jsonl(pt_recordset *rs, pt_idset *seen, const char *text,
         if (!arr) return pt_error(PT_ERR_FORMAT, "%s:%d: not valid JSON: %s", label, e.line, e.text);
         pt_status st = PT_OK;
         for (size_t k = 0; k < json_array_size(arr) && !st && (!o->limit || rs->n < o->limit); k++) {
-            json_t *v = json_array_get(arr, k);
-            rs->n_read++;
-            const char *t = json_string_value(pt_record_get(v, o->text_field));
-            if (!t) {
-                rs->n_bad++;
-                pt_records_note(rs, "%s: element %zu: no string '%s' field", label, k, o->text_field);
-                continue;
-            }
-            if (!add(rs, seen, label, (int)k + 1, t, json_incref(v), o)) st = pt_error(PT_ERR_OOM, "out of memory");
+            snprintf(where, sizeof where, "%s: element %zu", label, k + 1);
+            if (!add_object(rs, seen, label, where, (int)k + 1, json_incref(json_array_get(arr, k)), o)) st = pt_error(PT_ERR_OOM, "out of memory");
         }
         json_decref(arr);
         return st;
@@ -200,20 +217,12 @@ static pt_status parse_jsonl(pt_recordset *rs, pt_idset *seen, const char *text,
         if (st == PT_ERR_OOM) return st;
         if (st) {
             rs->n_read++;
-            rs->n_bad++;
-            pt_records_note(rs, "%s", pt_errmsg());
+            skip(rs, "%s", pt_errmsg());
             continue;
         }
         if (!got) break;
-        rs->n_read++;
-        json_t *t = pt_record_get(obj, o->text_field);
-        if (!json_is_string(t)) {
-            rs->n_bad++;
-            pt_records_note(rs, "%s:%d: %s '%s' field", label, line, t ? "a non-string" : "no", o->text_field);
-            json_decref(obj);
-            continue;
-        }
-        if (!add(rs, seen, label, line, json_string_value(t), obj, o)) return pt_error(PT_ERR_OOM, "out of memory");
+        snprintf(where, sizeof where, "%s:%d", label, line);
+        if (!add_object(rs, seen, label, where, line, obj, o)) return pt_error(PT_ERR_OOM, "out of memory");
     }
     return PT_OK;
 }

@@ -57,7 +57,6 @@ static pt_status select_window(void *vctx, pt_judge *j, const pt_record *const *
             outs[i].note = stage_invalid_note(where, bad_i ? "ideology" : "quality", bad_i ? "a score from 1 to 9" : "a score from 1 to 5",
                                               bad_i ? ri->text : rq->text);
             json_object_set_new(o, "error", json_string(outs[i].note ? outs[i].note : "judge reply not in the requested format"));
-            if (!json_object_get(o, "error")) json_object_set_new(o, "error", json_string("judge reply not in the requested format"));
         } else {
             bool keep = qual >= c->o->min_quality &&
                         (left ? ideo <= PT_IDEOLOGY_CENTER - c->o->margin : ideo >= PT_IDEOLOGY_CENTER + c->o->margin);

@@ -167,29 +167,21 @@ pt_status pt_synth_run(const pt_recordset *in, pt_judge *j, const pt_synth_opts 
 }
 
 pt_status pt_synth_write_chat_json(const char *prefs_jsonl, const char *out_json) {
-    char *text = NULL;
-    size_t len = 0;
-    PT_TRY(pt_file_read_all(prefs_jsonl, &text, &len));
-    pt_jsonl_reader r;
-    pt_jsonl_reader_init(&r, text, len, prefs_jsonl);
+    json_t *pairs;
+    PT_TRY(pt_jsonl_read_all(prefs_jsonl, &pairs));
     json_t *arr = json_array();
     pt_status st = PT_OK;
-    for (;;) {
-        json_t *o;
-        int line;
-        bool got;
-        if ((st = pt_jsonl_next(&r, &o, &line, &got)) || !got) break;
+    for (size_t i = 0; i < json_array_size(pairs) && !st; i++) {
+        json_t *o = json_array_get(pairs, i);
         json_t *p = json_object_get(o, "prompt"), *c = json_object_get(o, "chosen"), *rj = json_object_get(o, "rejected");
         if (!json_is_string(p) || !json_is_string(c) || !json_is_string(rj))
-            st = pt_error(PT_ERR_FORMAT, "%s:%d: a pair needs string 'prompt', 'chosen' and 'rejected'", prefs_jsonl, line);
+            st = pt_error(PT_ERR_FORMAT, "%s: record %zu: a pair needs string 'prompt', 'chosen' and 'rejected'", prefs_jsonl, i + 1);
         else
             json_array_append_new(arr, json_pack("{s:[{s:s,s:O},{s:s,s:O}],s:[{s:s,s:O},{s:s,s:O}]}", "chosen", "role", "user", "content", p, "role",
                                                  "assistant", "content", c, "rejected", "role", "user", "content", p, "role", "assistant",
                                                  "content", rj));
-        json_decref(o);
-        if (st) break;
     }
-    free(text);
+    json_decref(pairs);
     char *s = st ? NULL : json_dumps(arr, JSON_INDENT(1));
     json_decref(arr);
     if (!st && !s) st = pt_error(PT_ERR_OOM, "out of memory");

@@ -154,6 +154,8 @@ void cli_stage_ui_init(cli_stage_ui *ui, pt_stage_hooks *h, const char *cmd, boo
 }
 
 void cli_stage_ui_finish(cli_stage_ui *ui, const pt_stage_summary *s) {
+    if (ui->finished) return;
+    ui->finished = true;
     clear_bar(ui);
     if (ui->notes > ui->max_notes)
         fprintf(stderr, "politune %s: ... %d more notes like these (bad input records and out-of-format replies are counted below)\n", ui->cmd,
@@ -161,4 +163,66 @@ void cli_stage_ui_finish(cli_stage_ui *ui, const pt_stage_summary *s) {
     char line[1024];
     pt_stage_summary_format(s, ui->cmd, line, sizeof line);
     fprintf(stderr, "politune %s\n", line);
+}
+
+int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *arg) {
+    long v;
+    switch (opt) {
+    case 1100: s->in = arg; return 1;
+    case 1101: s->io.out = arg; return 1;
+    case 1102: s->io.restart = true; return 1;
+    case 1103:
+        if (!cli_parse_int(arg, 1, 1 << 16, &v)) return cli_usage_error(cmd, "--window wants 1..65536, got '%s'", arg), -1;
+        s->io.window = (int)v;
+        return 1;
+    case 1104: s->prompts_dir = arg; return 1;
+    case 1105: s->quiet = true; return 1;
+    case 1106: s->read.text_field = arg; return 1;
+    case 1107:
+        if (!strcmp(arg, "csv")) s->read.format = PT_FMT_CSV;
+        else if (!strcmp(arg, "jsonl")) s->read.format = PT_FMT_JSONL;
+        else return cli_usage_error(cmd, "--format wants csv or jsonl, got '%s'", arg), -1;
+        return 1;
+    case 1108:
+        if (strlen(arg) != 1 && strcmp(arg, "\\t")) return cli_usage_error(cmd, "--delimiter wants one character, got '%s'", arg), -1;
+        s->read.delim = strcmp(arg, "\\t") ? arg[0] : '\t';
+        return 1;
+    case 1109:
+        if (!cli_parse_int(arg, 1, 1L << 40, &v)) return cli_usage_error(cmd, "--limit wants a positive integer, got '%s'", arg), -1;
+        s->read.limit = v;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_stage_open(cli_stage *st, const char *cmd, cli_stage_opts *so, cli_judge *jo, bool answers, bool judge) {
+    memset(st, 0, sizeof *st);
+    /* enough records per round to keep every request slot busy */
+    if (!so->io.window) so->io.window = 2 * jo->o.concurrency > 16 ? 2 * jo->o.concurrency : 16;
+    pt_status e = pt_prompts_load(&st->prompts, so->prompts_dir);
+    if (e) return cli_fail(cmd, e);
+    e = answers ? pt_answers_load(&st->rs, so->in, &st->compass) : pt_records_load(&st->rs, so->in, &so->read);
+    if (e) {
+        pt_prompts_free(&st->prompts);
+        return cli_fail(cmd, e);
+    }
+    int rc = judge ? cli_judge_open(jo, cmd) : 0;
+    if (rc) {
+        pt_records_free(&st->rs);
+        pt_prompts_free(&st->prompts);
+        free(st->compass);
+        return rc;
+    }
+    cli_stage_ui_init(&st->ui, &st->hooks, cmd, so->quiet);
+    return 0;
+}
+
+int cli_stage_close(cli_stage *st, const char *cmd, cli_judge *jo, pt_status status) {
+    cli_stage_ui_finish(&st->ui, &st->sum);
+    int rc = status ? cli_fail(cmd, status) : 0;
+    cli_judge_close(jo);
+    pt_records_free(&st->rs);
+    pt_prompts_free(&st->prompts);
+    free(st->compass);
+    return rc;
 }

@@ -60,16 +60,63 @@ void cli_judge_close(cli_judge *j);
     "  --judge-batch-invariant  in-process: one sequence per forward pass, so free text repeats exactly when\n"           \
     "                           a run is resumed (scores always do)\n"
 
-/* Progress bar (on a terminal) and notes on stderr. */
+/* Flags of every stage: where records come from and go, and how they are read. */
 typedef struct {
+    const char *in, *prompts_dir;
+    pt_read_opts read;
+    pt_stage_io io;
+    bool quiet;
+} cli_stage_opts;
+
+/* 1 if the option was a stage flag, 0 if not, -1 on a bad value (message printed). */
+int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *arg);
+
+#define CLI_STAGE_LONGOPTS                                                                                 \
+    {"in", required_argument, 0, 1100}, {"out", required_argument, 0, 1101},                               \
+        {"restart", no_argument, 0, 1102}, {"window", required_argument, 0, 1103},                         \
+        {"prompts", required_argument, 0, 1104}, {"quiet", no_argument, 0, 1105}
+#define CLI_READ_LONGOPTS                                                                                  \
+    {"text-field", required_argument, 0, 1106}, {"format", required_argument, 0, 1107},                    \
+        {"delimiter", required_argument, 0, 1108}, {"limit", required_argument, 0, 1109}
+#define CLI_STAGE_HELP                                                                                            \
+    "  --out FILE             output JSONL (appended to; an interrupted run is resumed)\n"                        \
+    "  --restart              start the output over instead of resuming it\n"                                     \
+    "  --window N             records per round of judge requests (default 16, or twice --judge-concurrency)\n"                                 \
+    "  --prompts DIR          prompt templates replacing the built-in ones (see data/prompts/)\n"                 \
+    "  --quiet                no progress bar\n"
+#define CLI_READ_HELP                                                                                             \
+    "  --format csv|jsonl     input format (default: from the file name, else the content)\n"                    \
+    "  --delimiter C          CSV delimiter (default: detected from the header)\n"                                \
+    "  --limit N              use only the first N records of the input\n"
+
+/* Progress bar (on a terminal) and notes on stderr. */
+typedef struct cli_stage_ui {
     const char *cmd;
-    bool tty, quiet, bar_shown;
+    bool tty, quiet, bar_shown, finished;
     int notes, max_notes;
     double t0;
 } cli_stage_ui;
 
 void cli_stage_ui_init(cli_stage_ui *ui, pt_stage_hooks *h, const char *cmd, bool quiet);
-/* Ends the bar, reports notes left unprinted, and prints the summary line. */
+/* Ends the bar, reports notes left unprinted, and prints the summary line (once). */
 void cli_stage_ui_finish(cli_stage_ui *ui, const pt_stage_summary *s);
+
+/* What a stage command holds while it runs. */
+typedef struct {
+    pt_prompts prompts;
+    pt_recordset rs;
+    char *compass;          /* judge-answers: the compass.json read, if that is what it was */
+    pt_stage_hooks hooks;
+    cli_stage_ui ui;
+    pt_stage_summary sum;
+} cli_stage;
+
+/* Loads the prompt templates and the input (open-ended answers with `answers`, else records),
+ * connects the judge (with `judge`), sets up progress and notes, and picks the window when none
+ * was given. Returns 0 or the exit
+ * status (message printed; nothing left to free). */
+int cli_stage_open(cli_stage *st, const char *cmd, cli_stage_opts *so, cli_judge *jo, bool answers, bool judge);
+/* Prints the summary line and frees everything; returns the exit status for `status`. */
+int cli_stage_close(cli_stage *st, const char *cmd, cli_judge *jo, pt_status status);
 
 #endif

@@ -21,7 +21,7 @@ static const char *usage_text =
     "  --port-file FILE      write the port number to FILE once listening\n"
     "  --api-key KEY         require 'Authorization: Bearer KEY' (default: $POLITUNE_API_KEY, else none)\n"
     "  --parallel N          sequences decoded together, each with its own cache slot (default 4)\n"
-    "  --queue N             requests that may wait for a slot (default 64)\n"
+    "  --queue N             requests that may wait for a slot (default 64; 0: no limit)\n"
     "  --max-body BYTES      largest request body accepted (default 1048576; larger: 413)\n"
     "  --max-tokens N        default max_tokens of chat requests (default 512)\n"
     "  --name ID             model id reported by /v1/models (default: the file name)\n"

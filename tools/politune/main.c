@@ -31,7 +31,7 @@ static void usage(FILE *f) {
             "usage: politune <command> [options]     (politune <command> --help for details)\n\n"
             "commands:\n",
             PT_VERSION);
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nPATH arguments name a GGUF file or a Hugging Face model directory.\n");
 }
 
