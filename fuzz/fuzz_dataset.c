@@ -3,6 +3,7 @@
  * SFT, skip_bad, a small max_seq_len, a template); text records are tokenised with a
  * byte-level tokenizer built once (every byte in its vocabulary), so rendering, tokenising,
  * truncation and the error paths all run. Accepted datasets are walked to their ends. */
+// fuzz-sources: src/train/data.c
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>

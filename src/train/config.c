@@ -29,7 +29,7 @@ static const key_def keys[] = {
     {"data", K_STR, OFF(data), 0, 0, false, "dataset: PoliTune chat JSON, JSONL (prompt/chosen/rejected, prompt/response, messages, *_ids)"},
     {"out", K_STR, OFF(out), 0, 0, false, "output directory: adapter, checkpoints, metrics"},
     {"init_adapter", K_STR, OFF(init_adapter), 0, 0, false, "start from this PEFT adapter instead of a fresh one"},
-    {"resume", K_STR, OFF(resume), 0, 0, false, "continue from an output directory's latest checkpoint (or a checkpoint directory)"},
+    {"resume", K_STR, OFF(resume), 0, 0, false, "continue from an output directory's newest checkpoint (or a checkpoint directory)"},
     {"template", K_STR, OFF(template_name), 0, 0, true, "prompt template for text data: alpaca, chat (the model's), none, or a name"},
     {"max_seq_len", K_INT, OFF(max_seq_len), 2, 1 << 20, true, "longest prompt + response; prompts are cut from the left first"},
     {"skip_bad", K_BOOL, OFF(skip_bad), 0, 0, true, "skip (and count) malformed records instead of failing"},
@@ -185,6 +185,14 @@ pt_status pt_train_config_set(pt_train_config *c, const char *key, const char *v
     return pt_error(PT_ERR_INTERNAL, "key kind");
 }
 
+/* The shortest text that reads back as exactly v. */
+static void fmt_double(char *buf, size_t size, double v) {
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 void pt_train_config_get(const pt_train_config *c, const char *key, char *buf, size_t size) {
     const key_def *d = find(key);
     buf[0] = 0;
@@ -194,13 +202,19 @@ void pt_train_config_get(const pt_train_config *c, const char *key, char *buf, s
     case K_STR: snprintf(buf, size, "%s", *(char *const *)f ? *(char *const *)f : ""); break;
     case K_INT: snprintf(buf, size, "%d", *(const int *)f); break;
     case K_LONG: snprintf(buf, size, "%ld", *(const long *)f); break;
-    case K_DOUBLE: snprintf(buf, size, "%.17g", *(const double *)f); break;
+    case K_DOUBLE: fmt_double(buf, size, *(const double *)f); break;
     case K_BOOL: snprintf(buf, size, "%s", *(const bool *)f ? "true" : "false"); break;
     case K_U64: snprintf(buf, size, "%llu", (unsigned long long)*(const uint64_t *)f); break;
     case K_METHOD: snprintf(buf, size, "%s", *(const pt_train_method *)f == PT_TRAIN_SFT ? "sft" : "dpo"); break;
     case K_LOSS: snprintf(buf, size, "%s", pt_dpo_loss_name(*(const pt_dpo_loss_type *)f)); break;
     case K_SCHED: snprintf(buf, size, "%s", pt_schedule_name(*(const pt_schedule *)f)); break;
-    case K_BETAS: snprintf(buf, size, "%.17g,%.17g", c->adam.beta1, c->adam.beta2); break;
+    case K_BETAS: {
+        char b1[32], b2[32];
+        fmt_double(b1, sizeof b1, c->adam.beta1);
+        fmt_double(b2, sizeof b2, c->adam.beta2);
+        snprintf(buf, size, "%s,%s", b1, b2);
+        break;
+    }
     case K_TARGETS: {
         size_t n = 0;
         for (int t = 0; t < PT_LT_COUNT && n < size; t++)
@@ -224,7 +238,7 @@ void pt_train_config_help(FILE *f) {
         for (char *p = flag; *p; p++)
             if (*p == '_') *p = '-';
         pt_train_config_get(&c, keys[i].name, v, sizeof v);
-        if (keys[i].k == K_BOOL) fprintf(f, "  --[no-]%-18s %s (default %s)\n", flag, keys[i].help, v);
+        if (keys[i].k == K_BOOL) fprintf(f, "  --[no-]%-17s %s (default %s)\n", flag, keys[i].help, v);
         else if (*v) fprintf(f, "  --%-22s %s (default %s)\n", flag, keys[i].help, v);
         else fprintf(f, "  --%-22s %s\n", flag, keys[i].help);
     }

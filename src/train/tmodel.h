@@ -42,7 +42,8 @@ size_t pt_tmodel_bytes(const pt_tmodel *t);
 
 /* Runs the batch with the adapter on (lora) or off. With `train`, keeps what backward needs
  * and applies LoRA dropout from the stream `drop_seed`. logp (b->n_loss) receives each loss
- * row's log-probability. */
+ * row's log-probability. A pass without `train` reuses the kept buffers, so it belongs before
+ * the train pass it accompanies (the reference pass), not between it and its backward. */
 pt_status pt_tmodel_forward(pt_tmodel *t, const pt_tbatch *b, bool lora, bool train, uint64_t drop_seed, double *logp);
 
 /* Backward of sum_i coef[i] * logp[i] after a train forward of the same batch: adds the
