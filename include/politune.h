@@ -21,6 +21,11 @@
  *   tokenizer/tokenizer.h, tokenizer/chat.h   tokenizers and chat templates
  *   engine/engine.h       batched forward pass with a key/value cache
  *   engine/generate.h     sampling, generation, log-probability scoring
+ *   train/train.h         LoRA fine-tuning (DPO, SFT), checkpoints, metrics
+ *   eval/questionnaire.h, eval/scoring.h, eval/compass.h, eval/report.h
+ *                         Political Compass evaluation, scoring, charts and reports
+ *   data/pipeline.h, data/judge.h   selection, synthesis and judging stages, judge clients
+ *   serve/server.h        the OpenAI-compatible HTTP server
  */
 #ifndef POLITUNE_H
 #define POLITUNE_H
@@ -37,5 +42,13 @@
 #include "engine/engine.h"
 #include "engine/generate.h"
 #include "backend/cpu/matmul.h"
+#include "train/train.h"
+#include "eval/questionnaire.h"
+#include "eval/scoring.h"
+#include "eval/compass.h"
+#include "eval/report.h"
+#include "data/pipeline.h"
+#include "data/judge.h"
+#include "serve/server.h"
 
 #endif

@@ -442,10 +442,7 @@ static int write_left_sft(const pt_model *m, const pt_questionnaire *q, const pt
  * as taught). */
 PT_TEST(test_compass_trained_adapter_moves_left) {
     char *err = NULL;
-    if (pt_test_run(NULL, NULL, "$POLITUNE_BIN train --help") != 0) {
-        printf("    (skipped: this build has no 'politune train')\n");
-        return;
-    }
+    REQUIRE(pt_test_run(NULL, NULL, "$POLITUNE_BIN train --help") == 0);
     int threads = pt_backend_threads();
     pt_backend_set_threads(1);
     pt_model *m = NULL;
