@@ -59,6 +59,10 @@ static const key_def keys[] = {
     {"precompute_ref", K_BOOL, OFF(precompute_ref), 0, 0, false, "compute reference log-probs once, cached on disk by data and model"},
     {"ref_cache", K_STR, OFF(ref_cache), 0, 0, false, "directory of the reference log-prob cache (default: out)"},
     {"recompute", K_BOOL, OFF(recompute), 0, 0, false, "recompute activations per layer in the backward pass (less memory)"},
+    {"eval_every", K_LONG, OFF(eval_every), 0, BIG, false, "run the Political Compass (logprob mode) on the adapter every N optimiser steps, not at step 0 (0: never)"},
+    {"eval_templates", K_STR, OFF(eval_templates), 0, 0, false, "compass templates for eval_every: all (default), or a list of tN, tN-fwd, tN-rev, fwd, rev"},
+    {"eval_dir", K_STR, OFF(eval_dir), 0, 0, false, "result directory of the eval_every evaluations (default OUT/compass)"},
+    {"eval_max_new_tokens", K_INT, OFF(eval_max_new_tokens), 0, 1 << 20, false, "reply length of the open prompts generated with each evaluation (0: no open prompts)"},
     {"threads", K_INT, OFF(threads), 0, 1024, false, "worker threads (0: $OMP_NUM_THREADS if set, else all cores)"},
 };
 #define N_KEYS (int)(sizeof keys / sizeof keys[0])
@@ -84,6 +88,7 @@ void pt_train_config_defaults(pt_train_config *c) {
     c->max_grad_norm = 1.0;
     c->save_every = 64;
     c->keep_checkpoints = 2;
+    c->eval_max_new_tokens = 32;
 }
 
 void pt_train_config_free(pt_train_config *c) {

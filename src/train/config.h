@@ -47,6 +47,11 @@ typedef struct {
     bool precompute_ref, recompute;
     char *ref_cache;            /* directory of the reference log-prob cache (NULL: out) */
     int threads;                /* 0: all cores */
+    /* compass evaluation during training (eval/compass.h, pt_compass_track) */
+    long eval_every;            /* optimiser steps between evaluations (0: none; never at step 0) */
+    char *eval_templates;       /* template selection (NULL: all), see pt_templates_select */
+    char *eval_dir;             /* result directory (NULL: OUT/compass) */
+    int eval_max_new_tokens;    /* open prompts' reply length (0: no open prompts) */
 } pt_train_config;
 
 /* The paper's hyper-parameters (rank 16, alpha 32, q/v/MLP/head, lr 5e-4, cosine, warm-up 100,

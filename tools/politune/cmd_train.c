@@ -17,7 +17,9 @@ static const char *usage_head =
     "pairs (reference = the same weights with the adapter off) or supervised fine-tuning on\n"
     "responses. Writes OUT/adapter_config.json + OUT/adapter_model.safetensors (PEFT), checkpoints\n"
     "OUT/checkpoint-<step>/ (resumable with --resume OUT), and OUT/metrics.jsonl / metrics.csv with\n"
-    "one row per optimiser step. Booleans: --flag / --no-flag / --flag=false.\n\n"
+    "one row per optimiser step. With --eval-every N the Political Compass Test runs on the adapter\n"
+    "every N steps (logprob mode; not at step 0) and is appended to OUT/compass/ (or --eval-dir):\n"
+    "compass.json, pc.csv, prompts.csv, compass.svg. Booleans: --flag / --no-flag / --flag=false.\n\n"
     "options (flags use dashes; recipes and key=value use underscores or dashes):\n"
     "  --recipe FILE.yaml       read keys from a YAML mapping first\n";
 
