@@ -71,10 +71,11 @@ fuzz:
 	  tail -n 1 build-fuzz/$$t.log; \
 	done
 
-bench: all
+bench: all bench-tools
 	bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz politune
 
 -include $(DEPS)
+include bench/bench.mk

@@ -9,6 +9,7 @@
  *
  * usage: bench_engine MODEL [--threads N] [--runs R] [--prefill T] [--prompt P] [--decode G]
  *                           [--sgemm] [--seed S]
+ *        bench_engine --blas-only [--threads N]    (OpenBLAS kernel and sgemm GFLOP/s only)
  */
 #include <math.h>
 #include <stdio.h>
@@ -87,9 +88,25 @@ static void json_str(const char *key, const char *v) {
     putchar('"');
 }
 
+/* GFLOP/s of a 2048^3 sgemm through politune's threading (pt_sgemm_nt). */
+static double sgemm_probe(pt_rng *rng) {
+    const int S = 2048;
+    float *A = malloc(sizeof(float) * S * S), *B = malloc(sizeof(float) * S * S), *C = malloc(sizeof(float) * S * S);
+    if (!A || !B || !C) { fprintf(stderr, "bench_engine: out of memory\n"); exit(1); }
+    for (size_t i = 0; i < (size_t)S * S; i++) A[i] = B[i] = pt_rng_float(rng) - 0.5f;
+    for (int i = 0; i < 2; i++) pt_sgemm_nt(C, A, B, S, S, S, 0);
+    double t = now();
+    for (int i = 0; i < 5; i++) pt_sgemm_nt(C, A, B, S, S, S, 0);
+    double gf = 5 * 2.0 * S * S * (double)S / (now() - t) / 1e9;
+    free(A);
+    free(B);
+    free(C);
+    return gf;
+}
+
 int main(int argc, char **argv) {
     const char *path = NULL;
-    int threads = 2, runs = 5, n_prefill = 512, n_prompt = 128, n_decode = 64, sgemm = 0;
+    int threads = 2, runs = 5, n_prefill = 512, n_prompt = 128, n_decode = 64, sgemm = 0, blas_only = 0;
     uint64_t seed = 7;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -101,12 +118,25 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--decode") && has) n_decode = atoi(argv[++i]);
         else if (!strcmp(a, "--seed") && has) seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--sgemm")) sgemm = 1;
+        else if (!strcmp(a, "--blas-only")) blas_only = 1;
         else if (a[0] != '-' && !path) path = a;
         else {
             fprintf(stderr, "usage: %s MODEL [--threads N] [--runs R] [--prefill T] [--prompt P] [--decode G] "
-                            "[--sgemm] [--seed S]\n", argv[0]);
+                            "[--sgemm] [--seed S]\n       %s --blas-only [--threads N]\n", argv[0], argv[0]);
             return 2;
         }
+    }
+    if (blas_only) {
+        /* which OpenBLAS kernel this environment gives the process, and what it delivers */
+        pt_backend_set_threads(threads);
+        pt_rng rng;
+        pt_rng_seed(&rng, seed);
+        double gf = sgemm_probe(&rng);
+        printf("{\"engine\":\"politune\",\"threads\":%d", threads);
+        json_str("openblas_core", openblas_get_corename());
+        json_str("env_OPENBLAS_CORETYPE", getenv("OPENBLAS_CORETYPE"));
+        printf(",\"sgemm2048_gflops\":%.1f}\n", gf);
+        return 0;
     }
     if (!path || runs < 1 || n_prefill < 1 || n_prompt < 1 || n_decode < 1) {
         fprintf(stderr, "bench_engine: need a model path and positive sizes\n");
@@ -162,23 +192,15 @@ int main(int argc, char **argv) {
     rss_parts(&anon_kb, &file_kb);
     size_t kv_bytes = 2 * sizeof(float) * (size_t)c->n_layers * n_ctx * c->n_kv_heads * c->head_dim;
 
-    double sgemm_gflops = 0;
-    if (sgemm) {
-        const int S = 2048;
-        float *A = malloc(sizeof(float) * S * S), *B = malloc(sizeof(float) * S * S), *C = malloc(sizeof(float) * S * S);
-        for (size_t i = 0; i < (size_t)S * S; i++) A[i] = B[i] = pt_rng_float(&rng) - 0.5f;
-        for (int i = 0; i < 2; i++) pt_sgemm_nt(C, A, B, S, S, S, 0);
-        double t = now();
-        for (int i = 0; i < 5; i++) pt_sgemm_nt(C, A, B, S, S, S, 0);
-        sgemm_gflops = 5 * 2.0 * S * S * (double)S / (now() - t) / 1e9;
-        free(A); free(B); free(C);
-    }
+    double sgemm_gflops = sgemm ? sgemm_probe(&rng) : 0;
 
     const char *dt = m->layers[0].w_gate.dtype == PT_F32 ? "F32" : m->layers[0].w_gate.dtype == PT_Q8_0 ? "Q8_0" : "Q4_0";
     const char *ct = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
     printf("{\"engine\":\"politune\"");
     json_str("model", path);
     json_str("dtype", dt);
+    printf(",\"dim\":%d,\"layers\":%d,\"heads\":%d,\"kv_heads\":%d,\"ffn\":%d,\"vocab\":%d", c->dim, c->n_layers,
+           c->n_heads, c->n_kv_heads, c->ffn_dim, c->vocab_size);
     printf(",\"params_m\":%.2f,\"threads\":%d,\"runs\":%d,\"prefill_tokens\":%d,\"prompt_tokens\":%d,\"decode_tokens\":%d",
            pt_model_n_params(m) / 1e6, threads, runs, n_prefill, n_prompt, n_decode);
     printf(",\"prefill_tok_s\":%.1f,\"decode_tok_s\":%.2f", median(pre, runs), median(dec, runs));

@@ -12,7 +12,8 @@
 # (bench/out), POLITUNE_SHARED (../shared), PEER_ARGS (extra peer arguments; its DPO step is
 # cut to one small step, which the engine figures do not use), OURS_CORETYPE (SKYLAKEX: the
 # OpenBLAS kernel the peer is told to use; "inherit" leaves the environment alone),
-# BENCH_MD (BENCHMARKS.md).
+# BENCH_MD (BENCHMARKS.md). `bench/run.sh --report-only` rewrites the section from the last
+# run's results ($BENCH_OUT/results.jsonl and meta.sh) without measuring again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,75 +33,92 @@ BUILD=${BUILD:-build}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-[ -f "$PEER" ] || { log "peer script not found: $PEER (set POLITUNE_SHARED)"; exit 1; }
-
-# The peer's packages are installed here only, never by `make deps`: PyTorch is a benchmark
-# peer, not a dependency.
-need=()
-for p in python3-torch libopenblas0-pthread; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing the peer's Debian packages: ${need[*]}"
-    SUDO=
-    [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
-
-log "building the benchmark tools"
-make -s -j2 -f Makefile -f bench/bench.mk BUILD="$BUILD" bench-tools
-MAKE_MODEL=$BUILD/bench/make_model
-BENCH=$BUILD/bench/bench_engine
-
-mkdir -p "$OUT"
-if [ ! -f "$OUT/hf-f32/model.safetensors" ] || [ ! -f "$OUT/model-f32.gguf" ] || [ ! -f "$OUT/model-q8_0.gguf" ] ||
-   [ ! -f "$OUT/model-q4_0.gguf" ]; then
-    log "writing the random 125M model to $OUT"
-    "$MAKE_MODEL" --out "$OUT"
-fi
-
-# What the environment says about OpenBLAS, before this script sets anything.
-INHERIT_CT=${OPENBLAS_CORETYPE-}
-INHERIT_L2=${OPENBLAS_L2_SIZE-}
-ours_env() {
-    if [ "$OURS_CORETYPE" = inherit ]; then "$@"; else OPENBLAS_CORETYPE=$OURS_CORETYPE "$@"; fi
-}
-
 RES=$OUT/results.jsonl
-: > "$RES"
-LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
-MODELS="hf-f32 model-f32.gguf model-q8_0.gguf model-q4_0.gguf"
-for r in $(seq 1 "$ROUNDS"); do
-    log "round $r/$ROUNDS: PyTorch peer"
-    # shellcheck disable=SC2086
-    OPENBLAS_CORETYPE=SKYLAKEX "$PY" "$PEER" --threads "$THREADS" $PEER_ARGS --json "$OUT/peer.json" > /dev/null
-    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["round"]=int(sys.argv[2]); print(json.dumps(d))' \
-        "$OUT/peer.json" "$r" >> "$RES"
-    for m in $MODELS; do
-        log "round $r/$ROUNDS: politune $m"
-        sg=
-        [ "$m" = hf-f32 ] && sg=--sgemm
-        ours_env "$BENCH" "$OUT/$m" --threads "$THREADS" --runs "$RUNS" $sg |
-            sed "s/^{/{\"round\":$r,\"setting\":\"ours\",/" >> "$RES"
-    done
-    if [ "$OURS_CORETYPE" != inherit ]; then
-        # the same F32 model under whatever OpenBLAS kernel the environment selects
-        log "round $r/$ROUNDS: politune hf-f32, OpenBLAS as inherited"
-        "$BENCH" "$OUT/hf-f32" --threads "$THREADS" --runs "$RUNS" --sgemm |
-            sed "s/^{/{\"round\":$r,\"setting\":\"inherited\",/" >> "$RES"
-    fi
-done
-LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+META=$OUT/meta.sh
+if [ "${1:-}" = --report-only ]; then
+    # shellcheck disable=SC1090
+    . "$META"
+else
+    [ -f "$PEER" ] || { log "peer script not found: $PEER (set POLITUNE_SHARED)"; exit 1; }
 
-CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-NCPU=$(nproc)
-MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
-FLAGS=$(lscpu | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')
-KERNEL=$(uname -r)
-CCV=$(${CC:-cc} --version | head -1)
-BLASV=$(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
+    # The peer's packages are installed here only, never by `make deps`: PyTorch is a benchmark
+    # peer, not a dependency.
+    need=()
+    for p in python3-torch libopenblas0-pthread; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing the peer's Debian packages: ${need[*]}"
+        SUDO=
+        [ "$(id -u)" = 0 ] || SUDO=sudo
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+    fi
+
+    log "building the benchmark tools"
+    make -s -j2 -f Makefile -f bench/bench.mk BUILD="$BUILD" bench-tools
+    MAKE_MODEL=$BUILD/bench/make_model
+    BENCH=$BUILD/bench/bench_engine
+
+    mkdir -p "$OUT"
+    if [ ! -f "$OUT/hf-f32/model.safetensors" ] || [ ! -f "$OUT/model-f32.gguf" ] || [ ! -f "$OUT/model-q8_0.gguf" ] ||
+       [ ! -f "$OUT/model-q4_0.gguf" ]; then
+        log "writing the random 125M model to $OUT"
+        "$MAKE_MODEL" --out "$OUT"
+    fi
+
+    # What the environment says about OpenBLAS, before this script sets anything.
+    INHERIT_CT=${OPENBLAS_CORETYPE-}
+    INHERIT_L2=${OPENBLAS_L2_SIZE-}
+    ours_env() {
+        if [ "$OURS_CORETYPE" = inherit ]; then "$@"; else OPENBLAS_CORETYPE=$OURS_CORETYPE "$@"; fi
+    }
+
+    : > "$RES"
+    LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+    DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+    MODELS="hf-f32 model-f32.gguf model-q8_0.gguf model-q4_0.gguf"
+    for r in $(seq 1 "$ROUNDS"); do
+        log "round $r/$ROUNDS: PyTorch peer"
+        # shellcheck disable=SC2086
+        OPENBLAS_CORETYPE=SKYLAKEX "$PY" "$PEER" --threads "$THREADS" $PEER_ARGS --json "$OUT/peer.json" > /dev/null
+        "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["round"]=int(sys.argv[2]); print(json.dumps(d))' \
+            "$OUT/peer.json" "$r" >> "$RES"
+        for m in $MODELS; do
+            log "round $r/$ROUNDS: politune $m"
+            sg=
+            [ "$m" = hf-f32 ] && sg=--sgemm
+            ours_env "$BENCH" "$OUT/$m" --threads "$THREADS" --runs "$RUNS" $sg |
+                sed "s/^{/{\"round\":$r,\"setting\":\"ours\",/" >> "$RES"
+        done
+        # which OpenBLAS kernel politune's process gets under each setting, and its sgemm rate
+        {
+            "$BENCH" --blas-only --threads "$THREADS" | sed "s/^{/{\"round\":$r,\"setting\":\"blas-inherited\",/"
+            OPENBLAS_CORETYPE=SKYLAKEX "$BENCH" --blas-only --threads "$THREADS" |
+                sed "s/^{/{\"round\":$r,\"setting\":\"blas-skylakex\",/"
+            env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BENCH" --blas-only --threads "$THREADS" |
+                sed "s/^{/{\"round\":$r,\"setting\":\"blas-unset\",/"
+        } >> "$RES"
+        if [ "$OURS_CORETYPE" != inherit ]; then
+            # the same F32 model under whatever OpenBLAS kernel the environment selects
+            log "round $r/$ROUNDS: politune hf-f32, OpenBLAS as inherited"
+            "$BENCH" "$OUT/hf-f32" --threads "$THREADS" --runs "$RUNS" --sgemm |
+                sed "s/^{/{\"round\":$r,\"setting\":\"inherited\",/" >> "$RES"
+        fi
+    done
+    LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+    CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+    NCPU=$(nproc)
+    MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
+    FLAGS=$(lscpu | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')
+    KERNEL=$(uname -r)
+    CCV=$(${CC:-cc} --version | head -1)
+    BLASV=$(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')
+    COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
+    git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
+
+    declare -p DATE LOAD_START LOAD_END CPU NCPU MEM FLAGS KERNEL CCV BLASV COMMIT INHERIT_CT INHERIT_L2 BENCH \
+        THREADS ROUNDS RUNS PEER PEER_ARGS OURS_CORETYPE > "$META"
+fi
 
 export RES MD DATE LOAD_START LOAD_END CPU NCPU MEM FLAGS KERNEL CCV BLASV COMMIT THREADS ROUNDS RUNS OUT PEER \
     PEER_ARGS OURS_CORETYPE INHERIT_CT INHERIT_L2 BENCH
@@ -114,7 +132,7 @@ ours = [r for r in rows if r.get("engine") == "politune"]
 med = st.median
 
 def per_round(setting, model):
-    return {r["round"]: r for r in ours if r["setting"] == setting and r["model"].endswith("/" + model)}
+    return {r["round"]: r for r in ours if r["setting"] == setting and r.get("model", "").endswith("/" + model)}
 
 peer_by_round = {r["round"]: r for r in peer}
 P_pre = med([r["prefill_tok_s"] for r in peer])
@@ -137,8 +155,10 @@ A(f"Run {E['DATE']} on {E['CPU']}, {E['NCPU']} cores, {E['MEM']} ({E['FLAGS'].st
   f"Commit {E['COMMIT']}. Load average {E['LOAD_START']} at the start, {E['LOAD_END']} at the end "
   "(the machine is shared: figures move with what else runs, the same-run ratios much less).")
 A("")
-A(f"Model: random Llama-shaped, D 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000 "
-  f"({peer[0]['params_m']:.1f}M parameters), written by `bench/make_model` in four forms. "
+c = next(r for r in ours if "dim" in r)
+A(f"Model: random Llama-shaped, D {c['dim']}, {c['layers']} layers, {c['heads']} heads, {c['kv_heads']} KV heads, "
+  f"FFN {c['ffn']}, vocab {c['vocab']} ({c['params_m']:.1f}M parameters; the peer builds the same shapes, "
+  f"{peer[0]['params_m']:.1f}M), written by `bench/make_model` in four forms. "
   f"{E['THREADS']} threads on both sides. Prefill: one 512-token prompt of random ids, fresh cache, logits "
   "of the last token. Decode: 64 greedy tokens after a 128-token prompt, one token per forward pass with "
   f"the KV cache. {E['ROUNDS']} rounds; each round runs the peer once (its own median of 3 prefill / 2 "
@@ -174,11 +194,21 @@ if o:
 if inh:
     v = list(inh.values())
     A(f"The environment of this run had OPENBLAS_CORETYPE={E['INHERIT_CT'] or '(unset)'} and "
-      f"OPENBLAS_L2_SIZE={E['INHERIT_L2'] or '(unset)'}; under it politune gets `{v[0]['openblas_core']}`: "
-      f"sgemm {med([r['sgemm2048_gflops'] for r in v]):.0f} GFLOP/s, F32 prefill {med([r['prefill_tok_s'] for r in v]):.0f} tok/s "
-      f"({med(ratios(inh, 'prefill_tok_s')):.2f}x the peer), decode {med([r['decode_tok_s'] for r in v]):.1f} tok/s "
-      f"({med(ratios(inh, 'decode_tok_s')):.2f}x). Without any OPENBLAS_CORETYPE, OpenBLAS 0.3.21 detects this CPU "
-      "as Cooperlake (AVX-512 kernels as well).")
+      f"OPENBLAS_L2_SIZE={E['INHERIT_L2'] or '(unset)'}; under it politune's F32 figures are prefill "
+      f"{med([r['prefill_tok_s'] for r in v]):.0f} tok/s ({med(ratios(inh, 'prefill_tok_s')):.2f}x the peer), decode "
+      f"{med([r['decode_tok_s'] for r in v]):.1f} tok/s ({med(ratios(inh, 'decode_tok_s')):.2f}x).")
+blas = [(s, l) for s, l in (("blas-inherited", "as inherited"), ("blas-skylakex", "OPENBLAS_CORETYPE=SKYLAKEX"),
+                            ("blas-unset", "no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE"))]
+probes = {s: [r for r in ours if r["setting"] == s] for s, _ in blas}
+if all(probes.values()):
+    A("")
+    A("OpenBLAS kernel that politune's process gets (`bench_engine --blas-only`: 2048² sgemm through politune's "
+      "threading, median over rounds):")
+    A("")
+    A("| OpenBLAS environment | kernel | sgemm GFLOP/s |")
+    A("|---|---|---:|")
+    for s_, label in blas:
+        A(f"| {label} | `{probes[s_][0]['openblas_core']}` | {med([r['sgemm2048_gflops'] for r in probes[s_]]):.0f} |")
 A("")
 A("Targets (llama.cpp on this machine kind, same model: prefill ≈ 3.0x, decode ≈ 8.5x the peer in F32; "
   "≈ 830 / ≈ 64 tok/s, Q8_0 ≈ 540 / ≈ 117 tok/s):")
@@ -199,10 +229,15 @@ for key, label in MODELS:
           f"{s['eng'] - s['kv']:.1f}, converted copies {s['conv']:.1f}; resident file pages {s['file']:.0f}, "
           f"anonymous {s['anon']:.0f})")
 A("")
-A("Memory notes: weights stay memory-mapped, so peak RSS counts the file pages actually touched (the F32 "
-  "token embedding is read one row per token and mostly stays out). GGUF `llama` files store Q/K rows in "
-  "the interleaved rotary order; the loader keeps permuted copies (\"converted\"), and the file pages it read "
-  "them from stay mapped and resident as well. The workspace is sized for the 512-token prompt.")
+A("Memory notes: weights stay memory-mapped, so peak RSS counts the file pages actually touched: the token "
+  "embedding is read one row per token, but each page fault maps its 64 KiB neighbourhood, so 512 random "
+  "tokens bring in about a third of the F32 table and most of a quantised one. GGUF `llama` files store Q/K rows in the "
+  "interleaved rotary order; the loader keeps permuted copies (\"converted\") and the file pages it read them "
+  "from stay mapped and resident too, so Q/K count twice. The engine workspace is sized for the whole "
+  "512-token prompt, and the shared libraries add about 4 MiB of file pages. What keeps the quantised models "
+  "over the bound is therefore outside the kernels: dropping the source pages after the permutation "
+  "(madvise MADV_DONTNEED on the mapping) would remove the Q/K double count, and running a long prompt "
+  "through the layers in chunks would shrink the workspace.")
 A("")
 A("Commands:")
 A("")

@@ -1,11 +1,12 @@
 /* CPU matrix products: BLAS for batches, SIMD row-dot kernels for single rows.
  *
- * Threading: every parallel loop here is OpenMP, and BLAS runs single-threaded inside it on
- * a disjoint block of output columns. Letting OpenBLAS spawn its own pool next to OpenMP's
- * made the two fight over the cores (each spins while waiting for work, and the engine
- * alternates BLAS calls with OpenMP loops), costing about half the prefill throughput on two
- * cores. Work is handed out in a few blocks per thread, dynamically, so a core busy with
- * another process slows a product down instead of stalling it on a fixed half. */
+ * Threading: batches run as OpenMP loops with BLAS single-threaded inside, each call on a
+ * disjoint block of output columns. Letting OpenBLAS keep its own thread pool next to
+ * OpenMP's made the two fight over the cores (idle threads of each spin, and the engine
+ * alternates BLAS calls with OpenMP loops): about half the sgemm throughput on two cores.
+ * Single rows (decode) run on the helper pool of pool.h instead, whose loops do not wait for
+ * a helper that another process has preempted. Work goes out in a few blocks per thread,
+ * dynamically, so a busy core slows a product down rather than stalling it on a fixed half. */
 #include "backend/cpu/matmul.h"
 
 #include <cblas.h>
@@ -28,10 +29,14 @@ void pt_backend_set_threads(int n) {
 
 int pt_backend_threads(void) { return n_threads > 0 ? n_threads : omp_get_max_threads(); }
 
-/* Threads for a product of `work` multiply-adds: one when nested in a parallel region or when
- * the product is too small to repay waking the pool. */
-static int threads_for(double work) {
-    if (omp_in_parallel() || work < 1 << 16) return 1;
+/* Threads for `work` multiply-adds: one when nested in a parallel region or when the work is
+ * below `min_work`. OpenMP loops end at a barrier that waits for every thread, which on a
+ * loaded machine can take a scheduler time slice, so they get a high bar (about a millisecond
+ * of work); the helper pool never waits for a late helper and takes small jobs. */
+#define OMP_MIN_WORK (1 << 22)
+#define POOL_MIN_WORK (1 << 16)
+static int threads_for(double work, double min_work) {
+    if (omp_in_parallel() || work < min_work) return 1;
     return pt_backend_threads();
 }
 
@@ -46,7 +51,7 @@ static int block_size(int n, int nt, int per, int align, int min_block) {
 void pt_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate) {
     pt_kern_blas_init();
     const float beta = accumulate ? 1.0f : 0.0f;
-    int nt = threads_for((double)m * n * k);
+    int nt = threads_for((double)m * n * k, OMP_MIN_WORK);
     if (nt == 1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, A, k, B, k, beta, C, n);
         return;
@@ -108,11 +113,12 @@ static void matvec_block(void *p, int b) {
 static void matvec(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
     const int rows = W->rows;
     const size_t rb = pt_dtype_nbytes(W->dtype, W->cols);
-    int nt = threads_for((double)rows * W->cols * n);
+    int nt = threads_for((double)rows * W->cols * n, POOL_MIN_WORK);
     /* blocks of about 256 KiB: short enough that a helper preempted mid-block delays the
      * caller little, long enough to stream; at least two per thread */
     int bs = (int)(((size_t)256 << 10) / rb), most = (rows + 2 * nt - 1) / (2 * nt);
     bs = bs < most ? bs : most;
+    bs = bs < 1 ? 1 : bs;
     bs = (bs + SUB_ROWS - 1) / SUB_ROWS * SUB_ROWS;
     matvec_job j = {out, in, W, bias, n, accumulate, bs, rb};
     pt_pool_run((rows + bs - 1) / bs, matvec_block, &j, nt);
@@ -152,7 +158,7 @@ static void matmul_quant(float *out, const float *in, const pt_weight *W, int n,
     const int rows = W->rows, cols = W->cols;
     const size_t rb = pt_dtype_nbytes(W->dtype, cols);
     const int nb = (rows + TILE_ROWS - 1) / TILE_ROWS;
-    int nt = threads_for((double)rows * cols * n);
+    int nt = threads_for((double)rows * cols * n, OMP_MIN_WORK);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int b = 0; b < nb; b++) {
         int r0 = b * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
@@ -174,7 +180,7 @@ void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bia
     if (W->dtype == PT_F32) pt_sgemm_nt(out, in, W->data, n, rows, cols, accumulate);
     else matmul_quant(out, in, W, n, accumulate);
     if (bias) {
-#pragma omp parallel for schedule(static) num_threads(threads_for((double)n * rows * 16))
+#pragma omp parallel for schedule(static) num_threads(threads_for((double)n * rows * 16, OMP_MIN_WORK))
         for (int i = 0; i < n; i++)
             for (int r = 0; r < rows; r++) out[(size_t)i * rows + r] += bias[r];
     }
