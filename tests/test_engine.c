@@ -224,3 +224,26 @@ PT_TEST(test_engine_score_matches_dpo_fixture) {
     pt_adapter_free(a);
     pt_model_free(m);
 }
+
+/* A prompt longer than the prefill chunk gives the same last-token logits as one pass. */
+PT_TEST(test_engine_chunked_prefill) {
+    pt_model *m = NULL;
+    pt_engine *e = NULL;
+    REQUIRE_OK(pt_model_load(&m, fx_dir("llama3")));
+    REQUIRE_OK(pt_engine_new(&e, m, 1, 700));
+    const int n = 600, V = m->cfg.vocab_size;
+    int32_t *ids = malloc(sizeof(int32_t) * n);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((i * 7919 + 13) % V);
+    const float *lg;
+    REQUIRE_OK(pt_engine_forward_one(e, 0, ids, n, PT_LOGITS_ALL, &lg));
+    float *full = malloc(sizeof(float) * V);
+    memcpy(full, lg + (size_t)(n - 1) * V, sizeof(float) * V);
+    CHECK_OK(pt_engine_truncate(e, 0, 0));
+    CHECK_OK(pt_engine_forward_one(e, 0, ids, n, PT_LOGITS_LAST, &lg));
+    CHECK(pt_engine_slot_len(e, 0) == n);
+    if (lg) fx_close("chunked prefill", lg, full, V, 1e-5);
+    free(full);
+    free(ids);
+    pt_engine_free(e);
+    pt_model_free(m);
+}

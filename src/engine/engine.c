@@ -154,8 +154,18 @@ static pt_status check_batch(const pt_engine *e, const pt_batch *b) {
     return PT_OK;
 }
 
+/* A long prompt runs in chunks: the workspace then holds PREFILL_CHUNK rows instead of the
+ * whole prompt, and GEMMs of this height are already at full speed. */
+#define PREFILL_CHUNK 256
+
 pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode, const float **logits) {
     PT_TRY(check_batch(e, b));
+    if (b->n_seq == 1 && mode != PT_LOGITS_ALL && b->n_tokens[0] > PREFILL_CHUNK) {
+        int done = 0, n = b->n_tokens[0];
+        for (; n - done > PREFILL_CHUNK; done += PREFILL_CHUNK)
+            PT_TRY(pt_engine_forward_one(e, b->slot[0], b->ids[0] + done, PREFILL_CHUNK, PT_LOGITS_NONE, NULL));
+        return pt_engine_forward_one(e, b->slot[0], b->ids[0] + done, n - done, mode, logits);
+    }
     const pt_model *m = e->m;
     const pt_config *c = &m->cfg;
     const int D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, Q = H * hd, KV = e->kv_dim, V = c->vocab_size;

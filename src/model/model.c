@@ -1,6 +1,8 @@
 /* Model lifetime and the weight conversions shared by both loaders. */
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "model/storage.h"
 #include "util/file.h"
@@ -27,6 +29,15 @@ static const char *shape_str(const pt_tensor_view *t, char *buf, size_t n) {
     for (int i = 0; i < t->n_dims && k < n; i++) k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)t->shape[i]);
     if (k < n) snprintf(buf + k, n - k, ")");
     return buf;
+}
+
+/* The mapped source of a converted or permuted weight is not read again: hand its whole pages
+ * back so they stop counting as resident (the mapping is private and read-only, so the pages
+ * would simply be re-read from the file if ever touched). */
+static void release_pages(const uint8_t *p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + page - 1) / page * page,
+              b = ((uintptr_t)p + n) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
 pt_status pt_model_weight(pt_model *m, pt_weight *w, const pt_tensor_view *t, const char *label, int rows, int cols,
@@ -72,6 +83,7 @@ pt_status pt_model_weight(pt_model *m, pt_weight *w, const pt_tensor_view *t, co
     w->dtype = out_type;
     w->data = dst;
     m->weight_bytes += row_bytes * rows;
+    release_pages(t->data, t->nbytes);
     return PT_OK;
 }
 
