@@ -76,6 +76,27 @@ static pt_status get_pattern(const ld *L, json_t *o, const char *path, const cha
     return PT_OK;
 }
 
+/* A Replace step (normaliser or decoder alike): a literal pattern and its replacement. */
+static pt_status parse_replace(const ld *L, json_t *o, const char *path, char **a, size_t *alen, char **b, size_t *blen) {
+    const char *s, *c;
+    size_t n, cn;
+    bool re;
+    PT_TRY(get_pattern(L, o, path, &s, &n, &re));
+    if (re) return pt_error(PT_ERR_UNSUPPORTED, "%s: %s.pattern: Regex patterns in Replace are not supported", L->label, path);
+    PT_TRY(get_str(L, o, "content", path, &c, &cn));
+    *a = dup_n(s, n);
+    *b = dup_n(c, cn);
+    *alen = n;
+    *blen = cn;
+    if (!*a || !*b) {
+        free(*a);
+        free(*b);
+        *a = *b = NULL;
+        return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
+    }
+    return PT_OK;
+}
+
 /* One character given as a string (Strip content, Metaspace replacement). */
 static pt_status get_char(const ld *L, json_t *o, const char *key, const char *path, uint32_t *cp) {
     const char *s;
@@ -144,23 +165,8 @@ static pt_status parse_normalizer(const ld *L, json_t *o, const char *path) {
         if (!(nm.a = dup_n(s, n))) return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
         nm.alen = n;
     } else if (!strcmp(type, "Replace")) {
-        const char *s, *c;
-        size_t n, cn;
-        bool re;
-        PT_TRY(get_pattern(L, o, path, &s, &n, &re));
-        if (re) return pt_error(PT_ERR_UNSUPPORTED, "%s: %s.pattern: Regex patterns in Replace are not supported",
-                                L->label, path);
-        PT_TRY(get_str(L, o, "content", path, &c, &cn));
         nm.type = TK_NORM_REPLACE;
-        nm.a = dup_n(s, n);
-        nm.b = dup_n(c, cn);
-        nm.alen = n;
-        nm.blen = cn;
-        if (!nm.a || !nm.b) {
-            free(nm.a);
-            free(nm.b);
-            return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
-        }
+        PT_TRY(parse_replace(L, o, path, &nm.a, &nm.alen, &nm.b, &nm.blen));
     } else if (!strcmp(type, "Sequence")) {
         json_t *arr = json_object_get(o, "normalizers");
         if (!json_is_array(arr)) return pt_error(PT_ERR_FORMAT, "%s: %s.normalizers: expected an array", L->label, path);
@@ -373,23 +379,8 @@ static pt_status parse_decoder(const ld *L, json_t *o, const char *path) {
         d.prepend_scheme = prepend_scheme(L, o, path, &st);
         if (st) return st;
     } else if (!strcmp(type, "Replace")) {
-        const char *s, *c;
-        size_t n, cn;
-        bool re;
-        PT_TRY(get_pattern(L, o, path, &s, &n, &re));
-        if (re) return pt_error(PT_ERR_UNSUPPORTED, "%s: %s.pattern: Regex patterns in Replace are not supported",
-                                L->label, path);
-        PT_TRY(get_str(L, o, "content", path, &c, &cn));
         d.type = TK_DEC_REPLACE;
-        d.a = dup_n(s, n);
-        d.b = dup_n(c, cn);
-        d.alen = n;
-        d.blen = cn;
-        if (!d.a || !d.b) {
-            free(d.a);
-            free(d.b);
-            return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
-        }
+        PT_TRY(parse_replace(L, o, path, &d.a, &d.alen, &d.b, &d.blen));
     } else if (!strcmp(type, "Sequence")) {
         json_t *arr = json_object_get(o, "decoders");
         if (!json_is_array(arr)) return pt_error(PT_ERR_FORMAT, "%s: %s.decoders: expected an array", L->label, path);
