@@ -6,6 +6,7 @@
  * stale heap entries are skipped when popped, so a word of n characters costs O(n log n).
  * With ignore_merges a word that is itself in the vocabulary is emitted whole. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/heap.h"
 
 #include <stdlib.h>
 
@@ -25,32 +26,7 @@ static bool cand_less(const cand *a, const cand *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
 }
 
-static void heap_push(cand *h, size_t *n, cand c) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, size_t *n) {
-    cand top = h[0], last = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const cand *best = &last;
-        if (l < *n && cand_less(&h[l], best)) { m = l; best = &h[l]; }
-        if (r < *n && cand_less(&h[r], best)) { m = r; }
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
+PT_HEAP_DEFINE(heap, cand, cand_less)
 
 pt_status pt_tok_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, size_t cand_size) {
     size_t need = nsym * sym_size;

@@ -5,6 +5,7 @@
  * when it is not one, as <0xXX> byte tokens (byte fallback). Pairs sit in a binary max-heap;
  * a popped pair is stale when either side has changed size since it was pushed. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/heap.h"
 
 typedef struct {
     uint32_t start, len; /* len 0 once merged away */
@@ -21,32 +22,7 @@ static bool cand_better(const cand *a, const cand *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void heap_push(cand *h, size_t *n, cand c) {
-    size_t i = (*n)++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_better(&c, &h[p])) break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i] = c;
-}
-
-static cand heap_pop(cand *h, size_t *n) {
-    cand top = h[0], last = h[--(*n)];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const cand *best = &last;
-        if (l < *n && cand_better(&h[l], best)) { m = l; best = &h[l]; }
-        if (r < *n && cand_better(&h[r], best)) m = r;
-        if (m == i) break;
-        h[i] = h[m];
-        i = m;
-    }
-    if (*n) h[i] = last;
-    return top;
-}
+PT_HEAP_DEFINE(heap, cand, cand_better)
 
 static void try_pair(const pt_tokenizer *t, const char *w, sym *s, cand *h, size_t *nh, int32_t left) {
     if (left < 0 || s[left].next < 0) return;
