@@ -10,16 +10,18 @@ CFLAGS   ?= $(OPT) $(ARCH) -g
 # the flags the code needs stay even when CFLAGS is given on the command line
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
             $(shell pkg-config --cflags jansson libpcre2-8 2>/dev/null)
-override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lcurl -lmicrohttpd -lm -fopenmp
+override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lcurl -lmicrohttpd -lcrypto -lm -fopenmp
 BUILD    ?= build
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
-               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# sources written over pt_real (src/nn/real.h) are compiled a second time in float64
+REAL_SRC := $(shell grep -l 'PT_RN.pt_' $(LIB_SRC))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/f64/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
@@ -31,6 +33,10 @@ all: $(BUILD)/politune $(BUILD)/libpolitune.a
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/f64/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DPT_F64 -MMD -MP -c $< -o $@
 
 $(BUILD)/libpolitune.a: $(LIB_OBJ)
 	@rm -f $@
@@ -63,7 +69,7 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 	  extra=$$(sed -n 's/^.*fuzz-sources: *//p' fuzz/$$t.c); \
 	  clang -O1 -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
-	    fuzz/$$t.c $(FUZZ_BASE) $$extra -o build-fuzz/$$t -ljansson -lpcre2-8 -lutf8proc -lyaml -lm || exit 1; \
+	    fuzz/$$t.c $(FUZZ_BASE) $$extra -o build-fuzz/$$t -ljansson -lpcre2-8 -lutf8proc -lyaml -lcrypto -lm || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \

@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     pt_tbatch b;
     if (pt_tbatch_init(&b, n_seq, N)) die("batch");
     double *ref = malloc(sizeof(double) * N), *pol = malloc(sizeof(double) * N), sref[64], spol[64];
-    float *coef = malloc(sizeof(float) * N);
+    double *coef = malloc(sizeof(double) * N);
     int32_t *ids = malloc(sizeof(int32_t) * seq);
     pt_rng rng;
     pt_rng_seed(&rng, 42);
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
             loss += pt_dpo_loss(PT_DPO_SIGMOID, 0.1, 0, spol[p], spol[pairs + p], sref[p], sref[pairs + p], &d_pc, &d_pr) / pairs;
             dq[p] = d_pc / pairs, dq[pairs + p] = d_pr / pairs; /* chosen first, then rejected, like the peer */
         }
-        for (int i = 0; i < b.n_loss; i++) coef[i] = (float)dq[b.loss_seq[i]];
+        for (int i = 0; i < b.n_loss; i++) coef[i] = dq[b.loss_seq[i]];
         pt_tmodel_backward(t, &b, coef);
         double c3 = now_s();
         int64_t off = 0;

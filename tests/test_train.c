@@ -13,8 +13,10 @@
 #include "train/params.h"
 #include "train/tmodel.h"
 
-#define GRAD_TOL 1e-4  /* x max |expected| of each tensor (fixtures/README.md) */
-#define LOGP_TOL 1e-5  /* relative */
+/* float32: the tolerances of fixtures/README.md. float64 computes what the reference computed,
+ * so only the fixture's own rounding to float32 (tensors) remains. */
+#define GRAD_TOL (f64 ? 1e-7 : 1e-4)  /* x max |expected| of each tensor */
+#define LOGP_TOL (f64 ? 1e-10 : 1e-5) /* relative */
 
 static const char *ref_dir(const char *model) {
     static char buf[4][512];
@@ -60,7 +62,7 @@ static void fixture_close(fixture *f) {
 }
 
 /* Every gradient tensor against `prefix`<peft key>. */
-static void check_grads(fixture *f, const char *model, const char *prefix) {
+static void check_grads(fixture *f, const char *model, const char *prefix, bool f64) {
     for (int i = 0; i < f->ps.n; i++) {
         char name[256], what[320];
         snprintf(name, sizeof name, "%s%s", prefix, f->ps.key[i]);
@@ -79,7 +81,7 @@ static double seq_sum(const pt_tbatch *b, const double *logp, int s) {
     return sum;
 }
 
-static void check_dpo(const char *model, bool recompute, size_t logits_bytes) {
+static void check_dpo(const char *model, bool recompute, size_t logits_bytes, bool f64) {
     fixture f;
     if (!fixture_open(&f, model)) return;
     json_t *dpo = json_object_get(f.cases, "dpo"), *pairs = json_object_get(dpo, "pairs");
@@ -100,10 +102,10 @@ static void check_dpo(const char *model, bool recompute, size_t logits_bytes) {
     REQUIRE_OK(pt_tbatch_init(&b, 2 * P, tok));
     for (int i = 0; i < P; i++)
         for (int k = 1; k < 3; k++) pt_tbatch_add(&b, ids[i][0], n[i][0], ids[i][k], n[i][k]);
-    pt_tmodel_shape shape = {2 * P, tok, longest, recompute, logits_bytes};
+    pt_tmodel_shape shape = {2 * P, tok, longest, recompute, logits_bytes, f64};
     REQUIRE_OK(pt_tmodel_new(&t, f.m, f.a, &f.ps, &shape));
     double *ref = calloc(b.n_loss, sizeof(double)), *pol = calloc(b.n_loss, sizeof(double));
-    float *coef = calloc(b.n_loss, sizeof(float));
+    double *coef = calloc(b.n_loss, sizeof(double));
     CHECK_OK(pt_tmodel_forward(t, &b, false, false, 0, ref));
     CHECK_OK(pt_tmodel_forward(t, &b, true, true, 1, pol));
     double loss = 0;
@@ -125,15 +127,15 @@ static void check_dpo(const char *model, bool recompute, size_t logits_bytes) {
         double d_pc, d_pr;
         loss += pt_dpo_loss(PT_DPO_SIGMOID, beta, 0, pc, pr, rc, rr, &d_pc, &d_pr) / P;
         for (int j = 0; j < b.n_loss; j++) {
-            if (b.loss_seq[j] == 2 * i) coef[j] = (float)(d_pc / P);
-            if (b.loss_seq[j] == 2 * i + 1) coef[j] = (float)(d_pr / P);
+            if (b.loss_seq[j] == 2 * i) coef[j] = d_pc / P;
+            if (b.loss_seq[j] == 2 * i + 1) coef[j] = d_pr / P;
         }
     }
     double e_loss = json_real_value(json_object_get(dpo, "loss"));
     CHECK_NEAR(loss, e_loss, LOGP_TOL * fabs(e_loss));
     pt_lora_params_zero_grad(&f.ps);
     pt_tmodel_backward(t, &b, coef);
-    check_grads(&f, model, "dpo.grad.");
+    check_grads(&f, model, "dpo.grad.", f64);
     free(ref), free(pol), free(coef);
     for (int i = 0; i < P; i++)
         for (int k = 0; k < 3; k++) free(ids[i][k]);
@@ -142,7 +144,7 @@ static void check_dpo(const char *model, bool recompute, size_t logits_bytes) {
     fixture_close(&f);
 }
 
-static void check_sft(const char *model, bool recompute) {
+static void check_sft(const char *model, bool recompute, bool f64) {
     fixture f;
     if (!fixture_open(&f, model)) return;
     json_t *sft = json_object_get(f.cases, "sft"), *ex = json_object_get(sft, "examples");
@@ -161,20 +163,20 @@ static void check_sft(const char *model, bool recompute) {
     pt_tmodel *t = NULL;
     REQUIRE_OK(pt_tbatch_init(&b, E, tok));
     for (int i = 0; i < E; i++) pt_tbatch_add(&b, p[i], np[i], r[i], nr[i]);
-    pt_tmodel_shape shape = {E, tok, longest, recompute, 0};
+    pt_tmodel_shape shape = {E, tok, longest, recompute, 0, f64};
     REQUIRE_OK(pt_tmodel_new(&t, f.m, f.a, &f.ps, &shape));
     double *logp = calloc(b.n_loss, sizeof(double)), loss = 0, d;
-    float *coef = calloc(b.n_loss, sizeof(float));
+    double *coef = calloc(b.n_loss, sizeof(double));
     CHECK_OK(pt_tmodel_forward(t, &b, true, true, 1, logp));
     for (int i = 0; i < b.n_loss; i++) {
         loss += pt_sft_loss(logp[i], ntok, &d);
-        coef[i] = (float)d;
+        coef[i] = d;
     }
     double e_loss = json_real_value(json_object_get(sft, "loss"));
     CHECK_NEAR(loss, e_loss, LOGP_TOL * fabs(e_loss));
     pt_lora_params_zero_grad(&f.ps);
     pt_tmodel_backward(t, &b, coef);
-    check_grads(&f, model, "sft.grad.");
+    check_grads(&f, model, "sft.grad.", f64);
     free(logp), free(coef);
     for (int i = 0; i < E; i++) free(p[i]), free(r[i]);
     pt_tmodel_free(t);
@@ -182,19 +184,29 @@ static void check_sft(const char *model, bool recompute) {
     fixture_close(&f);
 }
 
-PT_TEST(test_train_dpo_grads_llama3) { check_dpo("llama3", false, 0); }
-PT_TEST(test_train_dpo_grads_llama3_bf16) { check_dpo("llama3-bf16", false, 0); }
-PT_TEST(test_train_dpo_grads_mistral) { check_dpo("mistral", false, 0); }
-PT_TEST(test_train_dpo_grads_qwen2) { check_dpo("qwen2", false, 0); }
+PT_TEST(test_train_dpo_grads_llama3) { check_dpo("llama3", false, 0, false); }
+PT_TEST(test_train_dpo_grads_llama3_bf16) { check_dpo("llama3-bf16", false, 0, false); }
+PT_TEST(test_train_dpo_grads_mistral) { check_dpo("mistral", false, 0, false); }
+PT_TEST(test_train_dpo_grads_qwen2) { check_dpo("qwen2", false, 0, false); }
 /* recomputed activations and logits recomputed in chunks of 5 rows give the same result */
 PT_TEST(test_train_dpo_grads_recompute_chunked) {
-    check_dpo("llama3", true, 5 * 1024 * sizeof(float));
-    check_dpo("qwen2", true, 3 * 1024 * sizeof(float));
+    check_dpo("llama3", true, 5 * 1024 * sizeof(float), false);
+    check_dpo("qwen2", true, 3 * 1024 * sizeof(float), false);
 }
-PT_TEST(test_train_sft_grads_llama3) { check_sft("llama3", false); }
-PT_TEST(test_train_sft_grads_llama3_bf16) { check_sft("llama3-bf16", false); }
-PT_TEST(test_train_sft_grads_mistral) { check_sft("mistral", true); }
-PT_TEST(test_train_sft_grads_qwen2) { check_sft("qwen2", false); }
+PT_TEST(test_train_sft_grads_llama3) { check_sft("llama3", false, false); }
+PT_TEST(test_train_sft_grads_llama3_bf16) { check_sft("llama3-bf16", false, false); }
+PT_TEST(test_train_sft_grads_mistral) { check_sft("mistral", true, false); }
+PT_TEST(test_train_sft_grads_qwen2) { check_sft("qwen2", false, false); }
+/* float64: every model, DPO and SFT, also recomputed and chunked, to the fixture's own digits */
+PT_TEST(test_train_grads_f64) {
+    static const char *models[] = {"llama3", "llama3-bf16", "mistral", "qwen2"};
+    for (int i = 0; i < 4; i++) {
+        check_dpo(models[i], false, 0, true);
+        check_sft(models[i], false, true);
+    }
+    check_dpo("llama3", true, 5 * 1024 * sizeof(double), true);
+    check_sft("mistral", true, true);
+}
 
 /* AdamW's arithmetic alone: the fixture's initial adapter stepped with the fixture's own
  * gradient gives torch.optim.AdamW's first step within 1e-6 on every element. */

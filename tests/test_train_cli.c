@@ -53,22 +53,13 @@ static int run_fixture_command(const char *model, const char *dir, int steps, co
                        dir, d, d, out, steps);
 }
 
-/* Every tensor of dir/out/adapter_model.safetensors against the fixture's after_step<k>.<key>,
- * and the key set equal to the fixture adapter's.
- *
- * Tolerance: 1e-6 absolute (fixtures/README.md) plus what float32 cannot resolve. Adam's first
- * update is lr * g / (|g| + eps): where the fixture's own gradient g is within a few eps of
- * zero (|g| ~ 1e-8 while its tensor's largest is ~1e-2, a cancellation float32 cannot
- * reproduce digit for digit), a gradient error d moves the result by lr * eps * d / (|g| + eps)^2;
- * at step 2 the moment update adds about lr * d2 / (0.7 |g| + eps). d = 1e-5 x the tensor's
- * largest gradient (float32 gradients here are within ~1e-6 of it); d2 = d when step 2 starts
- * from the fixture's own step-1 state, 1e-4 x the largest after a step 1 of our own, whose
- * unresolvable elements shift the step-2 gradients of their LoRA pair. The error term is
- * negligible (< 1e-7) for all but well under 1% of the elements and capped at 2 lr per step.
- * In addition, at least 99.9% of the elements must be within 1e-6 outright. */
-static void compare_adapter(const char *model, const char *dir, const char *out, int step, double d2_rel) {
+/* Every tensor of dir/out/adapter_model.safetensors against the fixture's after_step<k>.<key>
+ * within 1e-6 absolute (fixtures/README.md), and the key set equal to the fixture adapter's.
+ * The fixture models are small, so `--precision auto` trains them in float64, the precision
+ * the fixture was computed in: Adam's first update lr * g / (|g| + eps) is then reproduced
+ * even where |g| is near eps, which float32 gradients cannot resolve. */
+static void compare_adapter(const char *model, const char *dir, const char *out, int step) {
     char p[800];
-    const double lr = 1e-3, eps = 1e-8;
     pt_safetensors got = {0}, exp = {0}, init = {0};
     snprintf(p, sizeof p, "%s/%s/adapter_model.safetensors", dir, out);
     REQUIRE_OK(pt_safetensors_open(&got, p));
@@ -77,36 +68,27 @@ static void compare_adapter(const char *model, const char *dir, const char *out,
     snprintf(p, sizeof p, "%s/adapter/adapter_model.safetensors", ref_dir(model));
     REQUIRE_OK(pt_safetensors_open(&init, p));
     CHECK_MSG(got.n_tensors == init.n_tensors, "%s: %d tensors written, the PEFT adapter has %d", model, got.n_tensors, init.n_tensors);
-    long total = 0, strict_ok = 0;
+    double worst = 0;
     for (int i = 0; i < init.n_tensors; i++) {
         const char *key = init.tensors[i].name;
         const pt_tensor_view *g = pt_safetensors_find(&got, key);
-        char name[300], gname[300];
+        char name[300];
         snprintf(name, sizeof name, "dpo.after_step%d.%s", step, key);
-        snprintf(gname, sizeof gname, "dpo.grad.%s", key);
-        const pt_tensor_view *e = pt_safetensors_find(&exp, name), *eg = pt_safetensors_find(&exp, gname);
+        const pt_tensor_view *e = pt_safetensors_find(&exp, name);
         CHECK_MSG(g, "%s: written adapter lacks PEFT key %s", model, key);
-        CHECK_MSG(e && eg, "%s: fixture lacks %s", model, name);
-        if (!g || !e || !eg) continue;
+        CHECK_MSG(e, "%s: fixture lacks %s", model, name);
+        if (!g || !e) continue;
         CHECK(g->dtype == PT_F32 && pt_tensor_numel(g) == pt_tensor_numel(e));
-        const float *a = (const float *)g->data, *b = (const float *)e->data, *g1 = (const float *)eg->data;
-        const int64_t n = pt_tensor_numel(e);
-        double gmax = 0;
-        for (int64_t j = 0; j < n; j++) gmax = fmax(gmax, fabs(g1[j]));
-        const double d = 1e-5 * gmax;
-        for (int64_t j = 0; j < n; j++) {
-            const double gj = fabs(g1[j]), diff = fabs((double)a[j] - b[j]);
-            double model_err = lr * eps * d / ((gj + eps) * (gj + eps));
-            if (step == 2) model_err += lr * d2_rel * gmax / (0.7 * gj + eps);
-            const double tol = fmin(1e-6 + model_err, 2 * lr * step);
-            total++;
-            strict_ok += diff <= 1e-6;
-            if (!(diff <= tol))
-                pt_test_fail(__FILE__, __LINE__, "%s %s[%lld] is %.9g, expected %.9g (|diff| %.3g > %.3g; fixture gradient %.3g)", model,
-                             name, (long long)j, a[j], b[j], diff, tol, g1[j]);
+        const float *a = (const float *)g->data, *b = (const float *)e->data;
+        for (int64_t j = 0; j < pt_tensor_numel(e); j++) {
+            const double diff = fabs((double)a[j] - b[j]);
+            worst = fmax(worst, diff);
+            if (!(diff <= 1e-6))
+                pt_test_fail(__FILE__, __LINE__, "%s %s[%lld] is %.9g, expected %.9g (|diff| %.3g > 1e-6)", model, name, (long long)j, a[j],
+                             b[j], diff);
         }
     }
-    CHECK_MSG(strict_ok >= 0.999 * total, "%s step %d: only %ld of %ld elements within 1e-6", model, step, strict_ok, total);
+    if (getenv("POLITUNE_TEST_VERBOSE")) fprintf(stderr, "%s step %d: largest difference %.3g\n", model, step, worst);
     pt_safetensors_close(&got);
     pt_safetensors_close(&exp);
     pt_safetensors_close(&init);
@@ -169,18 +151,18 @@ static void check_adamw_steps(const char *model) {
     int rc = run_fixture_command(model, dir, 1, "OUT1", &err);
     CHECK_MSG(rc == 0, "%s: train --max-steps 1 exited %d: %s", model, rc, err ? err : "");
     free(err);
-    if (!rc) compare_adapter(model, dir, "OUT1", 1, 0);
+    if (!rc) compare_adapter(model, dir, "OUT1", 1);
     rc = run_fixture_command(model, dir, 2, "OUT2", &err);
     CHECK_MSG(rc == 0, "%s: train --max-steps 2 exited %d: %s", model, rc, err ? err : "");
     free(err);
-    if (!rc) compare_adapter(model, dir, "OUT2", 2, 1e-4);
+    if (!rc) compare_adapter(model, dir, "OUT2", 2);
     /* step 2 on its own: OUT1's checkpoint given the fixture's exact step-1 adapter and the
      * moments torch holds after it (m = (1 - b1) g, v = (1 - b2) g^2), then resumed */
     if (!seed_checkpoint(model, dir)) return;
     rc = run_fixture_command(model, dir, 2, "OUT1 --resume OUT1", &err);
     CHECK_MSG(rc == 0, "%s: resumed step 2 exited %d: %s", model, rc, err ? err : "");
     free(err);
-    if (!rc) compare_adapter(model, dir, "OUT1", 2, 1e-5);
+    if (!rc) compare_adapter(model, dir, "OUT1", 2);
 }
 
 PT_TEST(test_train_cli_adamw_steps_llama3) { check_adamw_steps("llama3"); }

@@ -189,21 +189,22 @@ static double xent_loss(const double *x, void *p) {
 PT_TEST(test_train_layer_logsoftmax) {
     pt_rng_seed(&rng, 4);
     const int m = 3, V = 50;
-    float x[150], rows[150], coef[3] = {0.7f, -1.3f, 0.25f};
+    float x[150], rows[150];
+    double coef[3] = {0.7, -1.3, 0.25};
     int32_t tgt[3] = {4, 49, 0};
     fill(x, m * V, -4, 4);
     memcpy(rows, x, sizeof rows);
     double logp[3];
     pt_logsoftmax_forward(logp, rows, tgt, m, V);
     pt_logsoftmax_backward(rows, tgt, coef, m, V);
-    double *xd = to_d(x, m * V), *cd = to_d(coef, m), g[150];
+    double *xd = to_d(x, m * V), *cd = coef, g[150];
     xent_ctx c = {m, V, tgt, cd};
     fd_grad(g, xd, m * V, xent_loss, &c);
     compare("log-softmax dlogits", rows, g, m * V);
     double L = 0;
     for (int i = 0; i < m; i++) L += cd[i] * logp[i];
     CHECK_NEAR(L, xent_loss(xd, &c), 1e-6);
-    free(xd), free(cd);
+    free(xd);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
@@ -308,7 +309,7 @@ static void check_linear(pt_dtype wtype, float p, const char *label) {
     float dA[r * in] = {0}, dB[out * r] = {0}, y[n * out], u[n * r], xd[n * in], du[n * r], dx[n * in];
     float *tile = malloc(sizeof(float) * PT_LINEAR_TILE * in);
     pt_lora_call call = {A, B, dA, dB, r, 2.0f, p, 12345};
-    pt_linear_forward(y, u, xd, x, &Wt, bias, &call, n, 0);
+    pt_linear_forward(y, u, xd, tile, x, &Wt, bias, &call, n, 0);
     pt_linear_backward(dx, du, xd, tile, rr, x, u, &Wt, &call, n, 0);
     double *xD = to_d(x, n * in), *WD = to_d(W, out * in), *bD = to_d(bias, out), *AD = to_d(A, r * in), *BD = to_d(B, out * r),
            *rD = to_d(rr, n * out), *g = malloc(sizeof(double) * out * in);

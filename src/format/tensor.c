@@ -118,6 +118,15 @@ void pt_dtype_to_f32(float *dst, const void *src, pt_dtype t, int64_t n) {
     }
 }
 
+void pt_dtype_to_f64(double *dst, const void *src, pt_dtype t, int64_t n) {
+    float buf[256]; /* a multiple of the 32-element quantisation block */
+    for (int64_t done = 0; done < n; done += 256) {
+        const int64_t k = n - done < 256 ? n - done : 256;
+        pt_dtype_to_f32(buf, (const uint8_t *)src + pt_dtype_nbytes(t, done), t, k);
+        for (int64_t i = 0; i < k; i++) dst[done + i] = buf[i];
+    }
+}
+
 void pt_quantize_q8_0(void *dst, const float *src, int64_t n) {
     uint8_t *o = dst;
     for (int64_t b = 0; b < n / PT_QBLOCK; b++) {

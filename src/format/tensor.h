@@ -43,6 +43,8 @@ int64_t pt_shape_numel(const int64_t *shape, int n_dims);
 
 /* Converts `n` elements of any supported type to float32. */
 void pt_dtype_to_f32(float *dst, const void *src, pt_dtype t, int64_t n);
+/* The same, widened to float64 (exact: every stored type fits in float32). */
+void pt_dtype_to_f64(double *dst, const void *src, pt_dtype t, int64_t n);
 
 float pt_f16_to_f32(uint16_t h);
 uint16_t pt_f32_to_f16(float f);

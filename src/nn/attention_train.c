@@ -8,7 +8,8 @@
  * Per sequence of length T and head h (kv head g = h / (H / KV)), with s = 1/sqrt(hd):
  *   S = s q_h k_g^T (T, T), P = softmax(S + causal mask), out_h = P v_g
  *   dP = dout_h v_g^T, dS = P * (dP - rowsum(dout_h * out_h)),
- *   dq_h = s dS k_g, dk_g = sum_h s dS^T q_h, dv_g = sum_h P^T dout_h. */
+ *   dq_h = s dS k_g, dk_g = sum_h s dS^T q_h, dv_g = sum_h P^T dout_h.
+ * Compiled for float32 and float64 (real.h). */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -19,9 +20,11 @@
 #include "nn/fastexp.h"
 #include "nn/nn.h"
 
+#ifndef PT_F64 /* a count of elements, the same for both */
 size_t pt_attention_scratch_floats(int max_seq_len, int n_heads) {
     return 2 * (size_t)n_heads * max_seq_len * max_seq_len;
 }
+#endif
 
 /* Threads for `items` work items, at most `cap` (the scratch holds that many slots). */
 static int threads_for(int items, int cap) {
@@ -31,77 +34,77 @@ static int threads_for(int items, int cap) {
     return nt < 1 ? 1 : nt;
 }
 
-void pt_attention_train_forward(float *out, float *lse, const float *q, const float *k, const float *v,
+void PT_RN(pt_attention_train_forward)(pt_real *out, pt_real *lse, const pt_real *q, const pt_real *k, const pt_real *v,
                                 const int *seq_start, const int *seq_len, int n_seq, int n_heads, int n_kv_heads, int hd,
-                                float *scratch) {
+                                pt_real *scratch) {
     pt_kern_blas_init();
     const int H = n_heads, group = n_heads / n_kv_heads, qd = H * hd, kd = n_kv_heads * hd, items = n_seq * H;
     int max_len = 0;
     for (int s = 0; s < n_seq; s++) max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const pt_real scale = 1 / pt_real_sqrt((pt_real)hd);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_for(items, 2 * H))
     for (int it = 0; it < items; it++) {
         const int s = it / H, h = it % H, T = seq_len[s], t0 = seq_start[s], g = h / group;
-        float *S = scratch + (size_t)omp_get_thread_num() * max_len * max_len; /* (T, T) */
-        const float *qh = q + (size_t)t0 * qd + h * hd, *kg = k + (size_t)t0 * kd + g * hd, *vg = v + (size_t)t0 * kd + g * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qh, qd, kg, kd, 0.0f, S, T);
+        pt_real *S = scratch + (size_t)omp_get_thread_num() * max_len * max_len; /* (T, T) */
+        const pt_real *qh = q + (size_t)t0 * qd + h * hd, *kg = k + (size_t)t0 * kd + g * hd, *vg = v + (size_t)t0 * kd + g * hd;
+        pt_real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qh, qd, kg, kd, 0, S, T);
         for (int i = 0; i < T; i++) {
-            float *row = S + (size_t)i * T;
-            float mx = row[0];
+            pt_real *row = S + (size_t)i * T;
+            pt_real mx = row[0];
 #pragma omp simd reduction(max : mx)
             for (int j = 1; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
             double sum = 0;
 #pragma omp simd reduction(+ : sum)
             for (int j = 0; j <= i; j++) {
-                row[j] = pt_fast_expf(row[j] - mx);
+                row[j] = pt_real_fast_exp(row[j] - mx);
                 sum += row[j];
             }
-            const float inv = (float)(1.0 / sum);
+            const pt_real inv = (pt_real)(1.0 / sum);
 #pragma omp simd
             for (int j = 0; j <= i; j++) row[j] *= inv;
-            for (int j = i + 1; j < T; j++) row[j] = 0.0f;
-            lse[(size_t)(t0 + i) * H + h] = mx + (float)log(sum);
+            for (int j = i + 1; j < T; j++) row[j] = 0;
+            lse[(size_t)(t0 + i) * H + h] = mx + (pt_real)log(sum);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, vg, kd, 0.0f, out + (size_t)t0 * qd + h * hd, qd);
+        pt_real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1, S, T, vg, kd, 0, out + (size_t)t0 * qd + h * hd, qd);
     }
 }
 
-void pt_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,
-                           const float *q, const float *k, const float *v, const int *seq_start, const int *seq_len,
-                           int n_seq, int n_heads, int n_kv_heads, int hd, float *scratch) {
+void PT_RN(pt_attention_backward)(pt_real *dq, pt_real *dk, pt_real *dv, const pt_real *dout, const pt_real *out, const pt_real *lse,
+                           const pt_real *q, const pt_real *k, const pt_real *v, const int *seq_start, const int *seq_len,
+                           int n_seq, int n_heads, int n_kv_heads, int hd, pt_real *scratch) {
     pt_kern_blas_init();
     const int H = n_heads, KV = n_kv_heads, group = n_heads / n_kv_heads, qd = H * hd, kd = KV * hd, items = n_seq * KV;
     int max_len = 0;
     for (int s = 0; s < n_seq; s++) max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const pt_real scale = 1 / pt_real_sqrt((pt_real)hd);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_for(items, H))
     for (int it = 0; it < items; it++) {
         const int s = it / KV, g = it % KV, T = seq_len[s], t0 = seq_start[s];
-        float *P = scratch + (size_t)omp_get_thread_num() * 2 * max_len * max_len, *dS = P + (size_t)max_len * max_len; /* (T, T) */
-        const float *kg = k + (size_t)t0 * kd + g * hd, *vg = v + (size_t)t0 * kd + g * hd;
-        float *dkg = dk + (size_t)t0 * kd + g * hd, *dvg = dv + (size_t)t0 * kd + g * hd;
+        pt_real *P = scratch + (size_t)omp_get_thread_num() * 2 * max_len * max_len, *dS = P + (size_t)max_len * max_len; /* (T, T) */
+        const pt_real *kg = k + (size_t)t0 * kd + g * hd, *vg = v + (size_t)t0 * kd + g * hd;
+        pt_real *dkg = dk + (size_t)t0 * kd + g * hd, *dvg = dv + (size_t)t0 * kd + g * hd;
         for (int h = g * group; h < (g + 1) * group; h++) {
-            const float *qh = q + (size_t)t0 * qd + h * hd, *doh = dout + (size_t)t0 * qd + h * hd, *oh = out + (size_t)t0 * qd + h * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qh, qd, kg, kd, 0.0f, P, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, doh, qd, vg, kd, 0.0f, dS, T); /* dP */
+            const pt_real *qh = q + (size_t)t0 * qd + h * hd, *doh = dout + (size_t)t0 * qd + h * hd, *oh = out + (size_t)t0 * qd + h * hd;
+            pt_real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qh, qd, kg, kd, 0, P, T);
+            pt_real_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1, doh, qd, vg, kd, 0, dS, T); /* dP */
             for (int i = 0; i < T; i++) {
-                float *p = P + (size_t)i * T, *d = dS + (size_t)i * T;
-                const float *o = oh + (size_t)i * qd, *go = doh + (size_t)i * qd;
-                const float l = lse[(size_t)(t0 + i) * H + h];
-                float D = 0;
+                pt_real *p = P + (size_t)i * T, *d = dS + (size_t)i * T;
+                const pt_real *o = oh + (size_t)i * qd, *go = doh + (size_t)i * qd;
+                const pt_real l = lse[(size_t)(t0 + i) * H + h];
+                pt_real D = 0;
                 for (int c = 0; c < hd; c++) D += o[c] * go[c];
 #pragma omp simd
                 for (int j = 0; j <= i; j++) {
-                    p[j] = pt_fast_expf(p[j] - l);
+                    p[j] = pt_real_fast_exp(p[j] - l);
                     d[j] = p[j] * (d[j] - D);
                 }
-                for (int j = i + 1; j < T; j++) p[j] = d[j] = 0.0f;
+                for (int j = i + 1; j < T; j++) p[j] = d[j] = 0;
             }
             /* the group's first head writes dk_g and dv_g, the others add */
-            const float beta = h == g * group ? 0.0f : 1.0f;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dS, T, kg, kd, 0.0f, dq + (size_t)t0 * qd + h * hd, qd);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dS, T, qh, qd, beta, dkg, kd);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, doh, qd, beta, dvg, kd);
+            const pt_real beta = h == g * group ? 0 : 1;
+            pt_real_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dS, T, kg, kd, 0, dq + (size_t)t0 * qd + h * hd, qd);
+            pt_real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dS, T, qh, qd, beta, dkg, kd);
+            pt_real_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1, P, T, doh, qd, beta, dvg, kd);
         }
     }
 }

@@ -8,13 +8,13 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/matmul.h"
 
-void pt_nn_sgemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
-                 float beta, float *C, int ldc) {
+void PT_RN(pt_nn_gemm)(bool ta, bool tb, int m, int n, int k, pt_real alpha, const pt_real *A, int lda, const pt_real *B,
+                      int ldb, pt_real beta, pt_real *C, int ldc) {
     pt_kern_blas_init();
     const enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     const int nt = omp_in_parallel() || (double)m * n * k < (1 << 18) ? 1 : pt_backend_threads();
     if (nt == 1 || (m < 64 && n < 64)) {
-        cblas_sgemm(CblasRowMajor, TA, TB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        pt_real_gemm(CblasRowMajor, TA, TB, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     const bool split_rows = m >= n;
@@ -27,8 +27,8 @@ void pt_nn_sgemm(bool ta, bool tb, int m, int n, int k, float alpha, const float
     for (int b = 0; b < nb; b++) {
         const int o = b * bs, len = ext - o < bs ? ext - o : bs;
         if (split_rows) /* rows o.. of C need rows o.. of op(A) */
-            cblas_sgemm(CblasRowMajor, TA, TB, len, n, k, alpha, ta ? A + o : A + (size_t)o * lda, lda, B, ldb, beta, C + (size_t)o * ldc, ldc);
+            pt_real_gemm(CblasRowMajor, TA, TB, len, n, k, alpha, ta ? A + o : A + (size_t)o * lda, lda, B, ldb, beta, C + (size_t)o * ldc, ldc);
         else /* columns o.. of C need columns o.. of op(B) */
-            cblas_sgemm(CblasRowMajor, TA, TB, m, len, k, alpha, A, lda, tb ? B + (size_t)o * ldb : B + o, ldb, beta, C + o, ldc);
+            pt_real_gemm(CblasRowMajor, TA, TB, m, len, k, alpha, A, lda, tb ? B + (size_t)o * ldb : B + o, ldb, beta, C + o, ldc);
     }
 }

@@ -9,7 +9,7 @@
 
 #include "model/adapter.h"
 
-typedef enum { K_STR, K_INT, K_LONG, K_DOUBLE, K_BOOL, K_U64, K_METHOD, K_TARGETS, K_LOSS, K_SCHED, K_BETAS } kind;
+typedef enum { K_STR, K_INT, K_LONG, K_DOUBLE, K_BOOL, K_U64, K_METHOD, K_TARGETS, K_LOSS, K_SCHED, K_BETAS, K_PRECISION } kind;
 
 typedef struct {
     const char *name;
@@ -58,6 +58,7 @@ static const key_def keys[] = {
     {"keep_checkpoints", K_INT, OFF(keep_checkpoints), 1, 1 << 20, false, "checkpoints kept (older ones are removed)"},
     {"precompute_ref", K_BOOL, OFF(precompute_ref), 0, 0, false, "compute reference log-probs once, cached on disk by data and model"},
     {"ref_cache", K_STR, OFF(ref_cache), 0, 0, false, "directory of the reference log-prob cache (default: out)"},
+    {"precision", K_PRECISION, OFF(precision), 0, 0, true, "arithmetic: f32, f64 (the float64 of reference implementations: their gradients and steps digit for digit, a few times slower), or auto (f64 for models under 10M parameters)"},
     {"recompute", K_BOOL, OFF(recompute), 0, 0, false, "recompute activations per layer in the backward pass (less memory)"},
     {"eval_every", K_LONG, OFF(eval_every), 0, BIG, false, "run the Political Compass (logprob mode) on the adapter every N optimiser steps, not at step 0 (0: never)"},
     {"eval_templates", K_STR, OFF(eval_templates), 0, 0, false, "compass templates for eval_every: all (default), or a list of tN, tN-fwd, tN-rev, fwd, rev"},
@@ -174,6 +175,12 @@ pt_status pt_train_config_set(pt_train_config *c, const char *key, const char *v
     }
     case K_LOSS: return pt_dpo_loss_from_name(value, (pt_dpo_loss_type *)f) ? pt_error_wrap(PT_ERR_ARG, "loss_type: ") : PT_OK;
     case K_SCHED: return pt_schedule_from_name(value, (pt_schedule *)f) ? pt_error_wrap(PT_ERR_ARG, "schedule: ") : PT_OK;
+    case K_PRECISION:
+        if (!strcmp(value, "auto")) *(pt_train_precision *)f = PT_PRECISION_AUTO;
+        else if (!strcmp(value, "f32")) *(pt_train_precision *)f = PT_PRECISION_F32;
+        else if (!strcmp(value, "f64")) *(pt_train_precision *)f = PT_PRECISION_F64;
+        else return pt_error(PT_ERR_ARG, "precision: '%s' is not auto, f32 or f64", value);
+        return PT_OK;
     case K_BETAS: {
         double b1, b2;
         char buf[128];
@@ -213,6 +220,7 @@ void pt_train_config_get(const pt_train_config *c, const char *key, char *buf, s
     case K_METHOD: snprintf(buf, size, "%s", *(const pt_train_method *)f == PT_TRAIN_SFT ? "sft" : "dpo"); break;
     case K_LOSS: snprintf(buf, size, "%s", pt_dpo_loss_name(*(const pt_dpo_loss_type *)f)); break;
     case K_SCHED: snprintf(buf, size, "%s", pt_schedule_name(*(const pt_schedule *)f)); break;
+    case K_PRECISION: snprintf(buf, size, "%s", (const char *[]){"auto", "f32", "f64"}[*(const pt_train_precision *)f]); break;
     case K_BETAS: {
         char b1[32], b2[32];
         fmt_double(b1, sizeof b1, c->adam.beta1);

@@ -13,6 +13,11 @@
 #include "util/status.h"
 
 typedef enum { PT_TRAIN_DPO = 0, PT_TRAIN_SFT } pt_train_method;
+/* auto: float64 for models under PT_PRECISION_AUTO_F64_PARAMS parameters (test and demo
+ * scale, where it costs little and matches float64 reference implementations exactly),
+ * float32 above. */
+typedef enum { PT_PRECISION_AUTO = 0, PT_PRECISION_F32, PT_PRECISION_F64 } pt_train_precision;
+#define PT_PRECISION_AUTO_F64_PARAMS 10000000
 
 typedef struct {
     pt_train_method method;
@@ -45,6 +50,7 @@ typedef struct {
     long save_every;            /* optimiser steps between checkpoints (0: only at the end) */
     int keep_checkpoints;
     bool precompute_ref, recompute;
+    pt_train_precision precision;
     char *ref_cache;            /* directory of the reference log-prob cache (NULL: out) */
     int threads;                /* 0: all cores */
     /* compass evaluation during training (eval/compass.h, pt_compass_track) */

@@ -11,7 +11,11 @@
  * is kept and the rest of a layer's activations are recomputed during the backward pass
  * (about one more forward pass of work for a fraction of the memory). Vocabulary logits of
  * the loss rows are kept between the passes while they fit in `logits_bytes`; beyond that
- * they are processed in chunks and recomputed in the backward pass. */
+ * they are processed in chunks and recomputed in the backward pass.
+ *
+ * The arithmetic is float32, or float64 with shape.f64 (the reference implementations'
+ * precision: their gradients and optimiser steps digit for digit, at a few times the cost;
+ * see nn/real.h). Weights and LoRA parameters are stored as they are either way. */
 #ifndef PT_TRAIN_TMODEL_H
 #define PT_TRAIN_TMODEL_H
 
@@ -29,6 +33,7 @@ typedef struct {
     int max_len;          /* longest sequence */
     bool recompute;
     size_t logits_bytes;  /* 0: a default of 1 GiB */
+    bool f64;             /* float64 arithmetic */
 } pt_tmodel_shape;
 
 typedef struct pt_tmodel pt_tmodel;
@@ -48,6 +53,6 @@ pt_status pt_tmodel_forward(pt_tmodel *t, const pt_tbatch *b, bool lora, bool tr
 
 /* Backward of sum_i coef[i] * logp[i] after a train forward of the same batch: adds the
  * gradient into the LoRA gradient arrays. */
-void pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const float *coef);
+void pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const double *coef);
 
 #endif

@@ -40,7 +40,8 @@ typedef struct {
     pt_train_state st;
     double *ref_all;          /* (n, 2) precomputed reference log-probs, or NULL */
     double *logp_pol, *logp_ref; /* (max tokens) per loss row */
-    float *coef;              /* (max tokens) */
+    double *coef;             /* (max tokens) */
+    bool f64;                 /* float64 arithmetic */
     double *seq_pol, *seq_ref, *seq_coef; /* (max sequences) */
     long *mb_start, *mb_count; /* (grad_accum) the step's micro-batches */
     long total;
@@ -161,13 +162,15 @@ static pt_status setup_buffers(trainer *t) {
     for (int i = 0; i < bs; i++) max_tok += tok[i];
     free(tok);
     if (max_tok > (1L << 30)) return pt_error(PT_ERR_ARG, "a micro-batch of %ld tokens is too large; lower batch_size or max_seq_len", max_tok);
-    pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0};
+    const bool f64 = t->f64 = c->precision == PT_PRECISION_F64 ||
+                              (c->precision == PT_PRECISION_AUTO && pt_model_n_params(t->m) < PT_PRECISION_AUTO_F64_PARAMS);
+    pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0, f64};
     PT_TRY(pt_tmodel_new(&t->tm, t->m, t->a, &t->ps, &shape));
     t->res->activation_bytes = pt_tmodel_bytes(t->tm);
     PT_TRY(pt_tbatch_init(&t->b, shape.max_seq, shape.max_tok));
     t->logp_pol = malloc(sizeof(double) * max_tok);
     t->logp_ref = malloc(sizeof(double) * max_tok);
-    t->coef = malloc(sizeof(float) * max_tok);
+    t->coef = malloc(sizeof(double) * max_tok);
     t->seq_pol = malloc(sizeof(double) * shape.max_seq);
     t->seq_ref = malloc(sizeof(double) * shape.max_seq);
     t->seq_coef = malloc(sizeof(double) * shape.max_seq);
@@ -176,9 +179,9 @@ static pt_status setup_buffers(trainer *t) {
     t->mb_count = malloc(sizeof(long) * c->grad_accum);
     if (!t->logp_pol || !t->logp_ref || !t->coef || !t->seq_pol || !t->seq_ref || !t->seq_coef || !t->perm || !t->mb_start || !t->mb_count)
         return pt_error(PT_ERR_OOM, "out of memory");
-    note(t, "model: %lld trainable LoRA parameters (rank %d, alpha %g, dropout %g); %.1f MiB of activations for micro-batches of up to %ld tokens%s",
-         (long long)t->ps.total, t->a->r, t->a->alpha, t->a->dropout, pt_tmodel_bytes(t->tm) / 1048576.0, max_tok,
-         c->recompute ? " (recomputed per layer)" : "");
+    note(t, "model: %lld trainable LoRA parameters (rank %d, alpha %g, dropout %g); %.1f MiB of %s activations for micro-batches of up to %ld tokens%s",
+         (long long)t->ps.total, t->a->r, t->a->alpha, t->a->dropout, pt_tmodel_bytes(t->tm) / 1048576.0, f64 ? "float64" : "float32",
+         max_tok, c->recompute ? " (recomputed per layer)" : "");
     return PT_OK;
 }
 
@@ -201,7 +204,8 @@ static pt_status precompute_ref(trainer *t) {
     const int n = t->data.n;
     t->ref_all = malloc(sizeof(double) * 2 * n);
     if (!t->ref_all) return pt_error(PT_ERR_OOM, "out of memory");
-    const uint64_t key = mix(pt_model_fingerprint(t->m), pt_dataset_hash(&t->data));
+    /* the precision changes the last digits, so it is part of what the cache is keyed by */
+    const uint64_t key = mix(mix(pt_model_fingerprint(t->m), pt_dataset_hash(&t->data)), t->f64 ? 64 : 32);
     char *path = pt_refcache_path(c->ref_cache ? c->ref_cache : c->out, key);
     if (!path) return pt_error(PT_ERR_OOM, "out of memory");
     bool found = false;
@@ -275,7 +279,7 @@ static pt_status micro_batch(trainer *t, long start, long count, long step_examp
             t->seq_coef[k] = d;
         }
     }
-    for (int i = 0; i < b->n_loss; i++) t->coef[i] = (float)t->seq_coef[b->loss_seq[i]];
+    for (int i = 0; i < b->n_loss; i++) t->coef[i] = t->seq_coef[b->loss_seq[i]];
     pt_tmodel_backward(t->tm, b, t->coef);
     return PT_OK;
 }
