@@ -15,27 +15,6 @@
 #include "eval/report.h"
 #include "util/file.h"
 
-static pt_status mkdir_p(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return pt_error(PT_ERR_OOM, "out of memory");
-    for (char *s = p + 1; ; s++) {
-        if (*s == '/' || !*s) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                pt_status st = pt_error(PT_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
-                free(p);
-                return st;
-            }
-            *s = c;
-            if (!c) break;
-        }
-    }
-    free(p);
-    if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: not a directory", dir);
-    return PT_OK;
-}
-
 /* The CSV header line for a table of (iteration, step, columns...). */
 static char *csv_header(int n, char *const *cols) {
     char *buf = NULL;
@@ -108,7 +87,7 @@ static pt_status same_instrument(json_t *old, json_t *fresh, const char *path) {
 }
 
 pt_status pt_compass_save(const char *dir, const pt_compass_result *r, const pt_compass_meta *meta) {
-    PT_TRY(mkdir_p(dir));
+    PT_TRY(pt_mkdir_p(dir));
     char *jpath = pt_path_join(dir, "compass.json"), *cpath = pt_path_join(dir, "pc.csv");
     char *ppath = pt_path_join(dir, "prompts.csv"), *spath = pt_path_join(dir, "compass.svg");
     json_t *doc = NULL, *fresh = NULL;

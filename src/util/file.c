@@ -133,3 +133,23 @@ char *pt_path_join(const char *dir, const char *name) {
     snprintf(s, n, "%s%s%s", dir, (dl && dir[dl - 1] == '/') ? "" : "/", name);
     return s;
 }
+
+pt_status pt_mkdir_p(const char *dir) {
+    char *p = strdup(dir);
+    if (!p) return pt_error(PT_ERR_OOM, "out of memory");
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s) continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            pt_status st = pt_error(PT_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+            free(p);
+            return st;
+        }
+        *s = c;
+        if (!c) break;
+    }
+    free(p);
+    if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: not a directory", dir);
+    return PT_OK;
+}

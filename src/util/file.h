@@ -24,6 +24,9 @@ pt_status pt_file_read_all(const char *path, char **out, size_t *out_len);
 /* Writes `len` bytes to `path` atomically: path.tmp.<pid>, fsync, rename, fsync dir. */
 pt_status pt_file_write_atomic(const char *path, const void *data, size_t len);
 
+/* Creates a directory and its missing parents (mkdir -p). */
+pt_status pt_mkdir_p(const char *dir);
+
 int pt_file_exists(const char *path);
 int pt_dir_exists(const char *path);
 

@@ -22,6 +22,7 @@ static const pt_cli_command commands[] = {
     {"synth", cmd_synth, "turn kept posts into preference pairs (prompt, chosen, rejected)"},
     {"judge-answers", cmd_judge_answers, "rate open-ended answers (compass.json or JSONL) for ideology"},
     {"annotate-eval", cmd_annotate_eval, "agreement of a judge's ideology scores with known labels"},
+    {"pull", cmd_pull, "download and verify named assets (models, datasets, tokenizers) into the cache"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

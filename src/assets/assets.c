@@ -1,0 +1,234 @@
+/* Resolving asset files to local paths and pulling whole assets: the POLITUNE_ASSETS mirror
+ * first (read-only, never touched beyond a stat unless pulled), else the cache directory,
+ * which is filled from $POLITUNE_ASSETS_URL (a mirror laid out like the asset tree) or
+ * each file's own upstream URL. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assets/assets_impl.h"
+#include "util/file.h"
+
+const char *pt_assets_mirror(void) {
+    const char *m = getenv("POLITUNE_ASSETS");
+    return m && *m ? m : NULL;
+}
+
+const pt_asset_file *pt_assets_find_file(const char *rel, const pt_asset **owner) {
+    int n;
+    const pt_asset *a = pt_assets_list(&n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < a[i].n_files; j++)
+            if (!strcmp(a[i].files[j].path, rel)) {
+                if (owner) *owner = &a[i];
+                return &a[i].files[j];
+            }
+    return NULL;
+}
+
+pt_status pt_assets_cache_dir(char **out) {
+    const char *c = getenv("POLITUNE_CACHE");
+    char *dir = NULL;
+    if (c && *c) {
+        dir = strdup(c);
+    } else {
+        const char *x = getenv("XDG_CACHE_HOME");
+        if (x && *x) {
+            dir = pt_path_join(x, "politune");
+        } else {
+            const char *home = getenv("HOME");
+            if (!home || !*home) {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw ? pw->pw_dir : NULL;
+            }
+            if (!home)
+                return pt_error(PT_ERR_IO, "no cache directory: set POLITUNE_CACHE (HOME is not set)");
+            dir = pt_path_join(home, ".cache/politune");
+        }
+    }
+    if (!dir) return pt_error(PT_ERR_OOM, "out of memory");
+    pt_status st = pt_mkdir_p(dir);
+    if (st) {
+        free(dir);
+        return pt_error_wrap(st, "cache directory: ");
+    }
+    *out = dir;
+    return PT_OK;
+}
+
+/* "a, b, c" of every registered name, for messages about unknown ones. */
+static void known_names(char *buf, size_t cap) {
+    int n;
+    const pt_asset *a = pt_assets_list(&n);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && len < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", a[i].name);
+}
+
+static pt_status mirror_file(const char *mirror, const pt_asset_file *f, char **out) {
+    char *p = pt_path_join(mirror, f->path);
+    if (!p) return pt_error(PT_ERR_OOM, "out of memory");
+    struct stat sb;
+    if (stat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        pt_status st = pt_error(PT_ERR_IO, "%s: not found in the POLITUNE_ASSETS mirror (POLITUNE_ASSETS=%s)",
+                                p, mirror);
+        free(p);
+        return st;
+    }
+    /* A stat is all a lookup costs; a wrong size means a different file, which would fail
+     * later in a far more confusing way. */
+    if ((int64_t)sb.st_size != f->size) {
+        pt_status st = pt_error(PT_ERR_FORMAT, "%s: %lld bytes in the POLITUNE_ASSETS mirror, expected %lld",
+                                p, (long long)sb.st_size, (long long)f->size);
+        free(p);
+        return st;
+    }
+    *out = p;
+    return PT_OK;
+}
+
+static void report(const pt_pull_hooks *h, const pt_asset_file *f) {
+    if (h && h->progress) h->progress(h->user, f->path, f->size, f->size);
+}
+
+static pt_status pull_mirror(const char *mirror, const pt_asset *a, const pt_pull_hooks *h) {
+    for (int i = 0; i < a->n_files; i++) {
+        const pt_asset_file *f = &a->files[i];
+        char *p;
+        PT_TRY(mirror_file(mirror, f, &p));
+        bool ok;
+        const char *why;
+        char got[65];
+        pt_status st = pt_assets_check(p, f, PT_CHECK_HASH, &ok, &why, got);
+        if (!st && !ok)
+            st = pt_error(PT_ERR_FORMAT, "%s: SHA-256 mismatch in the POLITUNE_ASSETS mirror: expected %s, got %s",
+                          p, f->sha256, got);
+        free(p);
+        if (st) return st;
+        report(h, f);
+    }
+    return PT_OK;
+}
+
+/* The download URL (malloc'd): the HTTP mirror when one is configured, else the file's
+ * own, unless it has none that serves the registered bytes. */
+static pt_status file_url(const pt_asset_file *f, char **out) {
+    const char *base = getenv("POLITUNE_ASSETS_URL");
+    if (!base || !*base) {
+        if (f->mirror_only || !f->url)
+            return pt_error(PT_ERR_UNSUPPORTED,
+                            "%s: no public download has the registered bytes (politune prepared it%s%s); "
+                            "set POLITUNE_ASSETS_URL to a mirror of the asset tree, or POLITUNE_ASSETS to a local copy",
+                            f->path, f->url ? " from " : "", f->url ? f->url : "");
+        *out = strdup(f->url);
+    } else {
+        size_t n = strlen(base);
+        while (n && base[n - 1] == '/') n--;
+        size_t cap = n + strlen(f->path) + 2;
+        if ((*out = malloc(cap))) snprintf(*out, cap, "%.*s/%s", (int)n, base, f->path);
+    }
+    return *out ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+}
+
+static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_pull_hooks *h) {
+    char *dest = pt_path_join(cache, f->path);
+    if (!dest) return pt_error(PT_ERR_OOM, "out of memory");
+    char *dir = strdup(dest);
+    pt_status st = dir ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    if (!st) {
+        *strrchr(dir, '/') = 0;
+        st = pt_mkdir_p(dir);
+    }
+    free(dir);
+    bool ok = false;
+    const char *why;
+    char got[65];
+    if (!st) st = pt_assets_check(dest, f, PT_CHECK_STAMPED, &ok, &why, got);
+    if (!st && ok) {
+        report(h, f);
+    } else if (!st) {
+        /* Wrong size or hash: whatever is there is not the registered file. */
+        if (strcmp(why, "missing") != 0) {
+            unlink(dest);
+            pt_assets_unstamp(dest);
+        }
+        char *url = NULL;
+        st = file_url(f, &url);
+        if (!st) st = pt_assets_download(f, url, dest, h);
+        free(url);
+    }
+    free(dest);
+    return st;
+}
+
+pt_status pt_assets_pull(const char *name, const pt_pull_hooks *h) {
+    const pt_asset *a = pt_assets_find(name);
+    if (!a) {
+        char names[1024];
+        known_names(names, sizeof names);
+        return pt_error(PT_ERR_ARG, "unknown asset '%s' (known: %s)", name, names);
+    }
+    const char *mirror = pt_assets_mirror();
+    if (mirror) return pull_mirror(mirror, a, h);
+    char *cache;
+    PT_TRY(pt_assets_cache_dir(&cache));
+    pt_status st = PT_OK;
+    for (int i = 0; i < a->n_files && !st; i++) st = pull_file(cache, &a->files[i], h);
+    free(cache);
+    if (st) return pt_error_wrap(st, "%s: ", a->name);
+    return PT_OK;
+}
+
+pt_status pt_assets_path(const char *rel, bool fetch, const pt_pull_hooks *h, char **out) {
+    const pt_asset *owner = NULL;
+    const pt_asset_file *f = pt_assets_find_file(rel, &owner);
+    if (!f) return pt_error(PT_ERR_ARG, "%s: not a registered asset file (see 'politune pull --list')", rel);
+    const char *mirror = pt_assets_mirror();
+    if (mirror) return mirror_file(mirror, f, out);
+
+    char *cache;
+    PT_TRY(pt_assets_cache_dir(&cache));
+    char *p = pt_path_join(cache, f->path);
+    free(cache);
+    if (!p) return pt_error(PT_ERR_OOM, "out of memory");
+    bool ok;
+    const char *why;
+    char got[65];
+    pt_status st = pt_assets_check(p, f, PT_CHECK_STAMPED, &ok, &why, got);
+    if (!st && !ok) {
+        if (!fetch)
+            st = pt_error(PT_ERR_IO, "%s: %s in the cache; run 'politune pull %s' (or set POLITUNE_ASSETS)", p,
+                          !strcmp(why, "missing") ? "not found" : "invalid", owner->name);
+        else
+            st = pt_assets_pull(owner->name, h);
+    }
+    if (st) {
+        free(p);
+        return st;
+    }
+    *out = p;
+    return PT_OK;
+}
+
+bool pt_assets_present(const pt_asset_file *f) {
+    const char *mirror = pt_assets_mirror();
+    char *p = NULL;
+    if (mirror) {
+        p = pt_path_join(mirror, f->path);
+    } else {
+        char *cache;
+        if (pt_assets_cache_dir(&cache)) return false;
+        p = pt_path_join(cache, f->path);
+        free(cache);
+    }
+    bool ok = false;
+    const char *why;
+    char got[65];
+    if (p && pt_assets_check(p, f, PT_CHECK_SIZE, &ok, &why, got)) ok = false;
+    free(p);
+    return ok;
+}

@@ -1,0 +1,70 @@
+/* Named assets: the files the demo, the tests and the recipes use (stories260K, the PoliTune
+ * datasets, the Political Compass files, tokenizers), each with its download URL, size and
+ * SHA-256.
+ *
+ * A file is named by its path relative to the asset tree, laid out like ../shared/assets
+ * ("models/stories260K/stories260K.gguf"). Where it is found:
+ *   1. $POLITUNE_ASSETS/<path> when POLITUNE_ASSETS is set (a local mirror: air-gapped
+ *      machines, CI). It takes precedence and is never written to.
+ *   2. the cache, $POLITUNE_CACHE or $XDG_CACHE_HOME/politune or ~/.cache/politune, where
+ *      `politune pull` puts verified downloads.
+ * A download goes to <file>.part (resumed with an HTTP range request when it was cut off),
+ * is checked against its SHA-256, and only then renamed into place: a corrupt or partial
+ * file never sits in the cache under the real name. */
+#ifndef PT_ASSETS_ASSETS_H
+#define PT_ASSETS_ASSETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/status.h"
+
+typedef struct {
+    const char *path;   /* relative to the asset tree */
+    const char *sha256; /* hex */
+    int64_t size;       /* bytes */
+    const char *url;    /* where `pull` downloads it from (NULL: no public copy known) */
+    /* The registered bytes are politune's own preparation of the material at url (a format
+     * conversion, a sample): only a mirror (POLITUNE_ASSETS_URL or POLITUNE_ASSETS) has
+     * them, so pull does not try upstream. */
+    bool mirror_only;
+} pt_asset_file;
+
+typedef struct {
+    const char *name;    /* "stories260K", "politune-data", "pct", "tokenizer-llama3", ... */
+    const char *summary; /* one line for `politune pull --list` */
+    const pt_asset_file *files;
+    int n_files;
+} pt_asset;
+
+/* The registry, and a lookup by name (NULL when unknown). */
+const pt_asset *pt_assets_list(int *n);
+const pt_asset *pt_assets_find(const char *name);
+
+typedef struct {
+    /* Bytes of the current file so far / in all (total 0 when unknown). done == total is
+     * reported exactly once per file, after the file is verified: a file that needed no
+     * download (already in the cache, or in the mirror) gets only that call, a download
+     * gets calls with done < total first. May be NULL. */
+    void (*progress)(void *user, const char *path, int64_t done, int64_t total);
+    void *user;
+} pt_pull_hooks;
+
+/* Makes every file of the asset present and verified in the cache (or the mirror, when
+ * POLITUNE_ASSETS is set: then it only checks the mirror's files). An unknown name fails
+ * with a message listing the known ones. */
+pt_status pt_assets_pull(const char *name, const pt_pull_hooks *h);
+
+/* The local path (malloc'd) of a registered file: from the mirror, else the cache; with
+ * `fetch`, a file that is in neither is pulled (with its asset) first. */
+pt_status pt_assets_path(const char *rel, bool fetch, const pt_pull_hooks *h, char **out);
+
+/* Whether the file is in the mirror (when POLITUNE_ASSETS is set) or the cache with its
+ * registered size; the hash is not checked (for listings). */
+bool pt_assets_present(const pt_asset_file *f);
+
+/* The cache directory (malloc'd), created if missing: $POLITUNE_CACHE, else
+ * $XDG_CACHE_HOME/politune, else ~/.cache/politune. */
+pt_status pt_assets_cache_dir(char **out);
+
+#endif
