@@ -25,6 +25,8 @@ int cmd_select(int argc, char **argv);        /* cmd_select.c */
 int cmd_synth(int argc, char **argv);         /* cmd_synth.c */
 int cmd_judge_answers(int argc, char **argv); /* cmd_judge_answers.c */
 int cmd_annotate_eval(int argc, char **argv); /* cmd_annotate_eval.c */
+int cmd_run(int argc, char **argv);           /* cmd_run.c */
+int cmd_demo(int argc, char **argv);          /* cmd_demo.c */
 int cmd_pull(int argc, char **argv);          /* cmd_pull.c */
 
 #endif

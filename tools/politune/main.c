@@ -22,6 +22,8 @@ static const pt_cli_command commands[] = {
     {"synth", cmd_synth, "turn kept posts into preference pairs (prompt, chosen, rejected)"},
     {"judge-answers", cmd_judge_answers, "rate open-ended answers (compass.json or JSONL) for ideology"},
     {"annotate-eval", cmd_annotate_eval, "agreement of a judge's ideology scores with known labels"},
+    {"run", cmd_run, "the whole pipeline from a YAML recipe: select, synth, train, compass, report (resumable)"},
+    {"demo", cmd_demo, "the PoliTune experiment at demo scale on stories260K: left and right adapters, compass, report"},
     {"pull", cmd_pull, "download and verify named assets (models, datasets, tokenizers) into the cache"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -1,0 +1,342 @@
+/* politune run and politune demo, end to end: the small senators recipe (select -> synth ->
+ * pairs -> train -> compass -> report with stories260K as judge and base model) completes; a
+ * rerun does no work and changes no file; removing the training output redoes training and
+ * what follows, nothing before; --from compass redoes compass and report only; bad recipes
+ * fail with one line naming file, line and key before any work; the pairs stage samples and
+ * mixes with its seed; and the demo at a tiny scale ends with a report holding three labelled
+ * points and two trajectories. */
+#include <ftw.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "test.h"
+#include "test_report_xml.h"
+#include "util/file.h"
+#include "util/sha256.h"
+
+#define BIN "\"$POLITUNE_BIN\""
+
+/* The tests read assets through the mirror; leave the environment as it was found. */
+static bool use_mirror(void) {
+    if (getenv("POLITUNE_ASSETS")) return false;
+    setenv("POLITUNE_ASSETS", pt_test_shared("assets"), 1);
+    return true;
+}
+
+static char *slurp(const char *path) {
+    char *s = NULL;
+    size_t n;
+    return pt_file_read_all(path, &s, &n) ? NULL : s;
+}
+
+static int count(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s ? strstr(s, needle) : NULL; p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* Every file of a tree with its content hash and modification time, one line each. */
+static char snap_buf[1 << 16];
+static size_t snap_len;
+static int snap_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)ftw;
+    if (flag != FTW_F) return 0;
+    char sha[PT_SHA256_HEX] = "?";
+    pt_sha256_file(path, sha);
+    snap_len += (size_t)snprintf(snap_buf + snap_len, sizeof snap_buf - snap_len, "%s %s %lld.%09ld\n", path, sha, (long long)sb->st_mtim.tv_sec,
+                                 sb->st_mtim.tv_nsec);
+    if (snap_len >= sizeof snap_buf) snap_len = sizeof snap_buf - 1;
+    return 0;
+}
+static char *snapshot(const char *dir) {
+    snap_len = 0;
+    snap_buf[0] = 0;
+    nftw(dir, snap_one, 16, FTW_PHYS);
+    return strdup(snap_buf);
+}
+
+/* "[k/n] TITLE ... WHAT" on stdout. */
+static bool stage_line(const char *out, const char *title, const char *what) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "] %s ... %s", title, what);
+    return out && strstr(out, pat);
+}
+
+static long long mtime_of(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) ? -1 : (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+}
+
+PT_TEST(test_run_recipe_rerun_rules) {
+    bool set = use_mirror();
+    const char *d = pt_test_tmpdir();
+    char run[600], cmd[800];
+    snprintf(run, sizeof run, "%s/senators", d);
+    snprintf(cmd, sizeof cmd, BIN " run recipes/senators-small.yaml --out '%s' --quiet --threads 2", run);
+    static const char *titles[] = {"select left", "synth left", "pairs left", "train left", "compass base", "compass left", "report"};
+
+    /* 1. the whole pipeline */
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "%s", cmd);
+    REQUIRE(rc == 0 || !fprintf(stdout, "    run: rc %d\n%s\n%s\n", rc, out ? out : "", err ? err : ""));
+    for (int i = 0; i < 7; i++) CHECK_MSG(stage_line(out, titles[i], "done in"), "first run, %s: %s", titles[i], out);
+    CHECK(out && strstr(out, "[7/7] report ... done in") && strstr(out, "report: ") && strstr(out, "/report/report.html"));
+    free(out);
+    free(err);
+    char p[800];
+    snprintf(p, sizeof p, "%s/train-left/manifest.json", run);
+    json_t *m = json_load_file(p, 0, NULL);
+    CHECK(json_is_true(json_object_get(m, "completed")) && !strcmp(json_string_value(json_object_get(m, "stage")) ?: "", "train"));
+    CHECK(!strncmp(json_string_value(json_object_get(m, "command")) ?: "", "politune train ", 15));
+    CHECK(json_string_value(json_object_get(m, "version")) && json_is_object(json_object_get(m, "parameters")));
+    /* the recorded hash of the training data is the pairs stage's output */
+    char sha[PT_SHA256_HEX];
+    snprintf(p, sizeof p, "%s/pairs-left/pairs.jsonl", run);
+    CHECK_OK(pt_sha256_file(p, sha));
+    CHECK(!strcmp(json_string_value(json_object_get(json_object_get(json_object_get(m, "inputs"), "data"), "sha256")) ?: "", sha));
+    CHECK(json_object_get(json_object_get(m, "outputs"), "train-left/adapter_model.safetensors") != NULL);
+    json_decref(m);
+
+    /* the report: base and left as points, the training run as a trajectory */
+    snprintf(p, sizeof p, "%s/report/compass.svg", run);
+    char *svg = slurp(p);
+    xml_doc x = {0};
+    CHECK(svg && !xml_check(svg, &x));
+    CHECK_MSG(xml_count_class(&x, "trajectory") == 1 && xml_count_class(&x, "point-label") == 3, "%d trajectories, %d labels",
+              xml_count_class(&x, "trajectory"), xml_count_class(&x, "point-label"));
+    CHECK(svg && strstr(svg, "data-series=\"base\"") && strstr(svg, "data-series=\"left\"") && strstr(svg, "data-series=\"train-left\""));
+    free(x.elems);
+    free(svg);
+
+    /* 2. a rerun does no work: every stage skipped, no file touched */
+    char *before = snapshot(run);
+    rc = pt_test_run(&out, &err, "%s", cmd);
+    CHECK(rc == 0);
+    for (int i = 0; i < 7; i++) CHECK_MSG(stage_line(out, titles[i], "skipped (up to date)"), "rerun, %s: %s", titles[i], out);
+    char *after = snapshot(run);
+    CHECK_MSG(before && after && !strcmp(before, after), "files changed by a rerun that should do nothing");
+    free(after);
+    free(out);
+    free(err);
+
+    /* 3. without the training output: train and what follows run again, nothing before */
+    snprintf(p, sizeof p, "%s/synth-left/pairs.jsonl", run);
+    long long synth_mtime = mtime_of(p);
+    snprintf(p, sizeof p, "rm -rf '%s/train-left'", run);
+    REQUIRE(system(p) == 0);
+    rc = pt_test_run(&out, &err, "%s", cmd);
+    CHECK_MSG(rc == 0, "after removing train: rc %d %s", rc, err ? err : "");
+    for (int i = 0; i < 7; i++) {
+        bool redo = i == 3 || i == 5 || i == 6;
+        CHECK_MSG(stage_line(out, titles[i], redo ? "done in" : "skipped (up to date)"), "without train, %s: %s", titles[i], out);
+    }
+    snprintf(p, sizeof p, "%s/synth-left/pairs.jsonl", run);
+    CHECK(mtime_of(p) == synth_mtime);
+    snprintf(p, sizeof p, "%s/train-left/adapter_model.safetensors", run);
+    CHECK(pt_file_exists(p));
+    free(out);
+    free(err);
+
+    /* 4. --from compass: compass and report only */
+    snprintf(p, sizeof p, "%s/compass-base/compass.json", run);
+    char *base_before = slurp(p);
+    rc = pt_test_run(&out, &err, "%s --from compass", cmd);
+    CHECK(rc == 0);
+    for (int i = 0; i < 7; i++) CHECK_MSG(stage_line(out, titles[i], i >= 4 ? "done in" : "skipped (up to date)"), "--from compass, %s: %s", titles[i], out);
+    /* redone from scratch, not appended to: still one evaluation */
+    char *base_after = slurp(p);
+    json_t *doc = base_after ? json_loads(base_after, 0, NULL) : NULL;
+    CHECK(json_array_size(json_object_get(doc, "evaluations")) == 1);
+    json_decref(doc);
+    free(base_before);
+    free(base_after);
+    free(out);
+    free(err);
+
+    /* 5. a changed parameter reruns that stage and what depends on it, and --dry-run says so */
+    rc = pt_test_run(&out, &err, "%s --dry-run --set eval.templates=t1", cmd);
+    CHECK(rc == 0 && stage_line(out, "select left", "skipped") && stage_line(out, "train left", "would run (parameters changed): politune train") &&
+          stage_line(out, "report", "would run"));
+    free(out);
+    free(err);
+
+    /* 6. training interrupted after its first checkpoint: the rerun resumes it and ends with
+     * the adapter an uninterrupted run made, bit for bit */
+    char adapter_sha[PT_SHA256_HEX] = "", resumed_sha[PT_SHA256_HEX] = "";
+    snprintf(p, sizeof p, "%s/train-left/adapter_model.safetensors", run);
+    CHECK_OK(pt_sha256_file(p, adapter_sha));
+    snprintf(p, sizeof p, "%s/train-left/manifest.json", run);
+    m = json_load_file(p, 0, NULL);
+    REQUIRE(m);
+    json_object_set_new(m, "completed", json_false());
+    json_object_del(m, "outputs");
+    CHECK(json_dump_file(m, p, JSON_INDENT(2)) == 0);
+    json_decref(m);
+    snprintf(p, sizeof p, "cd '%s/train-left' && rm -rf checkpoint-4 latest adapter_model.safetensors adapter_config.json", run);
+    REQUIRE(system(p) == 0);
+    rc = pt_test_run(&out, &err, "%s", cmd);
+    CHECK_MSG(rc == 0 && stage_line(out, "train left", "resumed, done in") && stage_line(out, "pairs left", "skipped"), "resume: %s %s", out ? out : "",
+              err ? err : "");
+    snprintf(p, sizeof p, "%s/train-left/adapter_model.safetensors", run);
+    CHECK_OK(pt_sha256_file(p, resumed_sha));
+    CHECK(!strcmp(adapter_sha, resumed_sha));
+    snprintf(p, sizeof p, "%s/train-left/manifest.json", run);
+    m = json_load_file(p, 0, NULL);
+    CHECK(json_is_true(json_object_get(m, "resumed")) && json_is_true(json_object_get(m, "completed")) &&
+          strstr(json_string_value(json_object_get(m, "command")) ?: "", "--resume train-left"));
+    json_decref(m);
+    free(out);
+    free(err);
+    free(before);
+    if (set) unsetenv("POLITUNE_ASSETS");
+}
+
+static void write_file(const char *dir, const char *name, const char *text) {
+    char *p = pt_path_join(dir, name);
+    pt_file_write_atomic(p, text, strlen(text));
+    free(p);
+}
+
+PT_TEST(test_run_bad_recipes) {
+    bool set = use_mirror();
+    const char *d = pt_test_tmpdir();
+    static const char *head = "model: asset:models/stories260K/stories260K.gguf\n";
+    static const struct {
+        const char *name, *body, *expect;
+    } cases[] = {
+        {"unknown-key.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\n  sampel: 10\ntargets: [left]\n",
+         "unknown-key.yaml:5: unknown key 'data.sampel'"},
+        {"missing-file.yaml", "data:\n  pairs:\n    left: nothere.json\ntargets: [left]\n", "missing-file.yaml:4: data.pairs.left: no such file"},
+        {"unconnected.yaml",
+         "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets:\n  - left\n  - {name: left75, mix: {left: 0.75, right: 0.25}}\n",
+         "unconnected.yaml:7: target 'left75' needs pairs for 'right', and no stage makes them"},
+        {"no-data.yaml", "targets: [left]\ntrain:\n  max_steps: 2\n", "no-data.yaml:2: target 'left' needs preference pairs for 'left', and no stage makes them"},
+        {"train-key.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\ntrain:\n  lora_rnk: 4\n",
+         "train-key.yaml:7: unknown key 'train.lora_rnk'"},
+        {"train-value.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\ntrain:\n  lr: fast\n",
+         "train-value.yaml:7: train.lr: "},
+        {"missing-recipe.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\ntrain:\n  recipe: nope.yaml\n",
+         "missing-recipe.yaml:7: train.recipe: no such file"},
+        {"corpus-no-judge.yaml", "data:\n  corpus:\n    path: asset:data/corpus/senators.csv\n    text_field: text\ntargets: [left]\n",
+         "corpus-no-judge.yaml:3: data.judge: required with data.corpus"},
+        {"eval-key.yaml", "eval:\n  mode: vibes\n", "eval-key.yaml:3: eval.mode: expects logprob or generate"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char body[1024], run[700];
+        snprintf(body, sizeof body, "%s%s", head, cases[i].body);
+        write_file(d, cases[i].name, body);
+        snprintf(run, sizeof run, "%s/run-%zu", d, i);
+        char *out = NULL, *err = NULL;
+        int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run %s --out '%s'", d, cases[i].name, run);
+        CHECK_MSG(rc == 2, "%s: rc %d", cases[i].name, rc);
+        CHECK_MSG(err && count(err, "\n") == 1 && !strncmp(err, "politune run: ", 14) && strstr(err, cases[i].expect), "%s: %s", cases[i].name,
+                  err ? err : "");
+        CHECK_MSG(!pt_dir_exists(run) && (!out || !*out), "%s: work started", cases[i].name);
+        free(out);
+        free(err);
+    }
+    /* options */
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, BIN " run recipes/senators-small.yaml --from training --dry-run");
+    CHECK(rc == 2 && err && strstr(err, "--from: unknown stage 'training'"));
+    free(out);
+    free(err);
+    write_file(d, "pairs-only.yaml", "model: asset:models/stories260K/stories260K.gguf\ndata:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\n");
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run pairs-only.yaml --from select --dry-run", d);
+    CHECK(rc == 2 && err && strstr(err, "this recipe has no select stage"));
+    free(out);
+    free(err);
+    if (set) unsetenv("POLITUNE_ASSETS");
+}
+
+PT_TEST(test_run_make_pairs_mix) {
+    const char *d = pt_test_tmpdir();
+    /* 20 "left" and 20 "right" pairs, recognisable by their prompts */
+    char a[8192] = "[", b[8192] = "";
+    for (int i = 0; i < 20; i++) {
+        size_t n = strlen(a);
+        snprintf(a + n, sizeof a - n, "%s{\"chosen\":[{\"role\":\"user\",\"content\":\"L%d\"},{\"role\":\"assistant\",\"content\":\"x\"}],"
+                                      "\"rejected\":[{\"role\":\"user\",\"content\":\"L%d\"},{\"role\":\"assistant\",\"content\":\"y\"}]}",
+                 i ? "," : "", i, i);
+        n = strlen(b);
+        snprintf(b + n, sizeof b - n, "{\"prompt\":\"R%d\",\"chosen\":\"c\",\"rejected\":\"r\"}\n", i);
+    }
+    strcat(a, "]");
+    write_file(d, "left.json", a);
+    write_file(d, "right.jsonl", b);
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run --make-pairs --out m1.jsonl --count 8 --seed 3 --weights 0.75,0.25 left.json right.jsonl", d);
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"pairs\":8"), "rc %d %s %s", rc, out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    char p[700];
+    snprintf(p, sizeof p, "%s/m1.jsonl", d);
+    char *m1 = slurp(p);
+    CHECK(count(m1, "\n") == 8 && count(m1, "\"L") == 2 * 6 && count(m1, "\"R") == 2);
+    /* the same seed gives the same file; another seed another sample */
+    rc = pt_test_run(NULL, NULL, "cd '%s' && " BIN " run --make-pairs --out m2.jsonl --count 8 --seed 3 --weights 0.75,0.25 left.json right.jsonl", d);
+    snprintf(p, sizeof p, "%s/m2.jsonl", d);
+    char *m2 = slurp(p);
+    CHECK(rc == 0 && m1 && m2 && !strcmp(m1, m2));
+    rc = pt_test_run(NULL, NULL, "cd '%s' && " BIN " run --make-pairs --out m3.jsonl --count 8 --seed 4 --weights 0.75,0.25 left.json right.jsonl", d);
+    snprintf(p, sizeof p, "%s/m3.jsonl", d);
+    char *m3 = slurp(p);
+    CHECK(rc == 0 && m1 && m3 && strcmp(m1, m3));
+    /* more than the proportions allow: scaled down (20 right pairs hold up 80 at 25%), with a note */
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run --make-pairs --out m4.jsonl --count 100 --weights 0.75,0.25 left.json right.jsonl", d);
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"pairs\":26") && err && strstr(err, "taking 26"), "%s %s", out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    free(m1);
+    free(m2);
+    free(m3);
+}
+
+PT_TEST(test_demo_tiny) {
+    bool set = use_mirror();
+    const char *d = pt_test_tmpdir();
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err,
+                         "cd '%s' && " BIN " demo --pairs 8 --steps 4 --eval-every 2 --threads 2 --quiet --set eval.templates=t1 --set eval.open_prompts=false", d);
+    CHECK_MSG(rc == 0, "demo: rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
+    /* the closing figures: positions, reward accuracies, and where the report is */
+    CHECK_MSG(out && strstr(out, "demo finished in") && strstr(out, "  base   economic ") && strstr(out, "  left   economic ") &&
+                  strstr(out, "  right  economic ") && count(out, "reward accuracy") == 2 && strstr(out, "demo-run/report/report.html"),
+              "%s", out ? out : "");
+    free(out);
+    free(err);
+    char p[700];
+    snprintf(p, sizeof p, "%s/demo-run/report/report.html", d);
+    char *html = slurp(p);
+    const char *s0 = html ? strstr(html, "<svg") : NULL, *s1 = html ? strstr(html, "</svg>") : NULL;
+    REQUIRE(s0 && s1);
+    char *svg = strndup(s0, (size_t)(s1 - s0) + 6);
+    xml_doc x = {0};
+    CHECK(svg && !xml_check(svg, &x));
+    /* base, left and right: one labelled point each; train-left, train-right: trajectories */
+    CHECK_MSG(xml_count_class(&x, "trajectory") == 2, "%d trajectories", xml_count_class(&x, "trajectory"));
+    const char *labels[] = {"base", "left", "right"};
+    for (int i = 0; i < 3; i++) {
+        int points = 0;
+        for (int k = 0; k < x.n_elems; k++) {
+            const char *c = xml_attr(&x.elems[k], "class"), *sr = xml_attr(&x.elems[k], "data-series");
+            points += c && sr && !strcmp(c, "point") && !strcmp(sr, labels[i]);
+        }
+        CHECK_MSG(points == 1, "%s: %d points", labels[i], points);
+    }
+    CHECK(xml_count_class(&x, "point-label") == 5);
+    free(x.elems);
+    free(svg);
+    free(html);
+    /* the recipe it ran is the one --print-recipe shows */
+    rc = pt_test_run(&out, NULL, BIN " demo --print-recipe");
+    snprintf(p, sizeof p, "%s/demo-run/recipe.yaml", d);
+    char *recipe = slurp(p);
+    CHECK(rc == 0 && out && recipe && !strcmp(out, recipe) && strstr(out, "asset:data/politune/politune-left.json"));
+    free(out);
+    free(recipe);
+    if (set) unsetenv("POLITUNE_ASSETS");
+}

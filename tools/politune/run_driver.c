@@ -1,0 +1,90 @@
+/* Recipe -> plan -> execution, for `politune run` and `politune demo` (see run_driver.h). */
+#include "run_driver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "run_exec.h"
+#include "run_fs.h"
+#include "run_plan.h"
+#include "run_recipe.h"
+#include "util/file.h"
+
+/* One run at a time per directory: two would interleave their stages' writes. */
+static int lock_dir(const char *cmd, const char *dir) {
+    char *p = pt_path_join(dir, ".lock");
+    int fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666) : -1;
+    free(p);
+    if (fd < 0) {
+        fprintf(stderr, "politune %s: %s: cannot create the lock file: %s\n", cmd, dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        fprintf(stderr, "politune %s: another politune run is working in %s\n", cmd, dir);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
+    *run_dir = NULL;
+    int from = -1;
+    if (q->from && (from = run_kind_from_name(q->from)) < 0)
+        return cli_usage_error(cmd, "--from: unknown stage '%s' (stages: select, synth, pairs, train, compass, report)", q->from);
+    run_recipe r;
+    pt_status st = run_recipe_load(&r, q->recipe, q->sets);
+    if (st) {
+        fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg());
+        run_recipe_free(&r);
+        return 2;
+    }
+    run_plan p;
+    if ((st = run_plan_build(&p, &r, q->threads))) {
+        run_recipe_free(&r);
+        return cli_fail(cmd, st);
+    }
+    bool has_from = from < 0;
+    for (int i = 0; i < p.n; i++) has_from |= (int)p.s[i].kind == from;
+    if (!has_from) {
+        run_plan_free(&p);
+        run_recipe_free(&r);
+        return cli_usage_error(cmd, "--from %s: this recipe has no %s stage", q->from, q->from);
+    }
+    /* the run directory, absolute: every stage runs in it */
+    char def[512];
+    snprintf(def, sizeof def, "runs/%s", r.name);
+    const char *out = q->out ? q->out : def;
+    char *abs = NULL;
+    if (!q->dry_run && (st = pt_mkdir_p(out))) {
+        run_plan_free(&p);
+        run_recipe_free(&r);
+        return cli_fail(cmd, st);
+    }
+    if (!(abs = realpath(out, NULL))) {
+        char cwd[4096];
+        abs = out[0] == '/' ? strdup(out) : getcwd(cwd, sizeof cwd) ? pt_path_join(cwd, out) : NULL;
+    }
+    int lock = -1, rc = 0;
+    if (!abs) rc = cli_fail(cmd, pt_error(PT_ERR_OOM, "out of memory"));
+    else if (!q->dry_run && (lock = lock_dir(cmd, abs)) < 0) rc = 1;
+    if (!rc) {
+        run_exec_opts o = {abs, from, q->dry_run, q->quiet};
+        run_exec_result res;
+        st = run_exec(&p, &o, &res);
+        if (st) rc = cli_fail(cmd, st);
+        if (st == PT_ERR_ARG) rc = 1; /* a stage failed: not a usage error */
+    }
+    if (lock >= 0) close(lock);
+    run_plan_free(&p);
+    run_recipe_free(&r);
+    if (rc) free(abs);
+    else *run_dir = abs;
+    return rc;
+}

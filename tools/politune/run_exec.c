@@ -1,0 +1,152 @@
+/* The stage loop of `politune run` (see run_exec.h). */
+#include "run_exec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "run_fs.h"
+#include "run_manifest.h"
+#include "run_spawn.h"
+#include "util/file.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void fmt_secs(char *b, size_t n, double s) {
+    if (s < 10) snprintf(b, n, "%.1f s", s);
+    else if (s < 600) snprintf(b, n, "%.0f s", s);
+    else snprintf(b, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+}
+
+/* The last non-empty line of a log file, for the failure message. */
+static char *last_line(const char *path) {
+    char *text = NULL;
+    size_t len;
+    if (pt_file_read_all(path, &text, &len)) return NULL;
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r')) text[--len] = 0;
+    char *nl = strrchr(text, '\n'), *cr = strrchr(text, '\r');
+    char *start = nl > cr ? nl : cr;
+    char *line = strdup(start ? start + 1 : text);
+    free(text);
+    return line;
+}
+
+/* Runs stage i (already decided). */
+static pt_status exec_stage(const run_stage *s, int i, int n, const run_exec_opts *o, json_t *prev, json_t *inputs, const bool *present,
+                           bool forced, bool *resumed, double *secs) {
+    char *dir = run_abs(o->run_dir, s->dir);
+    if (!dir) return pt_error(PT_ERR_OOM, "out of memory");
+    /* an interrupted stage with the same work resumes where its tool can */
+    bool resume = s->resumable && !forced && prev && !json_is_true(json_object_get(prev, "completed")) && run_manifest_same_work(prev, s, inputs);
+    run_args extra = {0};
+    pt_status st = PT_OK;
+    if (resume && s->kind == RUN_TRAIN) {
+        if (run_has_checkpoint(dir)) {
+            st = run_args_push(&extra, "--resume");
+            if (!st) st = run_args_push(&extra, s->dir);
+        } else {
+            resume = false;
+        }
+    }
+    if (!st && !resume) st = run_clear_dir(dir);
+    run_args cmd = {0};
+    if (!st) st = run_stage_command(s, present, &extra, &cmd);
+    run_args_free(&extra);
+    json_t *m = NULL;
+    if (!st && !(m = run_manifest_start(s, inputs, &cmd, o->run_dir, resume))) st = pt_error(PT_ERR_OOM, "out of memory");
+    if (!st) st = run_manifest_save(dir, m);
+    if (!st && !o->quiet) {
+        char *line = run_args_shell(&cmd);
+        fprintf(stderr, "politune run: [%d/%d] %s%s: %s\n", i + 1, n, s->title, resume ? " (resuming)" : "", line ? line : "");
+        free(line);
+    }
+    char *log = o->quiet ? pt_path_join(dir, "log.txt") : NULL, *out = NULL;
+    int status = 0;
+    double t0 = now_s();
+    if (!st) st = run_spawn(&cmd, o->run_dir, log, &out, &status);
+    *secs = now_s() - t0;
+    if (!st && status) {
+        char *why = log ? last_line(log) : NULL;
+        char *line = run_args_shell(&cmd);
+        st = pt_error(PT_ERR_IO, "stage %s failed (exit status %d)%s%s; its command, run in %s: %s%s%s", s->title, status, why ? ": " : "",
+                      why ? why : "", o->run_dir, line ? line : "", log ? "; its messages: " : "", log ? log : "");
+        free(line);
+        free(why);
+    }
+    if (!st) st = run_manifest_finish(m, s, o->run_dir, *secs, out);
+    if (!st) st = run_manifest_save(dir, m);
+    json_decref(m);
+    run_args_free(&cmd);
+    free(out);
+    free(log);
+    free(dir);
+    *resumed = resume;
+    return st;
+}
+
+pt_status run_exec(const run_plan *p, const run_exec_opts *o, run_exec_result *res) {
+    memset(res, 0, sizeof *res);
+    if (!o->dry_run) PT_TRY(pt_mkdir_p(o->run_dir));
+    bool *ran = calloc((size_t)p->n + 1, sizeof *ran), *present = calloc(RUN_MAX_STAGE_INPUTS, sizeof *present);
+    pt_status st = ran && present ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    for (int i = 0; i < p->n && !st; i++) {
+        const run_stage *s = &p->s[i];
+        bool dep_ran = false;
+        for (int j = 0; j < s->n_in; j++) dep_ran |= s->in[j].from >= 0 && ran[s->in[j].from];
+        bool forced = o->from >= 0 && (int)s->kind >= o->from;
+        char *dir = run_abs(o->run_dir, s->dir);
+        json_t *prev = dir ? run_manifest_load(dir) : NULL, *inputs = NULL;
+        free(dir);
+        st = run_manifest_inputs(s, o->run_dir, prev, present, &inputs);
+        if (st && o->dry_run && dep_ran) {
+            /* its inputs do not exist yet, but the stage before would make them */
+            pt_error_clear();
+            st = PT_OK;
+        }
+        if (st) { json_decref(prev); break; }
+        const char *why = NULL;
+        bool current = !forced && !dep_ran && inputs && run_manifest_current(prev, s, inputs, o->run_dir, &why);
+        /* a stage that prints its own progress on stderr gets its line when it is done */
+        bool prefix_now = current || o->dry_run || o->quiet;
+        if (prefix_now) printf("[%d/%d] %s ... ", i + 1, p->n, s->title);
+        fflush(stdout);
+        if (current) {
+            printf("skipped (up to date)\n");
+            res->skipped++;
+        } else if (o->dry_run) {
+            run_args cmd = {0};
+            st = run_stage_command(s, NULL, NULL, &cmd);
+            char *line = st ? NULL : run_args_shell(&cmd);
+            printf("would run (%s): %s\n", forced ? "--from" : dep_ran ? "an earlier stage runs" : why ? why : "out of date", line ? line : "");
+            free(line);
+            run_args_free(&cmd);
+            ran[i] = true;
+            res->ran++;
+        } else {
+            bool resumed = false;
+            double secs = 0;
+            st = exec_stage(s, i, p->n, o, prev, inputs, present, forced, &resumed, &secs);
+            if (!prefix_now) printf("[%d/%d] %s ... ", i + 1, p->n, s->title);
+            if (!st) {
+                char t[32];
+                fmt_secs(t, sizeof t, secs);
+                printf("%sdone in %s\n", resumed ? "resumed, " : "", t);
+                ran[i] = true;
+                res->ran++;
+            } else {
+                printf("failed\n");
+            }
+        }
+        fflush(stdout);
+        json_decref(prev);
+        json_decref(inputs);
+    }
+    free(ran);
+    free(present);
+    return st;
+}

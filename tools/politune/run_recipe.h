@@ -1,0 +1,73 @@
+/* `politune run` recipes: the YAML tree checked against the known keys and turned into what
+ * each stage needs — its flags (also its recorded parameters), the files it reads (hashed
+ * into the manifests), the targets and where their pairs come from. Every problem is found
+ * here, before any stage runs, and reported as one message naming the recipe file, the line
+ * and the dotted key (docs/pipeline.md lists the keys). */
+#ifndef PT_CLI_RUN_RECIPE_H
+#define PT_CLI_RUN_RECIPE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "run_args.h"
+#include "run_yaml.h"
+
+#define RUN_MAX_SOURCES 8
+#define RUN_MAX_INPUTS 8
+
+/* A file a stage reads: `flag path` on its command line (flag NULL: a positional argument). */
+typedef struct {
+    char *role, *flag, *path; /* path absolute */
+} run_input;
+
+/* The options of one kind of stage: flags without paths (recorded as its parameters) and the
+ * files it reads. */
+typedef struct {
+    run_args args;
+    json_t *params;
+    run_input in[RUN_MAX_INPUTS];
+    int n_in;
+} run_opts;
+
+typedef struct {
+    char *name;                   /* left, right, left75 */
+    int n;                        /* sources mixed */
+    char *src[RUN_MAX_SOURCES];   /* names of data.pairs entries, or left / right from the corpus */
+    double w[RUN_MAX_SOURCES];    /* normalised to sum 1 */
+} run_target;
+
+typedef enum { RUN_DATA_NONE, RUN_DATA_CORPUS, RUN_DATA_PAIRS } run_data_kind;
+
+typedef struct {
+    char *file;        /* the recipe as named on the command line (for messages) */
+    char *dir;         /* absolute: relative paths in the recipe start here */
+    char *name;        /* `name:`, else the file's stem */
+    char *model;       /* absolute path of the base model */
+    run_data_kind data;
+    /* corpus: select and synth per side, with the judge */
+    run_opts corpus, judge, select;
+    bool side_used[2]; /* left, right */
+    /* ready pairs */
+    int n_sources;
+    char *source_name[RUN_MAX_SOURCES], *source_path[RUN_MAX_SOURCES];
+    long sample;       /* pairs per target (0: all) */
+    uint64_t seed;
+    int n_targets;
+    run_target *targets;
+    run_opts train;    /* includes the eval_every keys */
+    long eval_every;
+    run_opts compass;  /* besides --mode */
+    bool eval_base;
+    int n_modes;
+    char *modes[2];
+    bool report, report_svg;
+} run_recipe;
+
+/* Reads and checks the recipe; `sets` are "dotted.key=value" overrides applied first (NULL-
+ * terminated, may be NULL). Asset paths ("asset:models/...") are resolved, and fetched into
+ * the cache when missing. */
+pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets);
+void run_recipe_free(run_recipe *r);
+
+#endif

@@ -1,0 +1,38 @@
+/* A YAML document as a small tree for `politune run` recipes: mappings, sequences and
+ * scalars, each node remembering the line it starts on, so that every complaint about a
+ * recipe can name the file, the line and the key. libyaml does the parsing; this keeps only
+ * what recipes need (no anchors, aliases or tags) and refuses duplicate keys. */
+#ifndef PT_CLI_RUN_YAML_H
+#define PT_CLI_RUN_YAML_H
+
+#include <stdbool.h>
+
+#include "util/status.h"
+
+typedef enum { RUN_NODE_SCALAR, RUN_NODE_MAP, RUN_NODE_SEQ } run_node_kind;
+
+typedef struct run_node run_node;
+struct run_node {
+    run_node_kind kind;
+    int line;          /* 1-based; 0 for a value given with --set */
+    char *value;       /* scalars only */
+    int n;             /* entries of a mapping / items of a sequence */
+    char **keys;       /* mappings: the keys, in file order */
+    int *key_lines;
+    run_node **items;  /* mapping values / sequence items */
+};
+
+/* Reads `path`; `label` names it in messages. An empty document is an empty mapping. */
+pt_status run_yaml_load(const char *path, const char *label, run_node **out);
+pt_status run_yaml_parse(const char *text, const char *label, run_node **out);
+void run_node_free(run_node *n);
+
+/* The value of `key` in a mapping (NULL when absent or when `map` is not a mapping). */
+run_node *run_node_get(const run_node *map, const char *key);
+
+/* Sets a dotted path ("train.max_steps") to `value` (YAML text: "20", "[left, right]",
+ * "{svg: false}"), creating mappings on the way; a non-mapping in the way is replaced. The
+ * new nodes have line 0. For --set overrides and the demo's options. */
+pt_status run_node_set(run_node *root, const char *dotted, const char *value);
+
+#endif
