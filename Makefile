@@ -1,7 +1,8 @@
 # politune build. `make` builds the CLI and the static library; `make deps` installs the
 # Debian packages it needs; `make test` runs the whole suite (needs ../shared or
 # POLITUNE_SHARED); `make asan` builds and tests with AddressSanitizer + UBSan; `make fuzz`
-# runs each libFuzzer target for FUZZ_SECONDS; `make bench` runs the benchmarks.
+# runs each libFuzzer target for FUZZ_SECONDS; `make bench` runs the benchmarks; `make demo`
+# builds and runs `politune demo`.
 
 CC       ?= cc
 ARCH     ?= -march=native
@@ -26,7 +27,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all deps test asan fuzz bench clean
+.PHONY: all deps test demo asan fuzz bench clean
 all: $(BUILD)/politune $(BUILD)/libpolitune.a
 	@ln -sf $(BUILD)/politune politune
 
@@ -55,6 +56,12 @@ deps:
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
 test: all $(BUILD)/test_runner
 	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
+
+# The demo's assets: the reference tree beside the clone (../shared/assets) when it is there,
+# else the download cache of `politune pull`. POLITUNE_ASSETS from the environment wins.
+POLITUNE_ASSETS ?= $(if $(wildcard ../shared/assets),$(abspath ../shared/assets))
+demo: all
+	POLITUNE_ASSETS=$(POLITUNE_ASSETS) ./politune demo
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
