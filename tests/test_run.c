@@ -3,8 +3,9 @@
  * rerun does no work and changes no file; removing the training output redoes training and
  * what follows, nothing before; --from compass redoes compass and report only; bad recipes
  * fail with one line naming file, line and key before any work; the pairs stage samples and
- * mixes with its seed; and the demo at a tiny scale ends with a report holding three labelled
- * points and two trajectories. */
+ * mixes with its seed, and draws held-out pairs disjoint from its sample; and the demo at a
+ * tiny scale ends with a report holding three labelled points and two trajectories, and with
+ * each adapter's held-out reward accuracy. */
 #include <ftw.h>
 #include <jansson.h>
 #include <stdbool.h>
@@ -223,6 +224,10 @@ PT_TEST(test_run_bad_recipes) {
         {"corpus-no-judge.yaml", "data:\n  corpus:\n    path: asset:data/corpus/senators.csv\n    text_field: text\ntargets: [left]\n",
          "corpus-no-judge.yaml:3: data.judge: required with data.corpus"},
         {"eval-key.yaml", "eval:\n  mode: vibes\n", "eval-key.yaml:3: eval.mode: expects logprob or generate"},
+        {"heldout-sft.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\n  heldout: 5\ntargets: [left]\ntrain:\n  method: sft\n",
+         "heldout-sft.yaml:5: data.heldout: held-out pairs are evaluated with DPO's rewards"},
+        {"eval-data.yaml", "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\ntrain:\n  eval_data: x.jsonl\n",
+         "eval-data.yaml:7: key 'train.eval_data' is not a recipe key: it comes from data.heldout"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char body[1024], run[700];
@@ -290,6 +295,31 @@ PT_TEST(test_run_make_pairs_mix) {
     CHECK_MSG(rc == 0 && out && strstr(out, "\"pairs\":26") && err && strstr(err, "taking 26"), "%s %s", out ? out : "", err ? err : "");
     free(out);
     free(err);
+    /* --heldout: 8 more pairs in the same proportions, none of them in the sample, which is the
+     * one drawn without them; deterministic */
+    for (int k = 0; k < 2; k++) {
+        rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run --make-pairs --out h%d.jsonl --heldout 8 --heldout-out held%d.jsonl --count 8 --seed 3 "
+                                     "--weights 0.75,0.25 left.json right.jsonl", d, k, k);
+        CHECK_MSG(rc == 0 && out && strstr(out, "\"heldout\":{") && strstr(out, "\"pairs\":8}"), "rc %d %s %s", rc, out ? out : "", err ? err : "");
+        free(out);
+        free(err);
+    }
+    snprintf(p, sizeof p, "%s/h0.jsonl", d);
+    char *h0 = slurp(p);
+    snprintf(p, sizeof p, "%s/held0.jsonl", d);
+    char *held0 = slurp(p);
+    snprintf(p, sizeof p, "%s/held1.jsonl", d);
+    char *held1 = slurp(p);
+    CHECK_MSG(h0 && m1 && !strcmp(h0, m1), "the sample changed with --heldout");
+    CHECK(held0 && held1 && !strcmp(held0, held1));
+    CHECK(count(held0, "\n") == 8 && count(held0, "\"L") == 2 * 6 && count(held0, "\"R") == 2);
+    for (char *line = held0 ? strtok(held0, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        CHECK_MSG(!strstr(m1, line), "held-out pair also in the sample: %s", line);
+    free(h0), free(held0), free(held1);
+    /* files too small for the held-out pairs and a sample */
+    rc = pt_test_run(NULL, &err, "cd '%s' && " BIN " run --make-pairs --out h2.jsonl --heldout 40 --heldout-out held2.jsonl right.jsonl", d);
+    CHECK_MSG(rc != 0 && err && strstr(err, "not enough for 40 held-out ones"), "rc %d %s", rc, err ? err : "");
+    free(err);
     free(m1);
     free(m2);
     free(m3);
@@ -300,15 +330,48 @@ PT_TEST(test_demo_tiny) {
     const char *d = pt_test_tmpdir();
     char *out = NULL, *err = NULL;
     int rc = pt_test_run(&out, &err,
-                         "cd '%s' && " BIN " demo --pairs 8 --steps 4 --eval-every 2 --threads 2 --quiet --set eval.templates=t1 --set eval.open_prompts=false", d);
+                         "cd '%s' && " BIN " demo --pairs 8 --steps 4 --eval-every 2 --threads 2 --quiet --set eval.templates=t1 --set eval.open_prompts=false "
+                         "--set data.heldout=6",
+                         d);
     CHECK_MSG(rc == 0, "demo: rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
     /* the closing figures: positions, reward accuracies, and where the report is */
     CHECK_MSG(out && strstr(out, "demo finished in") && strstr(out, "  base   economic ") && strstr(out, "  left   economic ") &&
-                  strstr(out, "  right  economic ") && count(out, "reward accuracy") == 2 && strstr(out, "demo-run/report/report.html"),
+                  strstr(out, "  right  economic ") && count(out, "reward accuracy") == 4 && strstr(out, "demo-run/report/report.html"),
+              "%s", out ? out : "");
+    /* the held-out pairs: evaluated at step 0 (the baseline: accuracy and margin 0) and after */
+    CHECK_MSG(out && strstr(out, "  left   held-out: 6 unseen pairs, reward accuracy 0.00 -> ") &&
+                  strstr(out, "  right  held-out: 6 unseen pairs, reward accuracy 0.00 -> ") && count(out, "margin 0.00 -> ") == 2,
               "%s", out ? out : "");
     free(out);
     free(err);
     char p[700];
+    /* drawn from the same files as the training pairs, none of them among those */
+    static const char *targets[2] = {"left", "right"};
+    for (int t = 0; t < 2; t++) {
+        snprintf(p, sizeof p, "%s/demo-run/pairs-%s/pairs.jsonl", d, targets[t]);
+        char *train = slurp(p);
+        snprintf(p, sizeof p, "%s/demo-run/pairs-%s/heldout.jsonl", d, targets[t]);
+        char *held = slurp(p);
+        CHECK_MSG(train && held && count(train, "\n") == 8 && count(held, "\n") == 6, "%s: pairs and held-out pairs", targets[t]);
+        for (char *line = held ? strtok(held, "\n") : NULL; line && train; line = strtok(NULL, "\n"))
+            CHECK_MSG(!strstr(train, line), "%s: held-out pair also trained on: %.80s", targets[t], line);
+        free(train), free(held);
+        /* the training stage reads them, and its manifest hashes them */
+        snprintf(p, sizeof p, "%s/demo-run/train-%s/manifest.json", d, targets[t]);
+        json_t *man = json_load_file(p, 0, NULL);
+        json_t *in = json_object_get(json_object_get(man, "inputs"), "eval_data");
+        CHECK_MSG(in && json_string_value(json_object_get(in, "sha256")), "%s: no eval_data input in the manifest", targets[t]);
+        const char *command = json_string_value(json_object_get(man, "command"));
+        char want[64];
+        snprintf(want, sizeof want, "--eval-data pairs-%s/heldout.jsonl", targets[t]);
+        CHECK_MSG(command && strstr(command, want), "%s: %s", targets[t], command ? command : "(no command)");
+        json_decref(man);
+        snprintf(p, sizeof p, "%s/demo-run/train-%s/eval_metrics.jsonl", d, targets[t]);
+        char *rows = slurp(p);
+        CHECK_MSG(rows && count(rows, "\n") == 3 && strstr(rows, "{\"step\":0,") && strstr(rows, "{\"step\":4,"), "%s: %s", targets[t],
+                  rows ? rows : "(none)");
+        free(rows);
+    }
     snprintf(p, sizeof p, "%s/demo-run/report/report.html", d);
     char *html = slurp(p);
     const char *s0 = html ? strstr(html, "<svg") : NULL, *s1 = html ? strstr(html, "</svg>") : NULL;

@@ -27,6 +27,7 @@ static const key_def keys[] = {
     {"method", K_METHOD, OFF(method), 0, 0, true, "dpo or sft"},
     {"model", K_STR, OFF(model), 0, 0, false, "base model: GGUF file or Hugging Face directory"},
     {"data", K_STR, OFF(data), 0, 0, false, "dataset: PoliTune chat JSON, JSONL (prompt/chosen/rejected, prompt/response, messages, *_ids)"},
+    {"eval_data", K_STR, OFF(eval_data), 0, 0, false, "held-out DPO pairs (the formats of data), evaluated at step 0, every eval_every steps and at the end into OUT/eval_metrics.jsonl"},
     {"out", K_STR, OFF(out), 0, 0, false, "output directory: adapter, checkpoints, metrics"},
     {"init_adapter", K_STR, OFF(init_adapter), 0, 0, false, "start from this PEFT adapter instead of a fresh one"},
     {"resume", K_STR, OFF(resume), 0, 0, false, "continue from an output directory's newest checkpoint (or a checkpoint directory)"},

@@ -22,6 +22,7 @@ typedef enum { PT_PRECISION_AUTO = 0, PT_PRECISION_F32, PT_PRECISION_F64 } pt_tr
 typedef struct {
     pt_train_method method;
     char *model, *data, *out;   /* paths */
+    char *eval_data;            /* held-out DPO pairs evaluated during training (NULL: none) */
     char *init_adapter;         /* start from this PEFT adapter (NULL: a fresh one) */
     char *resume;               /* an output directory or one of its checkpoints */
     /* data */

@@ -1,6 +1,9 @@
-/* Writing the per-step metrics logs (JSONL and CSV), and trimming them on resume. */
+/* Writing the per-step metrics logs (JSONL and CSV), and trimming them on resume; the
+ * held-out evaluation log likewise. */
 #include "train/metrics.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -11,6 +14,8 @@ static const char *csv_header_dpo =
     "step,epoch,loss,lr,grad_norm,tokens_per_s,rewards/chosen,rewards/rejected,rewards/accuracies,rewards/margins,"
     "logps/chosen,logps/rejected,tokens,elapsed_s,peak_mem_mib\n";
 static const char *csv_header_sft = "step,epoch,loss,lr,grad_norm,tokens_per_s,tokens,elapsed_s,peak_mem_mib\n";
+static const char *csv_header_eval = "step,eval_loss,eval_rewards/chosen,eval_rewards/rejected,eval_rewards/accuracies,"
+                                     "eval_rewards/margins,eval_logps/chosen,eval_logps/rejected,eval_pairs\n";
 
 double pt_peak_rss_mib(void) {
     struct rusage ru;
@@ -99,4 +104,90 @@ void pt_metrics_close(pt_metrics_log *l) {
     if (l->jsonl) fclose(l->jsonl);
     if (l->csv) fclose(l->csv);
     l->jsonl = l->csv = NULL;
+}
+
+/* ---- held-out evaluations ------------------------------------------------------------------ */
+
+static pt_status remember(pt_eval_log *l, long step) {
+    if (l->n_steps == l->cap_steps) {
+        int cap = l->cap_steps ? 2 * l->cap_steps : 16;
+        long *s = realloc(l->steps, sizeof *s * (size_t)cap);
+        if (!s) return pt_error(PT_ERR_OOM, "out of memory");
+        l->steps = s, l->cap_steps = cap;
+    }
+    l->steps[l->n_steps++] = step;
+    return PT_OK;
+}
+
+pt_status pt_eval_log_open(pt_eval_log *l, const char *out_dir, bool resume) {
+    memset(l, 0, sizeof *l);
+    char *pj = pt_path_join(out_dir, "eval_metrics.jsonl"), *pc = pt_path_join(out_dir, "eval_metrics.csv");
+    pt_status st = pj && pc ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    if (!st && resume) {
+        st = trim(pj, true, LONG_MAX, "");
+        if (!st) st = trim(pc, false, LONG_MAX, csv_header_eval);
+        char *text = NULL;
+        size_t len;
+        if (!st) st = pt_file_read_all(pj, &text, &len);
+        for (char *line = text; !st && line && *line;) {
+            char *nl = strchr(line, '\n');
+            long s = row_step(line, true);
+            if (s >= 0) st = remember(l, s);
+            line = nl ? nl + 1 : NULL;
+        }
+        free(text);
+    } else if (!st) {
+        st = pt_file_write_atomic(pj, "", 0);
+        if (!st) st = pt_file_write_atomic(pc, csv_header_eval, strlen(csv_header_eval));
+    }
+    if (!st) {
+        l->jsonl = fopen(pj, "ab");
+        l->csv = fopen(pc, "ab");
+        if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the evaluation logs for writing", out_dir);
+    }
+    free(pj), free(pc);
+    if (st) pt_eval_log_close(l);
+    return st;
+}
+
+bool pt_eval_log_has(const pt_eval_log *l, long step) {
+    for (int i = 0; i < l->n_steps; i++)
+        if (l->steps[i] == step) return true;
+    return false;
+}
+
+/* The shortest text that reads back as exactly v: the rows can be compared with values
+ * recomputed elsewhere to the last bit, and 0.84 still reads as 0.84. */
+static void shortest(char *buf, size_t size, double v) {
+    if (!isfinite(v)) { snprintf(buf, size, "null"); return; } /* JSON has no NaN */
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+pt_status pt_eval_log_write(pt_eval_log *l, const pt_eval_metrics *m) {
+    static const char *names[] = {"eval_loss", "eval_rewards/chosen", "eval_rewards/rejected", "eval_rewards/accuracies",
+                                  "eval_rewards/margins", "eval_logps/chosen", "eval_logps/rejected"};
+    const double v[] = {m->loss, m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies, m->rewards_margins, m->logps_chosen,
+                        m->logps_rejected};
+    fprintf(l->jsonl, "{\"step\":%ld", m->step);
+    fprintf(l->csv, "%ld", m->step);
+    for (int i = 0; i < 7; i++) {
+        char num[40];
+        shortest(num, sizeof num, v[i]);
+        fprintf(l->jsonl, ",\"%s\":%s", names[i], num);
+        fprintf(l->csv, ",%s", num);
+    }
+    fprintf(l->jsonl, ",\"eval_pairs\":%d}\n", m->pairs);
+    fprintf(l->csv, ",%d\n", m->pairs);
+    if (fflush(l->jsonl) || fflush(l->csv)) return pt_error(PT_ERR_IO, "writing the evaluation logs failed");
+    return remember(l, m->step);
+}
+
+void pt_eval_log_close(pt_eval_log *l) {
+    if (l->jsonl) fclose(l->jsonl);
+    if (l->csv) fclose(l->csv);
+    free(l->steps);
+    memset(l, 0, sizeof *l);
 }

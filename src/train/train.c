@@ -1,6 +1,7 @@
 /* The training loop (see train.h): set-up (data, adapter, optimiser state, buffers sized once
  * from the data), the per-step plan over the shuffled examples, the DPO / SFT micro-batch,
- * the optimiser step, metrics and checkpoints. */
+ * the optimiser step, metrics, checkpoints, and when evaluations (held-out pairs, compass)
+ * run. */
 #include "train/train.h"
 
 #include <math.h>
@@ -15,6 +16,7 @@
 #include "train/batch.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/heldout.h"
 #include "train/params.h"
 #include "train/refcache.h"
 #include "train/tmodel.h"
@@ -47,6 +49,10 @@ typedef struct {
     long total;
     char *ckpt;               /* the checkpoint resumed from, or NULL */
     char *eval_dir;           /* eval_every > 0: the compass result directory */
+    pt_heldout ho;            /* eval_data's pairs */
+    bool ho_on;
+    pt_eval_log elog;
+    bool elog_open;
 } trainer;
 
 static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -99,23 +105,43 @@ static pt_status template_of(const pt_train_config *c, const pt_model *m, pt_cha
 
 /* ---- set-up -------------------------------------------------------------------------------- */
 
+/* How data files are read: the training data and the held-out pairs alike. */
+static pt_status data_opts(const trainer *t, pt_data_opts *o) {
+    const pt_train_config *c = t->cfg;
+    *o = (pt_data_opts){.pairs = t->dpo, .tok = t->m->tok, .vocab = t->m->cfg.vocab_size, .max_seq_len = c->max_seq_len,
+                        .skip_bad = c->skip_bad};
+    PT_TRY(template_of(c, t->m, &o->tmpl));
+    o->eos = t->m->tok ? pt_tokenizer_eos(t->m->tok) : -1;
+    if (o->eos < 0) o->eos = t->m->cfg.eos_id;
+    return PT_OK;
+}
+
+static void data_notes(trainer *t, const pt_dataset *d, const char *what) {
+    if (d->n_skipped) note(t, "%s: %d malformed records skipped", what, d->n_skipped);
+    if (d->n_truncated)
+        note(t, "%s: %d records longer than max_seq_len %d were truncated (%ld tokens cut, prompts first)", what, d->n_truncated,
+             t->cfg->max_seq_len, d->n_cut_tokens);
+}
+
 static pt_status load_data(trainer *t) {
     const pt_train_config *c = t->cfg;
-    pt_data_opts o = {.pairs = t->dpo, .tok = t->m->tok, .vocab = t->m->cfg.vocab_size, .max_seq_len = c->max_seq_len,
-                      .skip_bad = c->skip_bad};
-    PT_TRY(template_of(c, t->m, &o.tmpl));
-    o.eos = t->m->tok ? pt_tokenizer_eos(t->m->tok) : -1;
-    if (o.eos < 0) o.eos = t->m->cfg.eos_id;
+    pt_data_opts o;
+    PT_TRY(data_opts(t, &o));
     PT_TRY(pt_dataset_load(&t->data, c->data, &o));
     t->res->n_examples = t->data.n;
     t->res->n_skipped = t->data.n_skipped;
     t->res->n_truncated = t->data.n_truncated;
     t->res->n_cut_tokens = t->data.n_cut_tokens;
     note(t, "data: %d %s from %s", t->data.n, t->dpo ? "preference pairs" : "examples", c->data);
-    if (t->data.n_skipped) note(t, "data: %d malformed records skipped", t->data.n_skipped);
-    if (t->data.n_truncated)
-        note(t, "data: %d records longer than max_seq_len %d were truncated (%ld tokens cut, prompts first)", t->data.n_truncated,
-             c->max_seq_len, t->data.n_cut_tokens);
+    data_notes(t, &t->data, "data");
+    if (!c->eval_data) return PT_OK;
+    if (!t->dpo) return pt_error(PT_ERR_ARG, "eval_data: held-out evaluation ranks preference pairs; it needs method dpo");
+    pt_status st = pt_heldout_load(&t->ho, c->eval_data, &o, c->batch_size);
+    if (st) return pt_error_wrap(st, "eval_data: ");
+    t->ho_on = true;
+    t->res->n_eval_pairs = t->ho.data.n;
+    note(t, "eval data: %d held-out preference pairs from %s", t->ho.data.n, c->eval_data);
+    data_notes(t, &t->ho.data, "eval data");
     return PT_OK;
 }
 
@@ -165,6 +191,13 @@ static pt_status setup_buffers(trainer *t) {
     const bool f64 = t->f64 = c->precision == PT_PRECISION_F64 ||
                               (c->precision == PT_PRECISION_AUTO && pt_model_n_params(t->m) < PT_PRECISION_AUTO_F64_PARAMS);
     pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0, f64};
+    if (t->ho_on) { /* the held-out passes share the model and batch: make room for them too */
+        int hs, ht, hl;
+        pt_heldout_shape(&t->ho, &hs, &ht, &hl);
+        if (hs > shape.max_seq) shape.max_seq = hs;
+        if (ht > shape.max_tok) shape.max_tok = ht, max_tok = ht;
+        if (hl > shape.max_len) shape.max_len = hl;
+    }
     PT_TRY(pt_tmodel_new(&t->tm, t->m, t->a, &t->ps, &shape));
     t->res->activation_bytes = pt_tmodel_bytes(t->tm);
     PT_TRY(pt_tbatch_init(&t->b, shape.max_seq, shape.max_tok));
@@ -361,6 +394,8 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
 
 static void trainer_free(trainer *t) {
     if (t->log_open) pt_metrics_close(&t->log);
+    if (t->elog_open) pt_eval_log_close(&t->elog);
+    pt_heldout_free(&t->ho);
     pt_tmodel_free(t->tm);
     pt_tbatch_free(&t->b);
     pt_lora_params_free(&t->ps);
@@ -465,6 +500,31 @@ static pt_status maybe_evaluate(trainer *t) {
     return PT_OK;
 }
 
+/* ---- held-out evaluations (eval_data) ------------------------------------------------------
+ * At step 0 (the reference then equals the policy: rewards 0, the baseline), every eval_every
+ * steps and at the end; before that step's checkpoint, so that a run resumed from a
+ * checkpoint finds the row already there and does not repeat it. A step due when the run
+ * starts (a resumed run whose checkpoint's evaluation is missing) is evaluated first. */
+
+static pt_status heldout_evaluate(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    const long step = t->st.step;
+    if (!t->ho_on || !(step == 0 || step == t->total || (c->eval_every > 0 && step % c->eval_every == 0))) return PT_OK;
+    if (pt_eval_log_has(&t->elog, step)) {
+        note(t, "eval: step %ld already in %s/eval_metrics.jsonl", step, c->out);
+        return PT_OK;
+    }
+    pt_eval_metrics em;
+    pt_status st = pt_heldout_evaluate(&t->ho, t->tm, &t->b, c->loss_type, c->beta, c->label_smoothing, &em);
+    if (st) return pt_error_wrap(st, "held-out evaluation at step %ld: ", step);
+    em.step = step;
+    PT_TRY(pt_eval_log_write(&t->elog, &em));
+    if (!t->res->n_evals++) t->res->eval_first = em;
+    t->res->eval_last = em;
+    note(t, "eval: step %ld, %d pairs: accuracy %.2f, margin %.2f", step, em.pairs, em.rewards_accuracies, em.rewards_margins);
+    return PT_OK;
+}
+
 static pt_status run(trainer *t) {
     const pt_train_config *c = t->cfg;
     if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
@@ -505,12 +565,18 @@ static pt_status run(trainer *t) {
     t->res->start_step = t->res->end_step = t->st.step;
     PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
     t->log_open = true;
+    if (t->ho_on) {
+        PT_TRY(pt_eval_log_open(&t->elog, c->out, c->resume != NULL));
+        t->elog_open = true;
+        PT_TRY(heldout_evaluate(t));
+    }
 
     const double t_start = now_s(), elapsed_before = t->st.elapsed_s;
     long saved = -1;
     while (t->st.step < t->total) {
         PT_TRY(optimiser_step(t, t_start, elapsed_before));
         t->res->end_step = t->st.step;
+        PT_TRY(heldout_evaluate(t));
         if (c->save_every > 0 && t->st.step % c->save_every == 0) {
             PT_TRY(save_checkpoint(t));
             saved = t->st.step;

@@ -7,7 +7,9 @@
  * the loss averaged over the step's pairs (DPO) or response tokens (SFT), clips the
  * gradient norm, and applies AdamW at the scheduled learning rate. It writes metrics rows
  * per step, checkpoints every save_every steps and at the end, and the final adapter to
- * OUT/adapter_config.json + OUT/adapter_model.safetensors.
+ * OUT/adapter_config.json + OUT/adapter_model.safetensors. With eval_data, held-out pairs
+ * are evaluated (train/heldout.h) at step 0, every eval_every steps and at the end, into
+ * OUT/eval_metrics.jsonl / .csv; the adapter comes out bit for bit as without them.
  *
  * Determinism: dropout masks are a function of (seed, step, micro-batch, layer, target) and
  * the shuffle order of (seed, epoch), so a resumed run repeats the uninterrupted one bit for
@@ -36,6 +38,9 @@ typedef struct {
     int64_t n_trainable;
     size_t activation_bytes;
     pt_train_metrics last;    /* of the last step run (zero if none) */
+    int n_eval_pairs;         /* held-out pairs (eval_data), 0 without */
+    int n_evals;              /* held-out evaluations made by this run (not those a resumed run found made) */
+    pt_eval_metrics eval_first, eval_last; /* of the first and the last of them */
     char checkpoint[1024];    /* the last checkpoint written */
 } pt_train_result;
 

@@ -1,6 +1,8 @@
 /* politune demo: the embedded demo recipe (run_demo_recipe.c) through `politune run`'s
  * machinery, then the figures a reader looks for — where base, left and right sit on the
- * compass, how well each adapter learned its preferences — and where the report is. */
+ * compass, how well each adapter learned its preferences, on its training pairs and on
+ * held-out ones (a 260K-parameter story model barely moves on the compass, so the held-out
+ * reward accuracy is what shows each adapter learned its side) — and where the report is. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,10 +19,11 @@ static const char *usage_text =
     "       politune demo --print-recipe\n\n"
     "The PoliTune experiment at demo scale: stories260K as the base model; N preference pairs per\n"
     "side sampled (seeded) from the PoliTune left and right datasets; a left and a right LoRA adapter\n"
-    "trained with DPO, with the Political Compass measured during training; the compass of the base\n"
-    "model and both adapters; and DIR/report/report.html with the three points and the two\n"
-    "trajectories. A few minutes on two cores. The assets come from $POLITUNE_ASSETS or the cache\n"
-    "(fetched when missing; see politune pull). A rerun skips what is done, like politune run.\n\n"
+    "trained with DPO, with the Political Compass and the DPO reward accuracy on 50 held-out pairs\n"
+    "per side (data.heldout) measured during training; the compass of the base model and both\n"
+    "adapters; and DIR/report/report.html with the three points and the two trajectories. A few\n"
+    "minutes on two cores. The assets come from $POLITUNE_ASSETS or the cache (fetched when\n"
+    "missing; see politune pull). A rerun skips what is done, like politune run.\n\n"
     "options:\n"
     "  --out DIR         where the run goes (default: demo-run)\n"
     "  --pairs N         pairs per side (default 250, the recipe's data.sample)\n"
@@ -92,6 +95,39 @@ static void accuracy(const char *dir, const char *stage, char *buf, size_t n) {
     free(text);
     free(p);
     free(d);
+}
+
+/* "50 unseen pairs, reward accuracy 0.00 -> 0.86, margin 0.00 -> 2.31": the first and the last
+ * rows of eval_metrics.jsonl; 0 when the stage has none. */
+static int heldout(const char *dir, const char *stage, char *buf, size_t n) {
+    char *d = pt_path_join(dir, stage), *p = d ? pt_path_join(d, "eval_metrics.jsonl") : NULL;
+    char *text = NULL;
+    size_t len;
+    int found = 0;
+    if (p && !pt_file_read_all(p, &text, &len)) {
+        json_t *first = NULL, *last = NULL;
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            json_t *m = json_loads(line, 0, NULL);
+            if (!json_is_number(json_object_get(m, "eval_rewards/accuracies"))) { json_decref(m); continue; }
+            if (!first) first = m;
+            else { json_decref(last); last = m; }
+        }
+        if (first) {
+            json_t *l = last ? last : first;
+            snprintf(buf, n, "%ld unseen pairs, reward accuracy %.2f -> %.2f, margin %.2f -> %.2f (steps %ld -> %ld)",
+                     (long)json_integer_value(json_object_get(l, "eval_pairs")), json_number_value(json_object_get(first, "eval_rewards/accuracies")),
+                     json_number_value(json_object_get(l, "eval_rewards/accuracies")), json_number_value(json_object_get(first, "eval_rewards/margins")),
+                     json_number_value(json_object_get(l, "eval_rewards/margins")), (long)json_integer_value(json_object_get(first, "step")),
+                     (long)json_integer_value(json_object_get(l, "step")));
+            found = 1;
+        }
+        json_decref(first);
+        json_decref(last);
+    }
+    free(text);
+    free(p);
+    free(d);
+    return found;
 }
 
 int cmd_demo(int argc, char **argv) {
@@ -170,6 +206,7 @@ int cmd_demo(int argc, char **argv) {
             snprintf(stage, sizeof stage, "train-%s", who[i]);
             accuracy(dir, stage, buf, sizeof buf);
             printf("  %-6s %s\n", who[i], buf);
+            if (heldout(dir, stage, buf, sizeof buf)) printf("  %-6s held-out: %s\n", who[i], buf);
         }
         char *report = pt_path_join(dir, "report/report.html");
         printf("report: %s\n", report ? report : "");

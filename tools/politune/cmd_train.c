@@ -19,7 +19,10 @@ static const char *usage_head =
     "OUT/checkpoint-<step>/ (resumable with --resume OUT), and OUT/metrics.jsonl / metrics.csv with\n"
     "one row per optimiser step. With --eval-every N the Political Compass Test runs on the adapter\n"
     "every N steps (logprob mode; not at step 0) and is appended to OUT/compass/ (or --eval-dir):\n"
-    "compass.json, pc.csv, prompts.csv, compass.svg. Booleans: --flag / --no-flag / --flag=false.\n\n"
+    "compass.json, pc.csv, prompts.csv, compass.svg. With --eval-data FILE (DPO) held-out pairs are\n"
+    "evaluated at step 0, every --eval-every steps and at the end: OUT/eval_metrics.jsonl / .csv with\n"
+    "TRL's eval_loss, eval_rewards/accuracies, eval_rewards/margins, ... Booleans: --flag / --no-flag /\n"
+    "--flag=false.\n\n"
     "options (flags use dashes; recipes and key=value use underscores or dashes):\n"
     "  --recipe FILE.yaml       read keys from a YAML mapping first\n";
 
@@ -165,9 +168,16 @@ int cmd_train(int argc, char **argv) {
         printf(",\"checkpoint\":");
         cli_json_string(stdout, res.checkpoint);
         printf(",\"steps\":%ld,\"start_step\":%ld,\"examples\":%d,\"skipped\":%d,\"truncated\":%d,\"trainable_params\":%lld,"
-               "\"loss\":%.9g,\"elapsed_s\":%.3f,\"peak_mem_mib\":%.1f}\n",
+               "\"loss\":%.9g,\"elapsed_s\":%.3f,\"peak_mem_mib\":%.1f",
                res.end_step, res.start_step, res.n_examples, res.n_skipped, res.n_truncated, (long long)res.n_trainable, res.last.loss,
                res.last.elapsed_s, pt_peak_rss_mib());
+        /* the held-out figures of this run's first and last evaluations */
+        if (res.n_evals)
+            printf(",\"eval\":{\"pairs\":%d,\"first\":{\"step\":%ld,\"accuracy\":%.9g,\"margin\":%.9g},"
+                   "\"last\":{\"step\":%ld,\"accuracy\":%.9g,\"margin\":%.9g}}",
+                   res.n_eval_pairs, res.eval_first.step, res.eval_first.rewards_accuracies, res.eval_first.rewards_margins, res.eval_last.step,
+                   res.eval_last.rewards_accuracies, res.eval_last.rewards_margins);
+        printf("}\n");
     }
     pt_model_free(m);
     pt_train_config_free(&c);

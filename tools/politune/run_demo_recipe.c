@@ -17,6 +17,8 @@ const char run_demo_recipe[] =
     "    left: asset:data/politune/politune-left.json\n"
     "    right: asset:data/politune/politune-right.json\n"
     "  sample: 250                              # pairs per target, drawn with the seed\n"
+    "  heldout: 50                              # and 50 more per target, never trained on: evaluated\n"
+    "                                           # at step 0, every eval.every steps and at the end\n"
     "  seed: 0\n"
     "\n"
     "targets: [left, right]                     # also e.g. {name: left75, mix: {left: 0.75, right: 0.25}}\n"

@@ -2,6 +2,10 @@
  * preference pairs from one or more files, mixed in given proportions (left75 = 75% from the
  * left pairs, 25% from the right ones), written as JSONL that `politune train` reads. The
  * records are copied as they are: PoliTune chat JSON pairs or prompt/chosen/rejected lines.
+ * With --heldout N it also draws N more pairs, in the same proportions, from the records the
+ * sample left (and unequal to any it took): the held-out set `politune train --eval-data`
+ * evaluates. They come from a generator of their own, so the training sample is the one a run
+ * without them draws unless the files are too small for both.
  * It is a mode of `run` rather than a command of its own because nothing but a recipe needs
  * it; the manifests record it like any other stage command, so it can be rerun by hand. */
 #include <stdlib.h>
@@ -14,12 +18,14 @@
 #include "util/rng.h"
 
 static const char *usage_text =
-    "usage: politune run --make-pairs --out FILE [--count N] [--seed S] [--weights W1,W2,...] FILE...\n\n"
+    "usage: politune run --make-pairs --out FILE [--count N] [--seed S] [--weights W1,W2,...]\n"
+    "                     [--heldout N --heldout-out FILE] FILE...\n\n"
     "The pairs stage of a recipe: samples N preference pairs (default 0: all there are, or as many as\n"
     "the proportions allow) from the files, a share W of them from each (normalised; default equal\n"
     "shares), with a seeded generator, and writes them shuffled as JSONL. Files: a JSON array (the\n"
     "PoliTune chat JSON) or JSONL. A file with too few pairs scales the whole sample down, keeping\n"
-    "the proportions, with a note.\n";
+    "the proportions, with a note. --heldout N: also N pairs, in the same proportions, that are not in\n"
+    "the sample (not even as a copy), written to --heldout-out: a held-out set for train --eval-data.\n";
 
 #define MAX_SRC 16
 
@@ -72,12 +78,56 @@ static size_t pick(pt_rng *r, size_t n) {
     return x < n ? x : n - 1;
 }
 
+/* Appends one compact line per record to a JSONL file written whole. */
+static pt_status write_jsonl(const char *path, json_t *records) {
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    pt_status st = buf ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    for (size_t j = 0; j < json_array_size(records) && !st; j++) {
+        char *line = json_dumps(json_array_get(records, j), JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t ln = line ? strlen(line) : 0;
+        if (line && len + ln + 2 > cap) {
+            while (len + ln + 2 > cap) cap *= 2;
+            char *b = realloc(buf, cap);
+            if (b) buf = b;
+            else { free(line); line = NULL; }
+        }
+        if (!line) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
+        memcpy(buf + len, line, ln);
+        len += ln;
+        buf[len++] = '\n';
+        free(line);
+    }
+    if (!st) st = pt_file_write_atomic(path, buf, len);
+    free(buf);
+    return st;
+}
+
+static bool contains(json_t *records, json_t *r) {
+    for (size_t j = 0; j < json_array_size(records); j++)
+        if (json_equal(json_array_get(records, j), r)) return true;
+    return false;
+}
+
+/* A seeded shuffle of the whole array. */
+static void shuffle(json_t *a, pt_rng *rng) {
+    size_t total = json_array_size(a);
+    for (size_t j = 0; j + 1 < total; j++) {
+        size_t r = j + pick(rng, total - j);
+        json_t *x = json_incref(json_array_get(a, j)), *y = json_incref(json_array_get(a, r));
+        json_array_set_new(a, j, y);
+        json_array_set_new(a, r, x);
+    }
+}
+
 int run_make_pairs_main(int argc, char **argv) {
-    const char *cmd = "run --make-pairs", *out = NULL, *weights = NULL;
-    long count = 0, v;
+    const char *cmd = "run --make-pairs", *out = NULL, *weights = NULL, *hout = NULL;
+    long count = 0, heldout = 0, v;
     unsigned long long seed = 0;
-    static const struct option opts[] = {{"make-pairs", no_argument, 0, 'M'}, {"out", required_argument, 0, 'o'}, {"count", required_argument, 0, 'n'},
-                                         {"seed", required_argument, 0, 's'},  {"weights", required_argument, 0, 'w'}, {"help", no_argument, 0, 'h'},
+    static const struct option opts[] = {{"make-pairs", no_argument, 0, 'M'},  {"out", required_argument, 0, 'o'},
+                                         {"count", required_argument, 0, 'n'}, {"seed", required_argument, 0, 's'},
+                                         {"weights", required_argument, 0, 'w'}, {"heldout", required_argument, 0, 'H'},
+                                         {"heldout-out", required_argument, 0, 'O'}, {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int opt;
     opterr = 0;
@@ -89,6 +139,10 @@ int run_make_pairs_main(int argc, char **argv) {
         case 'n':
             if (!cli_parse_int(optarg, 0, 1000000000L, &count)) return cli_usage_error(cmd, "--count wants an integer >= 0, got '%s'", optarg);
             break;
+        case 'H':
+            if (!cli_parse_int(optarg, 0, 1000000000L, &heldout)) return cli_usage_error(cmd, "--heldout wants an integer >= 0, got '%s'", optarg);
+            break;
+        case 'O': hout = optarg; break;
         case 's':
             if (!cli_parse_int(optarg, 0, 0x7fffffffffffffffL, &v)) return cli_usage_error(cmd, "--seed wants an integer >= 0, got '%s'", optarg);
             seed = (unsigned long long)v;
@@ -100,6 +154,7 @@ int run_make_pairs_main(int argc, char **argv) {
     }
     int k = argc - optind;
     if (!out) return cli_usage_error(cmd, "--out FILE is required");
+    if (heldout > 0 && !hout) return cli_usage_error(cmd, "--heldout needs --heldout-out FILE");
     if (k < 1) return cli_usage_error(cmd, "give at least one file of pairs");
     if (k > MAX_SRC) return cli_usage_error(cmd, "at most %d files", MAX_SRC);
     double w[MAX_SRC], sum = 0;
@@ -118,17 +173,26 @@ int run_make_pairs_main(int argc, char **argv) {
     for (int i = 0; i < k; i++) w[i] /= sum;
 
     json_t *src[MAX_SRC] = {0};
+    size_t *idx[MAX_SRC] = {0};
+    long take[MAX_SRC] = {0}, hold[MAX_SRC] = {0};
     pt_status st = PT_OK;
     for (int i = 0; i < k && !st; i++) st = load_records(argv[optind + i], &src[i]);
+    /* the held-out shares are set aside first: the sample takes what they leave */
+    if (!st) shares(heldout, w, k, hold);
+    for (int i = 0; i < k && !st && heldout; i++)
+        if (hold[i] >= (long)json_array_size(src[i]))
+            st = pt_error(PT_ERR_ARG, "%s holds %zu pairs: not enough for %ld held-out ones and a sample", argv[optind + i], json_array_size(src[i]),
+                          hold[i]);
     /* the largest sample the proportions allow */
     long avail = -1;
     for (int i = 0; i < k && !st; i++) {
-        long a = (long)((double)json_array_size(src[i]) / w[i] + 1e-9);
+        long a = (long)((double)((long)json_array_size(src[i]) - hold[i]) / w[i] + 1e-9);
         if (avail < 0 || a < avail) avail = a;
     }
-    long n = count ? count : avail, take[MAX_SRC] = {0};
+    long n = count ? count : avail;
     if (!st && n > avail) {
-        fprintf(stderr, "politune %s: %ld pairs asked for, but the files hold enough for %ld in these proportions; taking %ld\n", cmd, n, avail, avail);
+        fprintf(stderr, "politune %s: %ld pairs asked for, but the files hold enough for %ld in these proportions%s; taking %ld\n", cmd, n, avail,
+                heldout ? " besides the held-out ones" : "", avail);
         n = avail;
     }
     if (!st) shares(n, w, k, take);
@@ -137,49 +201,46 @@ int run_make_pairs_main(int argc, char **argv) {
     /* a partial Fisher-Yates shuffle per file, then one over the mix */
     pt_rng rng;
     pt_rng_seed(&rng, seed);
-    json_t *all = json_array();
-    if (!st && !all) st = pt_error(PT_ERR_OOM, "out of memory");
+    json_t *all = json_array(), *held = json_array();
+    if (!st && (!all || !held)) st = pt_error(PT_ERR_OOM, "out of memory");
     for (int i = 0; i < k && !st; i++) {
         size_t m = json_array_size(src[i]);
-        size_t *idx = malloc(sizeof *idx * (m ? m : 1));
-        if (!idx) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
-        for (size_t j = 0; j < m; j++) idx[j] = j;
+        if (!(idx[i] = malloc(sizeof *idx[i] * (m ? m : 1)))) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
+        for (size_t j = 0; j < m; j++) idx[i][j] = j;
         for (long j = 0; j < take[i]; j++) {
-            size_t r = (size_t)j + pick(&rng, m - (size_t)j), t = idx[j];
-            idx[j] = idx[r];
-            idx[r] = t;
-            json_array_append(all, json_array_get(src[i], idx[j]));
+            size_t r = (size_t)j + pick(&rng, m - (size_t)j), t = idx[i][j];
+            idx[i][j] = idx[i][r];
+            idx[i][r] = t;
+            json_array_append(all, json_array_get(src[i], idx[i][j]));
         }
-        free(idx);
     }
-    size_t total = json_array_size(all);
-    for (size_t j = 0; !st && k > 1 && j + 1 < total; j++) {
-        size_t r = j + pick(&rng, total - j);
-        json_t *a = json_incref(json_array_get(all, j)), *b = json_incref(json_array_get(all, r));
-        json_array_set_new(all, j, b);
-        json_array_set_new(all, r, a);
-    }
-    /* one line per record */
-    size_t cap = 1 << 16, len = 0;
-    char *buf = st ? NULL : malloc(cap);
-    if (!st && !buf) st = pt_error(PT_ERR_OOM, "out of memory");
-    for (size_t j = 0; j < total && !st; j++) {
-        char *line = json_dumps(json_array_get(all, j), JSON_COMPACT | JSON_PRESERVE_ORDER);
-        size_t ln = line ? strlen(line) : 0;
-        if (line && len + ln + 2 > cap) {
-            while (len + ln + 2 > cap) cap *= 2;
-            char *b = realloc(buf, cap);
-            if (b) buf = b;
-            else { free(line); line = NULL; }
+    if (!st && k > 1) shuffle(all, &rng);
+    /* the held-out pairs continue each file's shuffle past the sample, from their own stream;
+     * a record equal to one already taken (a duplicate in the file) is passed over */
+    pt_rng hrng;
+    pt_rng_seed(&hrng, seed ^ 0x6865c64f7574ULL);
+    for (int i = 0; i < k && !st && heldout; i++) {
+        size_t m = json_array_size(src[i]), j = (size_t)take[i];
+        long got = 0;
+        for (; got < hold[i] && j < m; j++) {
+            size_t r = j + pick(&hrng, m - j), t = idx[i][j];
+            idx[i][j] = idx[i][r];
+            idx[i][r] = t;
+            json_t *rec = json_array_get(src[i], idx[i][j]);
+            if (contains(all, rec) || contains(held, rec)) continue;
+            json_array_append(held, rec);
+            got++;
         }
-        if (!line) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
-        memcpy(buf + len, line, ln);
-        len += ln;
-        buf[len++] = '\n';
-        free(line);
+        if (got < hold[i])
+            fprintf(stderr, "politune %s: %s: only %ld pairs not in the sample for the %ld held-out ones asked for\n", cmd, argv[optind + i], got,
+                    hold[i]);
     }
+    if (!st && k > 1) shuffle(held, &hrng);
+    size_t total = json_array_size(all), n_held = json_array_size(held);
     if (!st && total == 0) st = pt_error(PT_ERR_FORMAT, "no pairs to write: the files hold %s", k > 1 ? "too few pairs for these proportions" : "no records");
-    if (!st) st = pt_file_write_atomic(out, buf, len);
+    if (!st && heldout && n_held == 0) st = pt_error(PT_ERR_FORMAT, "no held-out pairs: the sample took every distinct pair");
+    if (!st) st = write_jsonl(out, all);
+    if (!st && heldout) st = write_jsonl(hout, held);
     int rc = 0;
     if (st) {
         rc = cli_fail(cmd, st);
@@ -192,10 +253,16 @@ int run_make_pairs_main(int argc, char **argv) {
             cli_json_string(stdout, argv[optind + i]);
             printf(",\"available\":%zu,\"taken\":%ld}", json_array_size(src[i]), take[i]);
         }
-        printf("]}\n");
+        printf("]");
+        if (heldout) {
+            printf(",\"heldout\":{\"out\":");
+            cli_json_string(stdout, hout);
+            printf(",\"pairs\":%zu}", n_held);
+        }
+        printf("}\n");
     }
-    free(buf);
     json_decref(all);
-    for (int i = 0; i < k; i++) json_decref(src[i]);
+    json_decref(held);
+    for (int i = 0; i < k; i++) json_decref(src[i]), free(idx[i]);
     return rc;
 }

@@ -143,9 +143,17 @@ static pt_status pairs_stage(run_plan *p, const run_recipe *r, const run_target 
         json_object_set_new(mix, t->src[j], json_real(t->w[j]));
     }
     PT_TRY(run_args_pushf(&s->argv, "--weights=%s", weights));
+    char held[160];
+    snprintf(held, sizeof held, "%s/heldout.jsonl", dir);
+    if (r->heldout > 0) {
+        PT_TRY(run_args_pushf(&s->argv, "--heldout=%ld", r->heldout));
+        PT_TRY(run_args_push(&s->argv, "--heldout-out"));
+        PT_TRY(run_args_push(&s->argv, held));
+    }
     PT_TRY(set_param(s, "mix", mix));
     PT_TRY(set_param(s, "count", json_integer(r->sample)));
     PT_TRY(set_param(s, "seed", json_integer((json_int_t)r->seed)));
+    if (r->heldout > 0) PT_TRY(set_param(s, "heldout", json_integer(r->heldout)));
     for (int j = 0; j < t->n; j++) {
         char role[128];
         snprintf(role, sizeof role, "pairs.%s", t->src[j]);
@@ -159,6 +167,7 @@ static pt_status pairs_stage(run_plan *p, const run_recipe *r, const run_target 
         }
     }
     PT_TRY(add_output(s, out, false));
+    if (r->heldout > 0) PT_TRY(add_output(s, held, false)); /* out[1]: the train stage's eval data */
     return PT_OK;
 }
 
@@ -171,6 +180,7 @@ static pt_status train_stage(run_plan *p, const run_recipe *r, const run_target 
     s->resumable = true;
     PT_TRY(add_input(s, "model", "--model", r->model, r->model, false, -1));
     PT_TRY(add_input(s, "data", "--data", p->s[from].out[0].path, p->s[from].out[0].path, false, from));
+    if (r->heldout > 0) PT_TRY(add_input(s, "eval_data", "--eval-data", p->s[from].out[1].path, p->s[from].out[1].path, false, from));
     PT_TRY(run_args_push(&s->argv, "--out"));
     PT_TRY(run_args_push(&s->argv, dir));
     PT_TRY(add_opts(s, &r->train, "train"));
@@ -178,6 +188,10 @@ static pt_status train_stage(run_plan *p, const run_recipe *r, const run_target 
     const char *outs[] = {"adapter_config.json", "adapter_model.safetensors", "metrics.jsonl"};
     for (int i = 0; i < 3; i++) {
         snprintf(f, sizeof f, "%s/%s", dir, outs[i]);
+        PT_TRY(add_output(s, f, false));
+    }
+    if (r->heldout > 0) {
+        snprintf(f, sizeof f, "%s/eval_metrics.jsonl", dir);
         PT_TRY(add_output(s, f, false));
     }
     if (r->eval_every > 0) {

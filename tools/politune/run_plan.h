@@ -33,7 +33,7 @@ typedef struct {
 } run_output;
 
 #define RUN_MAX_STAGE_INPUTS 24
-#define RUN_MAX_OUTPUTS 4
+#define RUN_MAX_OUTPUTS 6
 
 typedef struct {
     run_kind kind;

@@ -24,6 +24,7 @@ static const run_keydef top_keys[] = {K("name", NULL, RK_STR),  K("model", NULL,
                                       K("train", NULL, RK_OTHER), K("eval", NULL, RK_OTHER), K("report", NULL, RK_OTHER), KEND};
 static const run_keydef data_keys[] = {K("corpus", NULL, RK_OTHER), K("judge", NULL, RK_OTHER), K("select", NULL, RK_OTHER),
                                        K("prompts", "--prompts", RK_DIR), K("pairs", NULL, RK_OTHER), KR("sample", NULL, RK_INT, 0, 1e9),
+                                       KR("heldout", NULL, RK_INT, 0, 1e9),
                                        KR("seed", NULL, RK_INT, 0, 9e18), KEND};
 static const run_keydef corpus_keys[] = {K("path", "--in", RK_FILE),
                                          K("text_field", "--text-field", RK_STR),
@@ -75,6 +76,7 @@ static const char *train_reserved[][2] = {{"model", "the recipe's top-level 'mod
                                           {"resume", "politune run (an interrupted stage resumes)"},
                                           {"threads", "--threads"},
                                           {"ref_cache", "the run directory"},
+                                          {"eval_data", "data.heldout (the pairs stage's held-out pairs)"},
                                           {"eval_dir", "the run directory"},
                                           {"eval_every", "eval.every"},
                                           {"eval_templates", "eval.templates"},
@@ -148,6 +150,9 @@ static pt_status parse_train(run_recipe *r, const run_ctx *c, const run_node *tr
         if (!st) st = run_args_push(&r->train.args, flag);
         if (!st && json_object_set_new(r->train.params, k, json_string(value))) st = pt_error(PT_ERR_OOM, "out of memory");
     }
+    /* the held-out pairs are ranked by DPO's implicit rewards */
+    if (!st && r->heldout > 0 && scratch.method != PT_TRAIN_DPO)
+        st = run_err(c, r->heldout_line, "data.heldout", "held-out pairs are evaluated with DPO's rewards; train.method is sft");
     pt_train_config_free(&scratch);
     PT_TRY(st);
     /* evaluation during training */
@@ -330,6 +335,8 @@ static pt_status parse_data(run_recipe *r, const run_ctx *c, const run_node *d, 
     if (!corpus && !pairs) return run_err(c, line, "data", "needs corpus (raw posts to select and synthesise pairs from) or pairs (ready preference pairs)");
     long x;
     if ((v = run_node_get(d, "sample"))) PT_TRY(run_get_int(c, v, run_key_line(d, "sample"), "data.sample", 0, 1000000000L, &r->sample));
+    r->heldout_line = run_key_line(d, "heldout");
+    if ((v = run_node_get(d, "heldout"))) PT_TRY(run_get_int(c, v, r->heldout_line, "data.heldout", 0, 1000000000L, &r->heldout));
     if ((v = run_node_get(d, "seed"))) {
         PT_TRY(run_get_int(c, v, run_key_line(d, "seed"), "data.seed", 0, LONG_MAX, &x));
         r->seed = (uint64_t)x;

@@ -52,6 +52,8 @@ typedef struct {
     int n_sources;
     char *source_name[RUN_MAX_SOURCES], *source_path[RUN_MAX_SOURCES];
     long sample;       /* pairs per target (0: all) */
+    long heldout;      /* held-out pairs per target, disjoint from the sample (0: none) */
+    int heldout_line;  /* where data.heldout is (for messages) */
     uint64_t seed;
     int n_targets;
     run_target *targets;
