@@ -20,12 +20,7 @@
 #include "politune.h"
 #include "serve/server.h"
 #include "test.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 /* ---- an HTTP client for the tests ---------------------------------------------------------- */
 
@@ -413,7 +408,7 @@ PT_TEST(test_serve_client_gone) {
     http(&r, NULL, url(&f, "/v1/completions"), "{\"prompt\":\"Once\",\"max_tokens\":500,\"stream\":true}", NULL, false);
     res_free(&r);
     bool idle = false;
-    for (double t0 = now_s(); now_s() - t0 < 10 && !idle;) {
+    for (double t0 = pt_now_s(); pt_now_s() - t0 < 10 && !idle;) {
         http(&r, NULL, url(&f, "/health"), NULL, NULL, false);
         idle = r.body && strstr(r.body, "\"active\":0");
         res_free(&r);
@@ -494,9 +489,9 @@ PT_TEST(test_judge_http_retries_stopped_server) {
     REQUIRE_OK(pt_judge_http_new(&j, &jo));
     pt_judge_req q[2] = {{.prompt = "a", .what = "record x1"}, {.prompt = "b", .what = "record x2"}};
     pt_judge_reply rp[2];
-    double t0 = now_s();
+    double t0 = pt_now_s();
     pt_status st = pt_judge_run(j, 2, q, rp);
-    double dt = now_s() - t0;
+    double dt = pt_now_s() - t0;
     CHECK_MSG(st == PT_ERR_NET && strstr(pt_errmsg(), "failed after 4 attempts") && strstr(pt_errmsg(), u) && strstr(pt_errmsg(), "record x"),
               "%s", pt_errmsg());
     /* waits 0.05, 0.1, 0.2 (each within 0.8x-1.2x) */
@@ -580,9 +575,9 @@ PT_TEST(test_judge_http_retries_failing_server) {
     jo.timeout_s = 0.15;
     jo.retries = 1;
     REQUIRE_OK(pt_judge_http_new(&j, &jo));
-    double t0 = now_s();
+    double t0 = pt_now_s();
     CHECK(pt_judge_run(j, 1, &q, &rp) == PT_ERR_NET && strstr(pt_errmsg(), "failed after 2 attempts") && strstr(pt_errmsg(), "Timeout"));
-    CHECK_MSG(now_s() - t0 < 3, "%.2f s", now_s() - t0);
+    CHECK_MSG(pt_now_s() - t0 < 3, "%.2f s", pt_now_s() - t0);
     pt_judge_free(j);
     MHD_stop_daemon(d);
     pthread_mutex_destroy(&f.mu);

@@ -11,15 +11,10 @@
 #include <time.h>
 
 #include "data/judge_impl.h"
+#include "util/clock.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 pt_status pt_judge_http_new(pt_judge **out, const pt_judge_opts *o) {
     *out = NULL;
@@ -173,7 +168,7 @@ pt_status pt_judge_http_run(pt_judge *j, int n, const pt_judge_req *reqs, pt_jud
     int n_done = 0, n_active = 0;
     uint64_t jitter = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
     while (!st && n_done < n) {
-        double t = now_s(), next_due = INFINITY;
+        double t = pt_now_s(), next_due = INFINITY;
         for (int i = 0; i < n && n_active < j->o.concurrency; i++) {
             xfer *x = &xs[i];
             if (x->active || x->done) continue;
@@ -256,13 +251,13 @@ pt_status pt_judge_http_run(pt_judge *j, int n, const pt_judge_req *reqs, pt_jud
             if (wait > j->o.backoff_max_s) wait = j->o.backoff_max_s;
             wait *= 0.8 + 0.4 * (double)(jitter >> 11) / 9007199254740992.0;
             if (x->retry_after > wait) wait = fmin(x->retry_after, fmax(j->o.backoff_max_s, wait));
-            x->due = now_s() + wait;
+            x->due = pt_now_s() + wait;
             j->retries++;
         }
         if (st || n_done == n) break;
-        double wait_ms = n_active ? 100 : (isfinite(next_due) ? (next_due - now_s()) * 1e3 : 10);
+        double wait_ms = n_active ? 100 : (isfinite(next_due) ? (next_due - pt_now_s()) * 1e3 : 10);
         for (int i = 0; i < n; i++)
-            if (!xs[i].active && !xs[i].done && isfinite(xs[i].due)) wait_ms = fmin(wait_ms, (xs[i].due - now_s()) * 1e3);
+            if (!xs[i].active && !xs[i].done && isfinite(xs[i].due)) wait_ms = fmin(wait_ms, (xs[i].due - pt_now_s()) * 1e3);
         if (wait_ms < 0) wait_ms = 0;
         curl_multi_poll(j->multi, NULL, 0, (int)wait_ms, NULL);
     }

@@ -6,12 +6,7 @@
 
 #include "data/jsonl.h"
 #include "data/stage_impl.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "util/clock.h"
 
 void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char *buf, size_t n) {
     double rate = s->seconds > 0 ? s->done / s->seconds : 0;
@@ -72,7 +67,7 @@ static void note(const pt_stage_hooks *h, const char *msg) {
 
 pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
                     pt_stage_summary *sum) {
-    double t0 = now_s();
+    double t0 = pt_now_s();
     memset(sum, 0, sizeof *sum);
     sum->in = in->n_read;
     sum->bad = in->n_bad;
@@ -151,6 +146,6 @@ pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, con
         sum->retried = pt_judge_retries(j) - retries0;
         sum->requests = pt_judge_requests(j) - requests0;
     }
-    sum->seconds = now_s() - t0;
+    sum->seconds = pt_now_s() - t0;
     return st;
 }

@@ -8,18 +8,13 @@
 #include <time.h>
 
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
 
 pt_gen_params pt_gen_params_default(void) {
     pt_gen_params p = {0};
     p.sampling = pt_sampling_default();
     p.max_new_tokens = 256;
     return p;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
 /* Bytes at the end of `s` that may still change: an unfinished UTF-8 sequence or a
@@ -62,11 +57,11 @@ pt_status pt_generate(pt_engine *e, int slot, const int32_t *prompt, int n_promp
     out->n_prompt = n_prompt;
     pt_rng rng;
     pt_rng_seed(&rng, p->sampling.seed);
-    double t0 = now_s();
+    double t0 = pt_now_s();
     const float *logits;
     pt_status rc = pt_engine_forward_one(e, slot, prompt, n_prompt, PT_LOGITS_LAST, &logits);
-    out->prefill_s = now_s() - t0;
-    t0 = now_s();
+    out->prefill_s = pt_now_s() - t0;
+    t0 = pt_now_s();
     size_t emitted = 0; /* bytes of text already passed to cb */
     out->stop_reason = max_new < p->max_new_tokens ? "context" : "length";
     while (!rc && out->n_ids < max_new) {
@@ -97,7 +92,7 @@ pt_status pt_generate(pt_engine *e, int slot, const int32_t *prompt, int n_promp
         rc = pt_engine_forward_one(e, slot, &tok, 1, PT_LOGITS_LAST, &logits);
     }
     if (!rc && out->text && cb && strlen(out->text) > emitted) cb(user, out->text + emitted, strlen(out->text) - emitted);
-    out->decode_s = now_s() - t0;
+    out->decode_s = pt_now_s() - t0;
     free(work);
     if (rc) pt_gen_result_free(out);
     return rc;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
 
 enum { JOB_QUEUED, JOB_PREFILL, JOB_DECODE, JOB_DONE };
 
@@ -65,12 +66,6 @@ struct pt_batcher {
     float *work;         /* (2 V) sampling scratch */
     pt_batcher_stats stats;
 };
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* ---- jobs ---------------------------------------------------------------------------------- */
 
@@ -254,7 +249,7 @@ pt_status pt_batcher_submit(pt_batcher *b, const pt_job_spec *s, pt_job **out, b
         return pt_error(PT_ERR_OOM, "out of memory");
     }
     j->refs = 2; /* the submitter and the worker */
-    j->t_submit = now_s();
+    j->t_submit = pt_now_s();
     pthread_mutex_lock(&b->mu);
     if (b->stop || (b->max_queue > 0 && b->n_queued >= b->max_queue + (b->n_slots - b->n_active))) {
         pthread_mutex_unlock(&b->mu);
@@ -281,7 +276,7 @@ static void finish(pt_batcher *b, pt_job *j, const char *reason, const char *err
     j->res.n_generated = j->n_choices ? j->res.n_generated : j->n_gen;
     j->res.logprobs = j->lps;
     j->res.choice_logprob = j->choice_lp;
-    double t = now_s();
+    double t = pt_now_s();
     j->res.queued_s = (j->t_start ? j->t_start : t) - j->t_submit;
     j->res.prefill_s = j->t_prefilled ? j->t_prefilled - j->t_start : 0;
     j->res.total_s = t - j->t_submit;
@@ -467,7 +462,7 @@ static void *worker(void *arg) {
             b->n_queued--;
             j->slot = s;
             j->state = JOB_PREFILL;
-            j->t_start = now_s();
+            j->t_start = pt_now_s();
             b->slots[s] = j;
             b->n_active++;
         }
@@ -516,7 +511,7 @@ static void *worker(void *arg) {
             pt_status st = pt_engine_truncate(b->e, j->slot, 0);
             if (!st) st = pt_engine_forward_one(b->e, j->slot, j->prompt, j->n_prompt, PT_LOGITS_LAST, &row);
             if (st) { finish(b, j, "error", pt_errmsg()); continue; }
-            j->t_prefilled = now_s();
+            j->t_prefilled = pt_now_s();
             double lse = row_lse(row, b->V);
             for (int c = 0; c < j->n_choices; c++) j->choice_lp[c] = row[j->choice_ids[c][0]] - lse;
             if ((st = score_rest(b, j))) finish(b, j, "error", pt_errmsg());
@@ -550,7 +545,7 @@ static void *worker(void *arg) {
                 if (jchoice[k]) continue;
                 pt_job *j = bjob[k];
                 if (st) { finish(b, j, "error", pt_errmsg()); done[k] = true; row++; continue; }
-                if (j->state == JOB_PREFILL) j->t_prefilled = now_s();
+                if (j->state == JOB_PREFILL) j->t_prefilled = pt_now_s();
                 j->state = JOB_DECODE;
                 done[k] = step_generate(b, j, logits + (size_t)row++ * b->V);
             }

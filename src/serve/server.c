@@ -18,6 +18,7 @@
 #include "serve/batcher.h"
 #include "serve/openai.h"
 #include "tokenizer/tokenizer.h"
+#include "util/clock.h"
 
 struct pt_server {
     struct MHD_Daemon *d;
@@ -48,12 +49,6 @@ typedef struct {
     bool responded;
     double t0;
 } conn_ctx;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 pt_server_opts pt_server_opts_default(void) {
     pt_server_opts o = {0};
@@ -297,7 +292,7 @@ static void stream_free(void *cls) {
     s->n_streams--;
     pthread_mutex_unlock(&s->mu);
     logf_(s, "%s stream %s %d+%d tokens %.3f s", sc->id, r ? r->finish : "disconnected", r ? r->n_prompt : 0, r ? r->n_generated : 0,
-          now_s() - sc->t0);
+          pt_now_s() - sc->t0);
     pt_job_release(sc->job);
     free(sc->pending);
     free(sc);
@@ -436,7 +431,7 @@ static enum MHD_Result handle_generate(conn_ctx *x, struct MHD_Connection *c, pt
     s->stats.tokens_generated += r->n_generated;
     s->stats.tokens_prompt += r->n_prompt;
     pthread_mutex_unlock(&s->mu);
-    logf_(s, "%s %s %d+%d tokens %.3f s (queued %.3f s)", id, r->finish, r->n_prompt, r->n_generated, now_s() - x->t0, r->queued_s);
+    logf_(s, "%s %s %d+%d tokens %.3f s (queued %.3f s)", id, r->finish, r->n_prompt, r->n_generated, pt_now_s() - x->t0, r->queued_s);
     if (!strcmp(r->finish, "error")) ret = send_error(x, c, 500, "server_error", NULL, NULL, "generation failed: %s", r->error);
     else if (!strcmp(r->finish, "cancelled"))
         ret = send_error(x, c, 503, "service_unavailable", NULL, NULL, "the request was cancelled (server shutting down or client gone)");
@@ -487,7 +482,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!x) {
         if (!(x = calloc(1, sizeof *x))) return MHD_NO;
         x->s = s;
-        x->t0 = now_s();
+        x->t0 = pt_now_s();
         x->route = route_of(url);
         *con_cls = x;
         bool post = !strcmp(method, "POST"), get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -643,11 +638,11 @@ void pt_server_get_stats(pt_server *s, pt_server_stats *st) {
 void pt_server_stop(pt_server *s, double grace_s, pt_server_stats *final) {
     if (!s) return;
     MHD_socket lsock = MHD_quiesce_daemon(s->d);
-    double end = now_s() + grace_s;
+    double end = pt_now_s() + grace_s;
     for (;;) {
         pt_batcher_stats bs;
         pt_batcher_get_stats(s->b, &bs);
-        if ((bs.active == 0 && bs.queued == 0) || now_s() >= end) break;
+        if ((bs.active == 0 && bs.queued == 0) || pt_now_s() >= end) break;
         usleep(20000);
     }
     pt_batcher_stats bs;
@@ -659,7 +654,7 @@ void pt_server_stop(pt_server *s, double grace_s, pt_server_stats *final) {
     pt_batcher_free(s->b); /* cancels what is left; waiting handlers and streams finish */
     s->b = NULL;
     /* let the streams send their last events before the connections are closed */
-    for (double t0 = now_s(); now_s() - t0 < 2;) {
+    for (double t0 = pt_now_s(); pt_now_s() - t0 < 2;) {
         pthread_mutex_lock(&s->mu);
         int n = s->n_streams;
         pthread_mutex_unlock(&s->mu);

@@ -20,6 +20,7 @@
 #include "train/params.h"
 #include "train/refcache.h"
 #include "train/tmodel.h"
+#include "util/clock.h"
 #include "util/file.h"
 #include "util/rng.h"
 
@@ -64,12 +65,6 @@ static void note(trainer *t, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     t->hooks->on_note(t->hooks->user, msg);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static uint64_t mix(uint64_t a, uint64_t b) {
@@ -245,7 +240,7 @@ static pt_status precompute_ref(trainer *t) {
     pt_status st = pt_refcache_load(path, key, 2L * n, t->ref_all, &found);
     if (!st && found) note(t, "reference log-probs: read from %s", path);
     if (!st && !found) {
-        double t0 = now_s();
+        double t0 = pt_now_s();
         for (int i = 0; i < n; i++) t->perm[i] = i;
         const int bs = t->b.cap_seq / 2;
         for (long s = 0; s < n && !st; s += bs) {
@@ -256,7 +251,7 @@ static pt_status precompute_ref(trainer *t) {
             for (long k = 0; k < 2 * cnt; k++) t->ref_all[2 * s + k] = t->seq_ref[k];
         }
         if (!st) st = pt_refcache_save(path, key, 2L * n, t->ref_all);
-        if (!st) note(t, "reference log-probs: %d pairs computed in %.1f s, cached in %s", n, now_s() - t0, path);
+        if (!st) note(t, "reference log-probs: %d pairs computed in %.1f s, cached in %s", n, pt_now_s() - t0, path);
     }
     free(path);
     return st;
@@ -326,7 +321,7 @@ static bool all_finite(const float *v, int64_t n) {
 static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_before) {
     const pt_train_config *c = t->cfg;
     const int n = t->data.n;
-    const double t0 = now_s();
+    const double t0 = pt_now_s();
     if (t->st.cursor >= n) { /* next epoch */
         t->st.epoch++;
         t->st.cursor = 0;
@@ -373,7 +368,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
     t->st.step++;
     t->st.cursor = cur;
     t->st.tokens += ss.tokens;
-    const double t1 = now_s();
+    const double t1 = pt_now_s();
     t->st.elapsed_s = elapsed_before + (t1 - t_start_run);
 
     pt_train_metrics mt = {.step = t->st.step, .total_steps = t->total, .epoch = t->st.epoch + (double)t->st.cursor / n, .loss = loss, .lr = lr,
@@ -493,10 +488,10 @@ static pt_status maybe_evaluate(trainer *t) {
         cfg.open_prompts = prompts;
         cfg.gen.max_new_tokens = c->eval_max_new_tokens;
     }
-    const double t0 = now_s();
+    const double t0 = pt_now_s();
     pt_status st = pt_compass_track(t->m, t->a, t->eval_dir, step / c->eval_every, step, NULL, NULL, &cfg, c->out);
     if (st) return pt_error_wrap(st, "compass evaluation at step %ld: ", step);
-    note(t, "compass: step %ld evaluated in %.1f s, appended to %s", step, now_s() - t0, t->eval_dir);
+    note(t, "compass: step %ld evaluated in %.1f s, appended to %s", step, pt_now_s() - t0, t->eval_dir);
     return PT_OK;
 }
 
@@ -571,7 +566,7 @@ static pt_status run(trainer *t) {
         PT_TRY(heldout_evaluate(t));
     }
 
-    const double t_start = now_s(), elapsed_before = t->st.elapsed_s;
+    const double t_start = pt_now_s(), elapsed_before = t->st.elapsed_s;
     long saved = -1;
     while (t->st.step < t->total) {
         PT_TRY(optimiser_step(t, t_start, elapsed_before));

@@ -1,16 +1,11 @@
 /* Judge flags, progress bar and summary for the data-pipeline commands (see cli_judge.h). */
 #include "cli_judge.h"
+#include "util/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 void cli_judge_defaults(cli_judge *j) {
     memset(j, 0, sizeof *j);
@@ -128,7 +123,7 @@ static void on_progress(void *user, long done, long total) {
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
-    double el = now_s() - ui->t0, rate = el > 0 ? done / el : 0;
+    double el = pt_now_s() - ui->t0, rate = el > 0 ? done / el : 0;
     fprintf(stderr, "\r\033[K[%s] %ld/%ld %3.0f%% %.1f rec/s", bar, done, total, total ? 100.0 * done / total : 100.0, rate);
     fflush(stderr);
     ui->bar_shown = true;
@@ -147,7 +142,7 @@ void cli_stage_ui_init(cli_stage_ui *ui, pt_stage_hooks *h, const char *cmd, boo
     ui->quiet = quiet;
     ui->tty = isatty(2);
     ui->max_notes = 20;
-    ui->t0 = now_s();
+    ui->t0 = pt_now_s();
     h->progress = on_progress;
     h->note = on_note;
     h->user = ui;

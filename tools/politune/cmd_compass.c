@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval/compass.h"
+#include "util/clock.h"
 
 static const char *usage =
     "usage: politune compass --model PATH [--adapter DIR] [--mode logprob|generate] [--samples K]\n"
@@ -43,12 +44,6 @@ static const char *usage =
     "example:\n"
     "  politune compass --model stories260K.gguf --out runs/base\n"
     "  politune compass --model stories260K.gguf --adapter left-adapter --out runs/base   # adds a point\n";
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 int cmd_compass(int argc, char **argv) {
     const char *cmd = "compass";
@@ -157,13 +152,13 @@ int cmd_compass(int argc, char **argv) {
         }
         cfg.n_open_prompts = n_open;
     }
-    double t0 = now_s();
+    double t0 = pt_now_s();
     if (!st) {
         pt_backend_set_threads(mo.threads);
         st = pt_model_load(&m, mo.model);
     }
     if (!st && mo.adapter) st = pt_adapter_load(&a, mo.adapter, m);
-    double t_load = now_s() - t0;
+    double t_load = pt_now_s() - t0;
     if (!st) {
         int32_t stop_buf[16];
         static const int32_t no_stop[1] = {-1};
@@ -172,10 +167,10 @@ int cmd_compass(int argc, char **argv) {
         cfg.gen = go.p;
         cfg.n_ctx = mo.ctx;
         cfg.system = system;
-        t0 = now_s();
+        t0 = pt_now_s();
         st = pt_compass_run(m, a, q, s, &cfg, &res);
     }
-    double t_run = now_s() - t0;
+    double t_run = pt_now_s() - t0;
     if (!st) {
         pt_compass_meta meta = {label, mo.model, mo.adapter, qpath, spath, iteration, step};
         st = pt_compass_save(out, res, &meta);

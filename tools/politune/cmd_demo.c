@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "run_driver.h"
 #include "run_fs.h"
+#include "util/clock.h"
 #include "util/file.h"
 
 static const char *usage_text =
@@ -37,12 +38,6 @@ static const char *usage_text =
     "example:\n"
     "  politune demo\n"
     "  politune demo --print-recipe > my-recipe.yaml && politune run my-recipe.yaml\n";
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* "economic -1.25, social +0.87" from the last evaluation of DIR/compass.json. */
 static void position(const char *dir, const char *stage, char *buf, size_t n) {
@@ -188,9 +183,9 @@ int cmd_demo(int argc, char **argv) {
     q.sets = sets;
     q.out = out;
     char *dir = NULL;
-    double t0 = now_s();
+    double t0 = pt_now_s();
     int rc = run_pipeline(cmd, &q, &dir);
-    double secs = now_s() - t0;
+    double secs = pt_now_s() - t0;
     if (!rc) {
         char buf[512];
         printf("\ndemo finished in %.0f s (%dm%02ds)\n", secs, (int)secs / 60, (int)secs % 60);

@@ -9,6 +9,7 @@
 #include "assets/assets.h"
 #include "cli.h"
 #include "commands.h"
+#include "util/clock.h"
 
 static const char *usage_text =
     "usage: politune pull NAME [NAME...]\n"
@@ -49,12 +50,6 @@ typedef struct {
     int64_t start;     /* bytes it had when they started arriving (a resumed .part) */
 } pull_ui;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void fmt_size(char *buf, size_t cap, int64_t n) {
     if (n >= 1000000) snprintf(buf, cap, "%.1f MB", (double)n / 1e6);
     else if (n >= 1000) snprintf(buf, cap, "%.1f kB", (double)n / 1e3);
@@ -75,7 +70,7 @@ static void file_done(pull_ui *ui, const char *path, int64_t size) {
         fprintf(stderr, "politune pull: %s: %s, %s\n", path, sz, ui->where);
         return;
     }
-    double el = now_s() - ui->t0;
+    double el = pt_now_s() - ui->t0;
     fprintf(stderr, "politune pull: %s: %s downloaded and verified", path, sz);
     if (el > 0.05) fprintf(stderr, " (%.1f MB/s)", (double)(size - ui->start) / 1e6 / el);
     fputc('\n', stderr);
@@ -87,7 +82,7 @@ static void on_progress(void *user, const char *path, int64_t done, int64_t tota
         file_done(ui, path, total);
         return;
     }
-    double t = now_s();
+    double t = pt_now_s();
     if (strcmp(ui->path, path) != 0) {
         snprintf(ui->path, sizeof ui->path, "%s", path);
         ui->t0 = t;

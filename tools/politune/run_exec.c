@@ -9,13 +9,8 @@
 #include "run_fs.h"
 #include "run_manifest.h"
 #include "run_spawn.h"
+#include "util/clock.h"
 #include "util/file.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static void fmt_secs(char *b, size_t n, double s) {
     if (s < 10) snprintf(b, n, "%.1f s", s);
@@ -67,9 +62,9 @@ static pt_status exec_stage(const run_stage *s, int i, int n, const run_exec_opt
     }
     char *log = o->quiet ? pt_path_join(dir, "log.txt") : NULL, *out = NULL;
     int status = 0;
-    double t0 = now_s();
+    double t0 = pt_now_s();
     if (!st) st = run_spawn(&cmd, o->run_dir, log, &out, &status);
-    *secs = now_s() - t0;
+    *secs = pt_now_s() - t0;
     if (!st && status) {
         char *why = log ? last_line(log) : NULL;
         char *line = run_args_shell(&cmd);
