@@ -60,6 +60,33 @@ PT_TEST(test_report_svg_point_pixels) {
     free(svg);
 }
 
+/* Runs on one point (adapters that do not move the model) get their labels stacked, not drawn
+ * over each other; a label elsewhere stays next to its point. */
+PT_TEST(test_report_svg_labels_do_not_overlap) {
+    double x[] = {0.38, 0.38, 0.38, -6}, y[] = {2.41, 2.41, 2.41, -6};
+    const char *names[] = {"base", "left", "right", "far"};
+    pt_svg_series series[4];
+    for (int i = 0; i < 4; i++) series[i] = (pt_svg_series){names[i], 1, &x[i], &y[i], NULL, NULL, NULL};
+    char *svg = NULL;
+    REQUIRE_OK(pt_svg_compass(&pct_chart, series, 4, true, &svg));
+    double ly[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        char tail[64];
+        snprintf(tail, sizeof tail, "font-size=\"12\">%s</text>", names[i]);
+        const char *t = strstr(svg, tail);
+        REQUIRE(t);
+        const char *yattr = t;
+        while (yattr > svg && strncmp(yattr, " y=\"", 4)) yattr--;
+        ly[i] = atof(yattr + 4);
+    }
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++) CHECK_MSG(fabs(ly[i] - ly[j]) >= 12, "labels %s and %s at y %.2f and %.2f overlap", names[i], names[j], ly[i], ly[j]);
+    double px, py;
+    pt_svg_pixel(&pct_chart, -6, -6, &px, &py);
+    CHECK_NEAR(ly[3], py - 7, 1e-9);
+    free(svg);
+}
+
 PT_TEST(test_report_svg_trajectory) {
     double x[] = {0.38, -1.2, NAN, -3.5}, y[] = {2.41, 1.0, NAN, -0.5}, s[] = {0.5, 0.2, 0, 1.1};
     long step[] = {0, 64, 128, 192};

@@ -113,7 +113,10 @@ pt_status pt_svg_compass(const pt_svg_chart *c, const pt_svg_series *series, int
         fputs("</text>\n", f);
     }
     fputs("</g>\n", f);
-    /* series */
+    /* series; point labels already placed, so that later ones step down instead of covering
+     * them (runs that land on the same point, as adapters that barely move do) */
+    double placed[64][4];
+    int n_placed = 0;
     for (int si = 0; si < n_series; si++) {
         const pt_svg_series *s = &series[si];
         const char *col = pt_svg_color(si);
@@ -158,7 +161,21 @@ pt_status pt_svg_compass(const pt_svg_chart *c, const pt_svg_series *series, int
             if (s->step) fprintf(f, " (step %ld)", s->step[i]);
             fprintf(f, ": %s, %s</title></circle>\n", vx, vy);
             if (i == last) {
-                fprintf(f, "<text class=\"point-label\" x=\"%.2f\" y=\"%.2f\" stroke=\"none\" font-size=\"12\">", px + 9, py - 7);
+                const double w = 7.0 * (double)strlen(s->label ? s->label : ""), lx = px + 9;
+                double ly = py - 7;
+                for (int moved = 1; moved;) {
+                    moved = 0;
+                    for (int k = 0; k < n_placed; k++)
+                        if (lx < placed[k][2] && placed[k][0] < lx + w && ly - 12 < placed[k][3] && placed[k][1] < ly + 2) {
+                            ly = placed[k][3] + 12 + 1;
+                            moved = 1;
+                        }
+                }
+                if (n_placed < 64) {
+                    placed[n_placed][0] = lx, placed[n_placed][1] = ly - 12, placed[n_placed][2] = lx + w, placed[n_placed][3] = ly + 2;
+                    n_placed++;
+                }
+                fprintf(f, "<text class=\"point-label\" x=\"%.2f\" y=\"%.2f\" stroke=\"none\" font-size=\"12\">", lx, ly);
                 pt_xml_escape(f, s->label ? s->label : "");
                 fputs("</text>\n", f);
             }
