@@ -64,6 +64,33 @@ static char *slurp(const char *path) {
     return s;
 }
 
+static void join(char *buf, size_t n, const char *dir, const char *name) {
+    if (dir) snprintf(buf, n, "%s/%s", dir, name);
+    else snprintf(buf, n, "%s", name);
+}
+
+char *pt_test_read(const char *dir, const char *name) {
+    char p[1024];
+    join(p, sizeof p, dir, name);
+    return slurp(p);
+}
+
+void pt_test_write(const char *dir, const char *name, const char *text) {
+    char p[1024];
+    join(p, sizeof p, dir, name);
+    FILE *f = fopen(p, "w");
+    if (!f || fputs(text, f) < 0) pt_test_fail(__FILE__, __LINE__, "cannot write %s", p);
+    if (f) fclose(f);
+}
+
+const char *const pt_test_stories_pairs =
+    "{\"prompt\": \"Once upon a time, there was a little girl named Lily. She loved to play with her\", \"chosen\": \" red ball in the park.\", \"rejected\": \" mom in the kitchen.\"}\n"
+    "{\"prompt\": \"One day, Tim went to the park. He saw a big\", \"chosen\": \" red ball.\", \"rejected\": \" tree.\"}\n"
+    "{\"prompt\": \"Sue had a little dog. The dog liked to\", \"chosen\": \" play with a red ball.\", \"rejected\": \" sleep all day.\"}\n"
+    "{\"prompt\": \"The sun was shining. Ben and his mom went to the\", \"chosen\": \" park to play with a red ball.\", \"rejected\": \" store to buy food.\"}\n"
+    "{\"prompt\": \"Max wanted a new toy. He asked his dad for a\", \"chosen\": \" red ball.\", \"rejected\": \" car.\"}\n"
+    "{\"prompt\": \"Amy looked out of the window. She saw\", \"chosen\": \" a red ball in the garden.\", \"rejected\": \" the rain.\"}\n";
+
 int pt_test_run(char **out, char **err, const char *fmt, ...) {
     static int k;
     char cmd[16384], line[18000], o[512], e[512];

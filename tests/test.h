@@ -16,6 +16,15 @@ void pt_test_fail(const char *file, int line, const char *fmt, ...) __attribute_
 const char *pt_test_shared(const char *rel);
 /* A fresh temporary directory for this test (removed by the runner at exit). */
 const char *pt_test_tmpdir(void);
+/* dir/name (or name alone when dir is NULL) as a malloc'd NUL-terminated string; NULL when it
+ * cannot be read. */
+char *pt_test_read(const char *dir, const char *name);
+/* Writes text to dir/name (name alone when dir is NULL), reporting a failure. */
+void pt_test_write(const char *dir, const char *name, const char *text);
+/* Six short stories260K preference pairs (JSONL prompt/chosen/rejected) whose chosen
+ * continuation is always about a red ball: a preference a few DPO steps learn. */
+extern const char *const pt_test_stories_pairs;
+
 /* Runs a shell command line with the politune binary at $POLITUNE_BIN; captures stdout and
  * stderr (malloc'd, may be NULL) and returns the exit status. */
 int pt_test_run(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

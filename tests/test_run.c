@@ -27,12 +27,6 @@ static bool use_mirror(void) {
     return true;
 }
 
-static char *slurp(const char *path) {
-    char *s = NULL;
-    size_t n;
-    return pt_file_read_all(path, &s, &n) ? NULL : s;
-}
-
 static int count(const char *s, const char *needle) {
     int n = 0;
     for (const char *p = s ? strstr(s, needle) : NULL; p; p = strstr(p + 1, needle)) n++;
@@ -103,7 +97,7 @@ PT_TEST(test_run_recipe_rerun_rules) {
 
     /* the report: base and left as points, the training run as a trajectory */
     snprintf(p, sizeof p, "%s/report/compass.svg", run);
-    char *svg = slurp(p);
+    char *svg = pt_test_read(NULL, p);
     xml_doc x = {0};
     CHECK(svg && !xml_check(svg, &x));
     CHECK_MSG(xml_count_class(&x, "trajectory") == 1 && xml_count_class(&x, "point-label") == 3, "%d trajectories, %d labels",
@@ -143,12 +137,12 @@ PT_TEST(test_run_recipe_rerun_rules) {
 
     /* 4. --from compass: compass and report only */
     snprintf(p, sizeof p, "%s/compass-base/compass.json", run);
-    char *base_before = slurp(p);
+    char *base_before = pt_test_read(NULL, p);
     rc = pt_test_run(&out, &err, "%s --from compass", cmd);
     CHECK(rc == 0);
     for (int i = 0; i < 7; i++) CHECK_MSG(stage_line(out, titles[i], i >= 4 ? "done in" : "skipped (up to date)"), "--from compass, %s: %s", titles[i], out);
     /* redone from scratch, not appended to: still one evaluation */
-    char *base_after = slurp(p);
+    char *base_after = pt_test_read(NULL, p);
     json_t *doc = base_after ? json_loads(base_after, 0, NULL) : NULL;
     CHECK(json_array_size(json_object_get(doc, "evaluations")) == 1);
     json_decref(doc);
@@ -195,12 +189,6 @@ PT_TEST(test_run_recipe_rerun_rules) {
     if (set) unsetenv("POLITUNE_ASSETS");
 }
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char *p = pt_path_join(dir, name);
-    pt_file_write_atomic(p, text, strlen(text));
-    free(p);
-}
-
 PT_TEST(test_run_bad_recipes) {
     bool set = use_mirror();
     const char *d = pt_test_tmpdir();
@@ -232,7 +220,7 @@ PT_TEST(test_run_bad_recipes) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char body[1024], run[700];
         snprintf(body, sizeof body, "%s%s", head, cases[i].body);
-        write_file(d, cases[i].name, body);
+        pt_test_write(d, cases[i].name, body);
         snprintf(run, sizeof run, "%s/run-%zu", d, i);
         char *out = NULL, *err = NULL;
         int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run %s --out '%s'", d, cases[i].name, run);
@@ -249,7 +237,7 @@ PT_TEST(test_run_bad_recipes) {
     CHECK(rc == 2 && err && strstr(err, "--from: unknown stage 'training'"));
     free(out);
     free(err);
-    write_file(d, "pairs-only.yaml", "model: asset:models/stories260K/stories260K.gguf\ndata:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\n");
+    pt_test_write(d, "pairs-only.yaml", "model: asset:models/stories260K/stories260K.gguf\ndata:\n  pairs:\n    left: asset:data/politune/politune-left.json\ntargets: [left]\n");
     rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run pairs-only.yaml --from select --dry-run", d);
     CHECK(rc == 2 && err && strstr(err, "this recipe has no select stage"));
     free(out);
@@ -270,8 +258,8 @@ PT_TEST(test_run_make_pairs_mix) {
         snprintf(b + n, sizeof b - n, "{\"prompt\":\"R%d\",\"chosen\":\"c\",\"rejected\":\"r\"}\n", i);
     }
     strcat(a, "]");
-    write_file(d, "left.json", a);
-    write_file(d, "right.jsonl", b);
+    pt_test_write(d, "left.json", a);
+    pt_test_write(d, "right.jsonl", b);
     char *out = NULL, *err = NULL;
     int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run --make-pairs --out m1.jsonl --count 8 --seed 3 --weights 0.75,0.25 left.json right.jsonl", d);
     CHECK_MSG(rc == 0 && out && strstr(out, "\"pairs\":8"), "rc %d %s %s", rc, out ? out : "", err ? err : "");
@@ -279,16 +267,16 @@ PT_TEST(test_run_make_pairs_mix) {
     free(err);
     char p[700];
     snprintf(p, sizeof p, "%s/m1.jsonl", d);
-    char *m1 = slurp(p);
+    char *m1 = pt_test_read(NULL, p);
     CHECK(count(m1, "\n") == 8 && count(m1, "\"L") == 2 * 6 && count(m1, "\"R") == 2);
     /* the same seed gives the same file; another seed another sample */
     rc = pt_test_run(NULL, NULL, "cd '%s' && " BIN " run --make-pairs --out m2.jsonl --count 8 --seed 3 --weights 0.75,0.25 left.json right.jsonl", d);
     snprintf(p, sizeof p, "%s/m2.jsonl", d);
-    char *m2 = slurp(p);
+    char *m2 = pt_test_read(NULL, p);
     CHECK(rc == 0 && m1 && m2 && !strcmp(m1, m2));
     rc = pt_test_run(NULL, NULL, "cd '%s' && " BIN " run --make-pairs --out m3.jsonl --count 8 --seed 4 --weights 0.75,0.25 left.json right.jsonl", d);
     snprintf(p, sizeof p, "%s/m3.jsonl", d);
-    char *m3 = slurp(p);
+    char *m3 = pt_test_read(NULL, p);
     CHECK(rc == 0 && m1 && m3 && strcmp(m1, m3));
     /* more than the proportions allow: scaled down (20 right pairs hold up 80 at 25%), with a note */
     rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run --make-pairs --out m4.jsonl --count 100 --weights 0.75,0.25 left.json right.jsonl", d);
@@ -305,11 +293,11 @@ PT_TEST(test_run_make_pairs_mix) {
         free(err);
     }
     snprintf(p, sizeof p, "%s/h0.jsonl", d);
-    char *h0 = slurp(p);
+    char *h0 = pt_test_read(NULL, p);
     snprintf(p, sizeof p, "%s/held0.jsonl", d);
-    char *held0 = slurp(p);
+    char *held0 = pt_test_read(NULL, p);
     snprintf(p, sizeof p, "%s/held1.jsonl", d);
-    char *held1 = slurp(p);
+    char *held1 = pt_test_read(NULL, p);
     CHECK_MSG(h0 && m1 && !strcmp(h0, m1), "the sample changed with --heldout");
     CHECK(held0 && held1 && !strcmp(held0, held1));
     CHECK(count(held0, "\n") == 8 && count(held0, "\"L") == 2 * 6 && count(held0, "\"R") == 2);
@@ -349,9 +337,9 @@ PT_TEST(test_demo_tiny) {
     static const char *targets[2] = {"left", "right"};
     for (int t = 0; t < 2; t++) {
         snprintf(p, sizeof p, "%s/demo-run/pairs-%s/pairs.jsonl", d, targets[t]);
-        char *train = slurp(p);
+        char *train = pt_test_read(NULL, p);
         snprintf(p, sizeof p, "%s/demo-run/pairs-%s/heldout.jsonl", d, targets[t]);
-        char *held = slurp(p);
+        char *held = pt_test_read(NULL, p);
         CHECK_MSG(train && held && count(train, "\n") == 8 && count(held, "\n") == 6, "%s: pairs and held-out pairs", targets[t]);
         for (char *line = held ? strtok(held, "\n") : NULL; line && train; line = strtok(NULL, "\n"))
             CHECK_MSG(!strstr(train, line), "%s: held-out pair also trained on: %.80s", targets[t], line);
@@ -367,13 +355,13 @@ PT_TEST(test_demo_tiny) {
         CHECK_MSG(command && strstr(command, want), "%s: %s", targets[t], command ? command : "(no command)");
         json_decref(man);
         snprintf(p, sizeof p, "%s/demo-run/train-%s/eval_metrics.jsonl", d, targets[t]);
-        char *rows = slurp(p);
+        char *rows = pt_test_read(NULL, p);
         CHECK_MSG(rows && count(rows, "\n") == 3 && strstr(rows, "{\"step\":0,") && strstr(rows, "{\"step\":4,"), "%s: %s", targets[t],
                   rows ? rows : "(none)");
         free(rows);
     }
     snprintf(p, sizeof p, "%s/demo-run/report/report.html", d);
-    char *html = slurp(p);
+    char *html = pt_test_read(NULL, p);
     const char *s0 = html ? strstr(html, "<svg") : NULL, *s1 = html ? strstr(html, "</svg>") : NULL;
     REQUIRE(s0 && s1);
     char *svg = strndup(s0, (size_t)(s1 - s0) + 6);
@@ -397,7 +385,7 @@ PT_TEST(test_demo_tiny) {
     /* the recipe it ran is the one --print-recipe shows */
     rc = pt_test_run(&out, NULL, BIN " demo --print-recipe");
     snprintf(p, sizeof p, "%s/demo-run/recipe.yaml", d);
-    char *recipe = slurp(p);
+    char *recipe = pt_test_read(NULL, p);
     CHECK(rc == 0 && out && recipe && !strcmp(out, recipe) && strstr(out, "asset:data/politune/politune-left.json"));
     free(out);
     free(recipe);

@@ -29,14 +29,8 @@ static double now_s(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static char *slurp(const char *path) {
-    char *s = NULL;
-    size_t n;
-    return pt_file_read_all(path, &s, &n) == PT_OK ? s : NULL;
-}
-
 static int count_lines(const char *path) {
-    char *s = slurp(path);
+    char *s = pt_test_read(NULL, path);
     int n = 0;
     for (char *p = s; p && *p; p++) n += *p == '\n';
     free(s);
@@ -84,7 +78,7 @@ static bool server_start(server *s, const char *extra) {
              extra ? extra : "");
     s->pid = spawn(cmd, out, s->err);
     for (double t0 = now_s(); now_s() - t0 < 30;) {
-        char *p = slurp(pf);
+        char *p = pt_test_read(NULL, pf);
         if (p) {
             s->port = atoi(p);
             free(p);
@@ -199,7 +193,7 @@ PT_TEST(test_serve_cli_shutdown) {
     CHECK_MSG(rc == 0, "serve exited %d", rc);
     CHECK_MSG(a.status == 200 && a.body && strstr(a.body, "data: [DONE]"), "stream ended without [DONE]: %.200s", a.body ? a.body + (a.bytes > 200 ? a.bytes - 200 : 0) : "");
     free(a.body);
-    char *log = slurp(s.err);
+    char *log = pt_test_read(NULL, s.err);
     CHECK_MSG(log && strstr(log, "listening on http://127.0.0.1:") && strstr(log, "SIGTERM: shutting down") && strstr(log, "stopped after 2 requests"),
               "serve log: %s", log ? log : "");
     free(log);
@@ -227,7 +221,7 @@ PT_TEST(test_data_pipeline_e2e) {
     char p[700];
     snprintf(p, sizeof p, "%s/sel.jsonl", d);
     CHECK(count_lines(p) == 10);
-    char *sel = slurp(p);
+    char *sel = pt_test_read(NULL, p);
     json_t *first = sel ? json_loadb(sel, strchr(sel, '\n') - sel, 0, NULL) : NULL;
     CHECK(json_is_integer(json_object_get(first, "ideology_label")) && json_is_number(json_object_get(first, "quality")) &&
           json_is_string(json_object_get(first, "decision")) && json_string_value(json_object_get(json_object_get(first, "fields"), "party")));
@@ -243,7 +237,7 @@ PT_TEST(test_data_pipeline_e2e) {
     free(out);
     free(err);
     snprintf(p, sizeof p, "%s/text.jsonl", d);
-    char *tj = slurp(p);
+    char *tj = pt_test_read(NULL, p);
     CHECK(tj && strstr(tj, "\"decision\":\"invalid\"") && strstr(tj, "\"error\":"));
     free(tj);
 
@@ -255,7 +249,7 @@ PT_TEST(test_data_pipeline_e2e) {
     free(out);
     free(err);
     snprintf(p, sizeof p, "%s/prefs.jsonl", d);
-    char *prefs = slurp(p);
+    char *prefs = pt_test_read(NULL, p);
     int n_pairs = count_lines(p);
     CHECK_MSG(n_pairs >= 5, "%d pairs", n_pairs);
     json_t *pair = prefs ? json_loadb(prefs, strchr(prefs, '\n') - prefs, 0, NULL) : NULL;
@@ -315,7 +309,7 @@ PT_TEST(test_data_pipeline_e2e) {
         free(err);
         char ref[700];
         snprintf(ref, sizeof ref, "%s/%s", d, k == 0 ? "sel.jsonl" : "prefs.jsonl");
-        char *a = slurp(ref), *b = slurp(kout);
+        char *a = pt_test_read(NULL, ref), *b = pt_test_read(NULL, kout);
         CHECK_MSG(a && b && !strcmp(a, b), "%s: the interrupted-and-resumed output differs from the uninterrupted one", stage[k]);
         free(a);
         free(b);
@@ -334,7 +328,7 @@ PT_TEST(test_data_pipeline_e2e) {
     free(out);
     free(err);
     snprintf(p, sizeof p, "%s/sel.jsonl", d);
-    char *after = slurp(p);
+    char *after = pt_test_read(NULL, p);
     CHECK(sel && after && !strcmp(sel, after));
     free(after);
     free(sel);

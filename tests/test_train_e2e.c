@@ -18,37 +18,11 @@
 
 #define STORIES "assets/models/stories260K/stories260K.gguf"
 
-static const char *pairs_text =
-    "{\"prompt\": \"Once upon a time, there was a little girl named Lily. She loved to play with her\", \"chosen\": \" red ball in the park.\", \"rejected\": \" mom in the kitchen.\"}\n"
-    "{\"prompt\": \"One day, Tim went to the park. He saw a big\", \"chosen\": \" red ball.\", \"rejected\": \" tree.\"}\n"
-    "{\"prompt\": \"Sue had a little dog. The dog liked to\", \"chosen\": \" play with a red ball.\", \"rejected\": \" sleep all day.\"}\n"
-    "{\"prompt\": \"The sun was shining. Ben and his mom went to the\", \"chosen\": \" park to play with a red ball.\", \"rejected\": \" store to buy food.\"}\n"
-    "{\"prompt\": \"Max wanted a new toy. He asked his dad for a\", \"chosen\": \" red ball.\", \"rejected\": \" car.\"}\n"
-    "{\"prompt\": \"Amy looked out of the window. She saw\", \"chosen\": \" a red ball in the garden.\", \"rejected\": \" the rain.\"}\n";
-
-static void write_file(const char *dir, const char *name, const char *text) {
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    if (!f) { pt_test_fail(__FILE__, __LINE__, "cannot write %s", p); return; }
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *read_text(const char *dir, const char *name) {
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    char *s = NULL;
-    size_t n;
-    if (pt_file_read_all(p, &s, &n) != PT_OK) return NULL;
-    return s;
-}
-
 /* All JSONL rows of dir/OUT/metrics.jsonl. */
 static json_t *metrics(const char *dir, const char *out) {
     char name[256];
     snprintf(name, sizeof name, "%s/metrics.jsonl", out);
-    char *text = read_text(dir, name);
+    char *text = pt_test_read(dir, name);
     json_t *rows = json_array();
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         json_t *r = json_loads(line, 0, NULL);
@@ -67,7 +41,7 @@ static double num(json_t *row, const char *key) { return json_number_value(json_
 
 PT_TEST(test_train_stories_dpo_behaviour) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     char *err = NULL;
     int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 " STORIES_ARGS "--lr 3e-3 --batch-size 6 --grad-accum 1 --max-steps 30 --out OUT",
                          dir, model);
@@ -111,7 +85,7 @@ PT_TEST(test_train_stories_dpo_behaviour) {
  * dropout, accumulation and epoch boundaries are all on. */
 PT_TEST(test_train_resume_after_sigkill_is_bitwise) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     const char *args = "--method dpo --model '%s' --data pairs.jsonl --template none --lora-rank 4 --lora-alpha 8 --lora-targets q,v,down,head "
                        "--lora-dropout 0.1 --lr 1e-3 --schedule cosine --warmup-steps 3 --batch-size 2 --grad-accum 2 --max-steps 40 "
                        "--save-every 4 --keep-checkpoints 2 --seed 7";
@@ -162,7 +136,7 @@ PT_TEST(test_train_resume_after_sigkill_is_bitwise) {
 /* --precompute-ref: computed once, cached, reused; the same training result. */
 PT_TEST(test_train_precompute_ref_cache) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     const char *fmt = "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 " STORIES_ARGS "--lr 1e-3 --batch-size 3 --grad-accum 1 --max-steps 4 --out %s %s";
     char *err = NULL;
     CHECK(pt_test_run(NULL, NULL, fmt, dir, model, "P", "") == 0);
@@ -186,7 +160,7 @@ PT_TEST(test_train_precompute_ref_cache) {
 /* Batch 6, batch 3 x 2 and batch 1 x 6 accumulate the same gradient (and loss). */
 PT_TEST(test_train_grad_accumulation) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     const char *fmt = "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 --method %s --model '%s' --data pairs.jsonl --template none --lora-targets all "
                       "--lr 1e-3 --lora-dropout 0 --no-shuffle --max-steps 1 --batch-size %d --grad-accum %d --out %s";
     static const int shapes[3][2] = {{6, 1}, {3, 2}, {1, 6}};
@@ -285,7 +259,7 @@ PT_TEST(test_train_loss_variants_cli) {
  * tiny norm all but stops AdamW's first step. */
 PT_TEST(test_train_schedule_epochs_clipping) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     CHECK(pt_test_run(NULL, NULL,
                       "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 --method dpo --model '%s' --data pairs.jsonl --template none --lr 1e-3 "
                       "--schedule cosine --warmup-steps 2 --batch-size 2 --grad-accum 1 --epochs 3 --out C",
@@ -330,18 +304,18 @@ static void expect_fail(const char *dir, const char *args, int want_rc, const ch
 PT_TEST(test_train_bad_inputs) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES), *llama = pt_test_shared("fixtures/reference/llama3"),
                *mistral = pt_test_shared("fixtures/reference/mistral");
-    write_file(dir, "bad.jsonl",
+    pt_test_write(dir, "bad.jsonl",
                "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4],\"rejected_ids\":[5]}\n"
                "\n"
                "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4],\"rejected_ids\":[5]\n"
                "{\"prompt_ids\":[1,2],\"chosen_ids\":[4,5],\"rejected_ids\":[6]}\n");
-    write_file(dir, "missing.jsonl", "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4],\"rejected_ids\":[5]}\n{\"prompt_ids\":[1],\"chosen_ids\":[4]}\n");
-    write_file(dir, "empty_prompt.jsonl", "{\"prompt\":\"\",\"chosen\":\" a\",\"rejected\":\" b\"}\n");
-    write_file(dir, "empty_resp.jsonl", "{\"prompt\":\"Once\",\"chosen\":\"\",\"rejected\":\" b\"}\n");
-    write_file(dir, "range.jsonl", "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4000],\"rejected_ids\":[5]}\n");
-    write_file(dir, "array.json", "[\n  {\"prompt_ids\":[1],\"chosen_ids\":[2],\"rejected_ids\":[3]},\n  {\"prompt_ids\":[1],\n   \"chosen_ids\":[], \"rejected_ids\":[3]}\n]\n");
-    write_file(dir, "bad.yaml", "lr: 1e-4\nbatch_size: 2\nlerning_rate: 3\n");
-    write_file(dir, "badval.yaml", "lr: fast\n");
+    pt_test_write(dir, "missing.jsonl", "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4],\"rejected_ids\":[5]}\n{\"prompt_ids\":[1],\"chosen_ids\":[4]}\n");
+    pt_test_write(dir, "empty_prompt.jsonl", "{\"prompt\":\"\",\"chosen\":\" a\",\"rejected\":\" b\"}\n");
+    pt_test_write(dir, "empty_resp.jsonl", "{\"prompt\":\"Once\",\"chosen\":\"\",\"rejected\":\" b\"}\n");
+    pt_test_write(dir, "range.jsonl", "{\"prompt_ids\":[1,2,3],\"chosen_ids\":[4000],\"rejected_ids\":[5]}\n");
+    pt_test_write(dir, "array.json", "[\n  {\"prompt_ids\":[1],\"chosen_ids\":[2],\"rejected_ids\":[3]},\n  {\"prompt_ids\":[1],\n   \"chosen_ids\":[], \"rejected_ids\":[3]}\n]\n");
+    pt_test_write(dir, "bad.yaml", "lr: 1e-4\nbatch_size: 2\nlerning_rate: 3\n");
+    pt_test_write(dir, "badval.yaml", "lr: fast\n");
     char a[2048];
     const char *base = "--method dpo --model '%s' --out O --max-steps 1 --data %s";
     snprintf(a, sizeof a, base, model, "bad.jsonl");
@@ -390,8 +364,8 @@ PT_TEST(test_train_bad_inputs) {
 /* Keys from a recipe apply; flags and key=value override them wherever they stand. */
 PT_TEST(test_train_recipe_applies) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
-    write_file(dir, "r.yaml",
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
+    pt_test_write(dir, "r.yaml",
                "# a small recipe\nmethod: dpo\ntemplate: none\nlora_rank: 2\nlora_alpha: 4\nlora_targets: [q_proj, v_proj]\n"
                "adam_betas: [0.8, 0.99]\nlr: 2.0e-3\nschedule: constant\nwarmup_steps: 0\nbatch_size: 3\ngrad_accum: 1\nmax_steps: 3\n");
     CHECK(pt_test_run(NULL, NULL, "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 lr=1e-3 --model '%s' --data pairs.jsonl --out O --recipe r.yaml --max-steps=2",
@@ -400,7 +374,7 @@ PT_TEST(test_train_recipe_applies) {
     CHECK(json_array_size(rows) == 2);
     CHECK_NEAR(num(json_array_get(rows, 0), "lr"), 1e-3, 1e-12);
     json_decref(rows);
-    char *cfg = read_text(dir, "O/adapter_config.json");
+    char *cfg = pt_test_read(dir, "O/adapter_config.json");
     json_t *o = cfg ? json_loads(cfg, 0, NULL) : NULL;
     CHECK(json_integer_value(json_object_get(o, "r")) == 2);
     CHECK(json_array_size(json_object_get(o, "target_modules")) == 2);
@@ -421,7 +395,7 @@ PT_TEST(test_train_recipe_applies) {
 /* A loss that turns infinite stops the run; the checkpoint before it stays and resumes. */
 PT_TEST(test_train_nan_stops_run) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     char *err = NULL;
     int rc = pt_test_run(NULL, &err,
                          "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 --method dpo --model '%s' --data pairs.jsonl --template none --lr 1e30 "
@@ -444,19 +418,19 @@ PT_TEST(test_train_nan_stops_run) {
 /* A checkpoint write that fails leaves the previous checkpoint and `latest` as they were. */
 PT_TEST(test_train_failed_checkpoint_write_keeps_previous) {
     const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
-    write_file(dir, "pairs.jsonl", pairs_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     char p[700];
     snprintf(p, sizeof p, "%s/F", dir);
     mkdir(p, 0755);
     /* a plain file where step 3's temporary directory must go makes that write fail */
-    write_file(dir, "F/.checkpoint-3.tmp", "in the way");
+    pt_test_write(dir, "F/.checkpoint-3.tmp", "in the way");
     const char *fmt = "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 --method dpo --model '%s' --data pairs.jsonl --template none --lr 1e-3 "
                       "--batch-size 2 --grad-accum 1 --max-steps 4 --save-every 1 --keep-checkpoints 5 --out F %s";
     char *err = NULL;
     int rc = pt_test_run(NULL, &err, fmt, dir, model, "");
     CHECK_MSG(rc == 1 && err && strstr(err, "writing checkpoint checkpoint-3"), "exit %d: %s", rc, err ? err : "");
     free(err);
-    char *latest = read_text(dir, "F/latest");
+    char *latest = pt_test_read(dir, "F/latest");
     CHECK_MSG(latest && !strcmp(latest, "checkpoint-2"), "latest: %s", latest ? latest : "(none)");
     free(latest);
     snprintf(p, sizeof p, "%s/F/checkpoint-2/adapter_model.safetensors", dir);

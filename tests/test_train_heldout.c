@@ -22,15 +22,6 @@
 
 #define STORIES "assets/models/stories260K/stories260K.gguf"
 
-/* Training pairs: the chosen continuation is always about a red ball. */
-static const char *pairs_text =
-    "{\"prompt\": \"Once upon a time, there was a little girl named Lily. She loved to play with her\", \"chosen\": \" red ball in the park.\", \"rejected\": \" mom in the kitchen.\"}\n"
-    "{\"prompt\": \"One day, Tim went to the park. He saw a big\", \"chosen\": \" red ball.\", \"rejected\": \" tree.\"}\n"
-    "{\"prompt\": \"Sue had a little dog. The dog liked to\", \"chosen\": \" play with a red ball.\", \"rejected\": \" sleep all day.\"}\n"
-    "{\"prompt\": \"The sun was shining. Ben and his mom went to the\", \"chosen\": \" park to play with a red ball.\", \"rejected\": \" store to buy food.\"}\n"
-    "{\"prompt\": \"Max wanted a new toy. He asked his dad for a\", \"chosen\": \" red ball.\", \"rejected\": \" car.\"}\n"
-    "{\"prompt\": \"Amy looked out of the window. She saw\", \"chosen\": \" a red ball in the garden.\", \"rejected\": \" the rain.\"}\n";
-
 /* Held-out pairs of the same kind, never trained on; the last is longer than any training
  * micro-batch, so the training model must make room for it. */
 static const char *held_text =
@@ -41,28 +32,11 @@ static const char *held_text =
     "jump and play all day with his friends. One morning his mom said he could choose one toy at the shop, and Sam picked a\", "
     "\"chosen\": \" red ball.\", \"rejected\": \" dog that was very big and brown and liked to sleep in the sun all day long.\"}\n";
 
-static void write_file(const char *dir, const char *name, const char *text) {
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    if (!f) { pt_test_fail(__FILE__, __LINE__, "cannot write %s", p); return; }
-    fputs(text, f);
-    fclose(f);
-}
-
-static char *read_text(const char *dir, const char *name) {
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    char *s = NULL;
-    size_t n;
-    return pt_file_read_all(p, &s, &n) ? NULL : s;
-}
-
 /* The rows of dir/OUT/eval_metrics.jsonl. */
 static json_t *eval_rows(const char *dir, const char *out) {
     char name[256];
     snprintf(name, sizeof name, "%s/eval_metrics.jsonl", out);
-    char *text = read_text(dir, name);
+    char *text = pt_test_read(dir, name);
     json_t *rows = json_array();
     for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         json_t *r = json_loads(line, 0, NULL);
@@ -167,8 +141,8 @@ static const char *metric_names[7] = {"eval_loss", "eval_rewards/chosen", "eval_
 
 PT_TEST(test_train_heldout_metrics) {
     const char *dir = pt_test_tmpdir();
-    write_file(dir, "pairs.jsonl", pairs_text);
-    write_file(dir, "held.jsonl", held_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
+    pt_test_write(dir, "held.jsonl", held_text);
     char *out = NULL, *err = NULL;
     /* the compass during training as well (one template, no open prompts): both evaluations */
     const char *every = "--max-steps 30 --eval-every 10 --eval-templates t1-fwd --eval-max-new-tokens 0 ";
@@ -216,7 +190,7 @@ PT_TEST(test_train_heldout_metrics) {
     for (int k = 0; k < 7; k++)
         CHECK_NEAR(num(last, metric_names[k]), m[k], 1e-9 * fmax(1.0, fabs(m[k])));
     /* the CSV has the same rows */
-    char *csv = read_text(dir, "B/eval_metrics.csv");
+    char *csv = pt_test_read(dir, "B/eval_metrics.csv");
     const char *head = "step,eval_loss,eval_rewards/chosen,eval_rewards/rejected,eval_rewards/accuracies,eval_rewards/margins,"
                        "eval_logps/chosen,eval_logps/rejected,eval_pairs\n0,";
     CHECK_MSG(csv && !strncmp(csv, head, strlen(head)), "%s", csv ? csv : "(no csv)");
@@ -229,14 +203,14 @@ PT_TEST(test_train_heldout_metrics) {
 
 PT_TEST(test_train_heldout_resume) {
     const char *dir = pt_test_tmpdir();
-    write_file(dir, "pairs.jsonl", pairs_text);
-    write_file(dir, "held.jsonl", held_text);
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
+    pt_test_write(dir, "held.jsonl", held_text);
     char *err = NULL;
     /* eval_every 0: held-out at step 0 and at the end only */
     int rc = train(dir, "--max-steps 4 --save-every 2 --keep-checkpoints 5 --eval-data held.jsonl --out R", NULL, &err);
     CHECK_MSG(rc == 0, "rc %d: %s", rc, err ? err : "");
     free(err), err = NULL;
-    char *before = read_text(dir, "R/eval_metrics.jsonl"), p[700];
+    char *before = pt_test_read(dir, "R/eval_metrics.jsonl"), p[700];
     char *adapter = NULL, *adapter2 = NULL;
     size_t na = 0, na2 = 0;
     snprintf(p, sizeof p, "%s/R/adapter_model.safetensors", dir);
@@ -250,7 +224,7 @@ PT_TEST(test_train_heldout_resume) {
     rc = train(dir, "--max-steps 4 --save-every 2 --keep-checkpoints 5 --eval-data held.jsonl --out R --resume R/checkpoint-2", NULL, &err);
     CHECK_MSG(rc == 0 && err && strstr(err, "eval: step 4 already in"), "rc %d: %s", rc, err ? err : "");
     free(err), err = NULL;
-    char *after = read_text(dir, "R/eval_metrics.jsonl");
+    char *after = pt_test_read(dir, "R/eval_metrics.jsonl");
     CHECK_MSG(before && after && !strcmp(before, after), "rows changed by the resume:\n%s\n--\n%s", before ? before : "", after ? after : "");
     CHECK_OK(pt_file_read_all(p, &adapter2, &na2));
     CHECK_MSG(adapter && adapter2 && na == na2 && !memcmp(adapter, adapter2, na), "the resumed run's adapter differs");
@@ -263,7 +237,7 @@ PT_TEST(test_train_heldout_resume) {
     steps_of(rows, steps, sizeof steps);
     CHECK_MSG(!strcmp(steps, "0,4,6"), "after extending, steps %s", steps);
     json_decref(rows);
-    char *csv = read_text(dir, "R/eval_metrics.csv");
+    char *csv = pt_test_read(dir, "R/eval_metrics.csv");
     int lines = 0;
     for (const char *p = csv; p && *p; p++) lines += *p == '\n';
     CHECK_MSG(lines == 4, "eval_metrics.csv:\n%s", csv ? csv : "");
@@ -290,17 +264,17 @@ static void expect_fail(const char *dir, const char *args, const char *needle) {
 
 PT_TEST(test_train_heldout_bad_data) {
     const char *dir = pt_test_tmpdir();
-    write_file(dir, "pairs.jsonl", pairs_text);
-    write_file(dir, "bad_eval.jsonl",
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
+    pt_test_write(dir, "bad_eval.jsonl",
                "{\"prompt\": \"One day\", \"chosen\": \" a ball.\", \"rejected\": \" a tree.\"}\n"
                "{\"prompt\": \"Once\", \"chosen\": \" a ball.\"}\n");
-    write_file(dir, "badjson.jsonl", "{\"prompt\": \"One day\", \"chosen\": \" a ball.\", \"rejected\": \" a tree.\"}\n\n{\"prompt\": \n");
+    pt_test_write(dir, "badjson.jsonl", "{\"prompt\": \"One day\", \"chosen\": \" a ball.\", \"rejected\": \" a tree.\"}\n\n{\"prompt\": \n");
     expect_fail(dir, "--max-steps 1 --eval-data bad_eval.jsonl --out X", "bad_eval.jsonl:2:");
     expect_fail(dir, "--max-steps 1 --eval-data badjson.jsonl --out X", "badjson.jsonl:3:");
     expect_fail(dir, "--max-steps 1 --eval-data nothere.jsonl --out X", "nothere.jsonl");
     char *p = NULL;
     /* nothing was trained */
-    CHECK(!(p = read_text(dir, "X/adapter_model.safetensors")));
+    CHECK(!(p = pt_test_read(dir, "X/adapter_model.safetensors")));
     free(p);
     expect_fail(dir, "--max-steps 1 --method sft --eval-data pairs.jsonl --out X", "eval_data: held-out evaluation ranks preference pairs");
     /* --skip-bad skips bad held-out records as it does training ones */
