@@ -242,7 +242,7 @@ PT_TEST(test_train_layer_attention) {
     const int H = 4, KV = 2, hd = 8, n_seq = 2, start[2] = {0, 7}, len[2] = {7, 5}, N = 12, qd = H * hd, kd = KV * hd;
     float q[12 * 32], k[12 * 16], v[12 * 16], r[12 * 32], out[12 * 32], lse[12 * 4], dq[12 * 32], dk[12 * 16], dv[12 * 16];
     fill(q, N * qd, -1.5f, 1.5f), fill(k, N * kd, -1.5f, 1.5f), fill(v, N * kd, -1, 1), fill(r, N * qd, -1, 1);
-    float *scratch = malloc(sizeof(float) * pt_attention_scratch_floats(7, H));
+    float *scratch = malloc(sizeof(float) * pt_attention_scratch_elems(7, H));
     pt_attention_train_forward(out, lse, q, k, v, start, len, n_seq, H, KV, hd, scratch);
     pt_attention_backward(dq, dk, dv, r, out, lse, q, k, v, start, len, n_seq, H, KV, hd, scratch);
     double *qd_ = to_d(q, N * qd), *kd_ = to_d(k, N * kd), *vd = to_d(v, N * kd), *rd = to_d(r, N * qd), g[12 * 32];

@@ -21,7 +21,7 @@
 #include "nn/nn.h"
 
 #ifndef PT_F64 /* a count of elements, the same for both */
-size_t pt_attention_scratch_floats(int max_seq_len, int n_heads) {
+size_t pt_attention_scratch_elems(int max_seq_len, int n_heads) {
     return 2 * (size_t)n_heads * max_seq_len * max_seq_len;
 }
 #endif

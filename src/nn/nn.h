@@ -61,8 +61,8 @@ void PT_RN(pt_logsoftmax_backward)(pt_real *rows, const int32_t *target, const d
 /* Causal GQA self-attention over packed sequences. q (N, H*hd) and k, v (N, KV*hd) are already
  * rotated; out (N, H*hd); lse (N, H) saves each query row's log-sum-exp of the scaled scores so
  * that the backward pass recomputes the probabilities instead of storing (T, T) per head.
- * scratch: pt_attention_scratch_floats(max_seq_len, H) floats (a (T, T) slot per thread). */
-size_t pt_attention_scratch_floats(int max_seq_len, int n_heads);
+ * scratch: pt_attention_scratch_elems(max_seq_len, H) elements (a (T, T) slot per thread). */
+size_t pt_attention_scratch_elems(int max_seq_len, int n_heads);
 void PT_RN(pt_attention_train_forward)(pt_real *out, pt_real *lse, const pt_real *q, const pt_real *k, const pt_real *v,
                                 const int *seq_start, const int *seq_len, int n_seq, int n_heads, int n_kv_heads, int hd,
                                 pt_real *scratch);

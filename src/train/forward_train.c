@@ -79,7 +79,7 @@ static void lay_out(tmodel *t, arena *ar) {
     t->df1 = take(ar, N * F), t->df2 = take(ar, N * F), t->du = take(ar, N * (r ? r : 1));
     t->xd = t->a && t->a->dropout > 0 ? take(ar, N * max_in) : NULL;
     t->wtile = take(ar, PT_LINEAR_TILE * max_in);
-    t->att_scratch = take(ar, pt_attention_scratch_floats(t->shape.max_len, t->H));
+    t->att_scratch = take(ar, pt_attention_scratch_elems(t->shape.max_len, t->H));
     t->dxg = take(ar, (size_t)t->chunk * D);
 #ifdef PT_F64
     for (int slot = 0; slot < t->n_slots; slot++) {

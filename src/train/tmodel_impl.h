@@ -51,7 +51,7 @@ typedef struct {
     pt_real *du;                 /* (N, r) */
     pt_real *xd;                 /* (N, max in) dropout scratch, NULL without dropout */
     pt_real *wtile;              /* (PT_LINEAR_TILE, max in) */
-    pt_real *att_scratch;        /* pt_attention_scratch_floats(max_len, H) */
+    pt_real *att_scratch;        /* pt_attention_scratch_elems(max_len, H) */
     pt_real *dxg;                /* (chunk, D) */
 #ifdef PT_F64
     /* float64 copies of every pair's A and B (refreshed by each adapted forward pass) and
