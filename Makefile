@@ -57,11 +57,10 @@ deps:
 test: all $(BUILD)/test_runner
 	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
 
-# The demo's assets: the reference tree beside the clone (../shared/assets) when it is there,
-# else the download cache of `politune pull`. POLITUNE_ASSETS from the environment wins.
-POLITUNE_ASSETS ?= $(if $(wildcard ../shared/assets),$(abspath ../shared/assets))
+# The demo finds its assets in $POLITUNE_ASSETS, else ../shared/assets beside the clone, else
+# the download cache of `politune pull` (src/assets/assets.h).
 demo: all
-	POLITUNE_ASSETS=$(POLITUNE_ASSETS) ./politune demo
+	./politune demo
 
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \

@@ -142,7 +142,8 @@ static int mirror_count(mirror *m, bool ranges) {
 
 /* ---- the environment ---------------------------------------------------------------------- */
 
-static const char *const env_names[] = {"POLITUNE_ASSETS", "POLITUNE_CACHE", "POLITUNE_ASSETS_URL", "NO_PROXY", "no_proxy"};
+static const char *const env_names[] = {"POLITUNE_ASSETS", "POLITUNE_CACHE", "POLITUNE_ASSETS_URL", "POLITUNE_ASSETS_NO_LOCAL", "NO_PROXY",
+                                        "no_proxy"};
 #define N_ENV (int)(sizeof env_names / sizeof env_names[0])
 
 typedef struct {
@@ -152,7 +153,8 @@ typedef struct {
 } env_guard;
 
 /* Saves the variables, then points the cache at a fresh directory, the URL at the server
- * (or nowhere when port is 0) and unsets the mirror. */
+ * (or nowhere when port is 0), unsets the mirror and turns off the reference tree beside
+ * the checkout (../shared/assets would otherwise answer before the cache). */
 static void env_enter(env_guard *g, int port) {
     for (int i = 0; i < N_ENV; i++) {
         const char *v = getenv(env_names[i]);
@@ -162,6 +164,7 @@ static void env_enter(env_guard *g, int port) {
     snprintf(g->cache, sizeof g->cache, "%s/cache", pt_test_tmpdir());
     setenv("POLITUNE_CACHE", g->cache, 1);
     unsetenv("POLITUNE_ASSETS");
+    setenv("POLITUNE_ASSETS_NO_LOCAL", "1", 1);
     /* A proxy configured for the machine must not swallow the loopback requests. */
     setenv("NO_PROXY", "127.0.0.1,localhost", 1);
     setenv("no_proxy", "127.0.0.1,localhost", 1);
@@ -441,6 +444,16 @@ PT_TEST(test_assets_mirror_dir_takes_precedence_and_stays_offline) {
     CHECK(st != PT_OK && p == NULL);
     CHECK_MSG(strstr(pt_errmsg(), "POLITUNE_ASSETS") && strstr(pt_errmsg(), "empty-mirror/data/pct/pct_scoring.json"),
               "message: %s", pt_errmsg());
+    CHECK(mirror_count(&m, false) == 0 && !pt_dir_exists(g.cache));
+
+    /* No POLITUNE_ASSETS: a reference tree beside the checkout ($POLITUNE_SHARED/assets here)
+     * answers before the cache, offline too. */
+    unsetenv("POLITUNE_ASSETS");
+    unsetenv("POLITUNE_ASSETS_NO_LOCAL");
+    p = NULL;
+    CHECK_OK(pt_assets_path("models/stories260K/stories260K.gguf", true, NULL, &p));
+    CHECK_MSG(p && strstr(p, "/assets/models/stories260K/stories260K.gguf") && !strstr(p, g.cache), "path %s", p ? p : "(null)");
+    free(p);
     CHECK(mirror_count(&m, false) == 0 && !pt_dir_exists(g.cache));
 
     env_leave(&g);

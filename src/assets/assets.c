@@ -1,8 +1,10 @@
 /* Resolving asset files to local paths and pulling whole assets: the POLITUNE_ASSETS mirror
- * first (read-only, never touched beyond a stat unless pulled), else the cache directory,
- * which is filled from $POLITUNE_ASSETS_URL (a mirror laid out like the asset tree) or
- * each file's own upstream URL. */
+ * first (read-only, never touched beyond a stat unless pulled), else a reference copy of the
+ * asset tree beside the checkout, else the cache directory, which is filled from
+ * $POLITUNE_ASSETS_URL (a mirror laid out like the asset tree) or each file's own upstream
+ * URL. */
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,47 @@
 const char *pt_assets_mirror(void) {
     const char *m = getenv("POLITUNE_ASSETS");
     return m && *m ? m : NULL;
+}
+
+/* dir/rel when that is a regular file of the registered size (malloc'd), else NULL. */
+static char *tree_file(const char *dir, const pt_asset_file *f) {
+    char *p = pt_path_join(dir, f->path);
+    struct stat sb;
+    if (p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && (int64_t)sb.st_size == f->size) return p;
+    free(p);
+    return NULL;
+}
+
+/* The file in a reference copy of the asset tree that needs no configuration:
+ * $POLITUNE_SHARED/assets, ../shared/assets from the working directory, and ../shared/assets
+ * beside the checkout the executable was built in (build/politune, or a test or bench binary
+ * one folder deeper). Skipped with POLITUNE_ASSETS_NO_LOCAL=1. */
+static char *local_tree_file(const pt_asset_file *f) {
+    const char *off = getenv("POLITUNE_ASSETS_NO_LOCAL");
+    if (off && *off && strcmp(off, "0")) return NULL;
+    char *p = NULL;
+    const char *shared = getenv("POLITUNE_SHARED");
+    if (shared && *shared) {
+        char *assets = pt_path_join(shared, "assets");
+        p = assets ? tree_file(assets, f) : NULL;
+        free(assets);
+        if (p) return p;
+    }
+    if ((p = tree_file("../shared/assets", f))) return p;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = 0;
+    static const char *const ups[] = {"/../../../shared/assets", "/../../shared/assets", "/../shared/assets"};
+    for (size_t i = 0; i < sizeof ups / sizeof ups[0] && !p; i++) {
+        char base[PATH_MAX + 64];
+        snprintf(base, sizeof base, "%s%s", exe, ups[i]);
+        p = tree_file(base, f);
+    }
+    return p;
 }
 
 const pt_asset_file *pt_assets_find_file(const char *rel, const pt_asset **owner) {
@@ -189,6 +232,7 @@ pt_status pt_assets_path(const char *rel, bool fetch, const pt_pull_hooks *h, ch
     if (!f) return pt_error(PT_ERR_ARG, "%s: not a registered asset file (see 'politune pull --list')", rel);
     const char *mirror = pt_assets_mirror();
     if (mirror) return mirror_file(mirror, f, out);
+    if ((*out = local_tree_file(f))) return PT_OK;
 
     char *cache;
     PT_TRY(pt_assets_cache_dir(&cache));
@@ -214,17 +258,24 @@ pt_status pt_assets_path(const char *rel, bool fetch, const pt_pull_hooks *h, ch
     return PT_OK;
 }
 
-bool pt_assets_present(const pt_asset_file *f) {
+pt_status pt_assets_pull_path(const pt_asset_file *f, char **out) {
     const char *mirror = pt_assets_mirror();
     char *p = NULL;
     if (mirror) {
         p = pt_path_join(mirror, f->path);
     } else {
         char *cache;
-        if (pt_assets_cache_dir(&cache)) return false;
+        PT_TRY(pt_assets_cache_dir(&cache));
         p = pt_path_join(cache, f->path);
         free(cache);
     }
+    *out = p;
+    return p ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+}
+
+bool pt_assets_present(const pt_asset_file *f) {
+    char *p = NULL;
+    if (pt_assets_pull_path(f, &p)) return false;
     bool ok = false;
     const char *why;
     char got[65];

@@ -6,7 +6,11 @@
  * ("models/stories260K/stories260K.gguf"). Where it is found:
  *   1. $POLITUNE_ASSETS/<path> when POLITUNE_ASSETS is set (a local mirror: air-gapped
  *      machines, CI). It takes precedence and is never written to.
- *   2. the cache, $POLITUNE_CACHE or $XDG_CACHE_HOME/politune or ~/.cache/politune, where
+ *   2. a reference copy of the tree beside the checkout: $POLITUNE_SHARED/assets, or
+ *      ../shared/assets from the working directory or from the repository the executable was
+ *      built in (POLITUNE_ASSETS_NO_LOCAL=1 skips this), when it holds the file at its
+ *      registered size.
+ *   3. the cache, $POLITUNE_CACHE or $XDG_CACHE_HOME/politune or ~/.cache/politune, where
  *      `politune pull` puts verified downloads.
  * A download goes to <file>.part (resumed with an HTTP range request when it was cut off),
  * is checked against its SHA-256, and only then renamed into place: a corrupt or partial
@@ -55,9 +59,14 @@ typedef struct {
  * with a message listing the known ones. */
 pt_status pt_assets_pull(const char *name, const pt_pull_hooks *h);
 
-/* The local path (malloc'd) of a registered file: from the mirror, else the cache; with
- * `fetch`, a file that is in neither is pulled (with its asset) first. */
+/* The local path (malloc'd) of a registered file: from the mirror, else a reference tree
+ * beside the checkout, else the cache; with `fetch`, a file that is in none of them is
+ * pulled (with its asset) into the cache first. */
 pt_status pt_assets_path(const char *rel, bool fetch, const pt_pull_hooks *h, char **out);
+
+/* Where pt_assets_pull keeps the file (malloc'd): in the mirror when POLITUNE_ASSETS is set,
+ * else in the cache. It may not be there yet. */
+pt_status pt_assets_pull_path(const pt_asset_file *f, char **out);
 
 /* Whether the file is in the mirror (when POLITUNE_ASSETS is set) or the cache with its
  * registered size; the hash is not checked (for listings). */

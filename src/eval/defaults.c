@@ -1,11 +1,10 @@
 /* Defaults the evaluation ships with: where the reference questionnaire and scoring files
  * are found, and the built-in open-ended prompts (kept identical to
  * src/eval/defaults/open_prompts.tsv, which users can copy and edit, by a test). */
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "assets/assets.h"
 #include "eval/compass.h"
 #include "util/file.h"
 
@@ -26,39 +25,10 @@ int pt_open_prompts_default(const char *const **ids, const char *const **prompts
     return (int)(sizeof open_ids / sizeof open_ids[0]);
 }
 
-static char *try_path(const char *base, const char *rel) {
-    char *p = pt_path_join(base, rel);
-    if (p && pt_file_exists(p)) return p;
-    free(p);
-    return NULL;
-}
-
 char *pt_eval_find_asset(const char *rel) {
-    const char *env = getenv("POLITUNE_ASSETS");
-    char *p;
-    if (env && *env && (p = try_path(env, rel))) return p;
-    const char *shared = getenv("POLITUNE_SHARED");
-    if (shared && *shared) {
-        char *assets = pt_path_join(shared, "assets");
-        p = assets ? try_path(assets, rel) : NULL;
-        free(assets);
-        if (p) return p;
-    }
-    if ((p = try_path("../shared/assets", rel))) return p;
-    /* next to the executable: <repo>/build/politune -> <repo>/../shared/assets */
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        static const char *const ups[] = {"/../../../shared/assets", "/../../shared/assets", "/../shared/assets"};
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        for (size_t i = 0; i < sizeof ups / sizeof ups[0]; i++) {
-            char base[PATH_MAX + 64];
-            snprintf(base, sizeof base, "%s%s", exe, ups[i]);
-            if ((p = try_path(base, rel))) return p;
-        }
-    }
+    char *p = NULL;
+    if (pt_assets_path(rel, true, NULL, &p) == PT_OK) return p;
+    free(p);
     return NULL;
 }
 

@@ -32,6 +32,9 @@ static const char *usage_text =
     "                       a missing file is an error (default: unset)\n"
     "  POLITUNE_CACHE       where downloads go (default: $XDG_CACHE_HOME/politune, else\n"
     "                       ~/.cache/politune)\n"
+    "  POLITUNE_ASSETS_NO_LOCAL=1  other commands then skip the reference tree beside the\n"
+    "                       checkout ($POLITUNE_SHARED/assets or ../shared/assets), which they\n"
+    "                       otherwise read before the cache; pull itself always fills the cache\n"
     "  POLITUNE_ASSETS_URL  an HTTP(S) mirror laid out like the asset tree: a file is fetched\n"
     "                       from URL/<path>, e.g. URL/models/stories260K/stories260K.gguf\n"
     "                       (default: each file's upstream URL: Hugging Face, GitHub, unpkg;\n"
@@ -136,7 +139,7 @@ static int pull_one(const char *cmd, const pt_asset *a, pull_ui *ui) {
     if (st) return cli_fail(cmd, st);
     for (int j = 0; j < a->n_files; j++) {
         char *p;
-        if ((st = pt_assets_path(a->files[j].path, false, NULL, &p))) return cli_fail(cmd, st);
+        if ((st = pt_assets_pull_path(&a->files[j], &p))) return cli_fail(cmd, st);
         printf("%s\n", p);
         free(p);
     }

@@ -217,11 +217,7 @@ static pt_status parse_eval(run_recipe *r, const run_ctx *c, const run_node *ev,
         const char *rel[2] = {PT_PCT_QUESTIONNAIRE, PT_PCT_SCORING}, *role[2] = {"eval.questionnaire", "eval.scoring"},
                    *flag[2] = {"--questionnaire", "--scoring"};
         for (int k = 0; k < 2; k++) {
-            char *p = NULL;
-            if (pt_assets_path(rel[k], true, NULL, &p)) {
-                free(p);
-                p = pt_eval_find_asset(rel[k]);
-            }
+            char *p = pt_eval_find_asset(rel[k]);
             char *abs = p ? realpath(p, NULL) : NULL;
             free(p);
             if (!abs) return run_err(c, line, "eval", "the Political Compass file %s was not found (set POLITUNE_ASSETS, run 'politune pull pct', or give eval.questionnaire and eval.scoring)", rel[k]);
