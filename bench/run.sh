@@ -32,6 +32,8 @@ PY=/usr/bin/python3
 BUILD=${BUILD:-build}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+# shellcheck source=bench/common.sh
+. bench/common.sh
 
 RES=$OUT/results.jsonl
 META=$OUT/meta.sh
@@ -39,19 +41,7 @@ if [ "${1:-}" = --report-only ]; then
     # shellcheck disable=SC1090
     . "$META"
 else
-    [ -f "$PEER" ] || { log "peer script not found: $PEER (set POLITUNE_SHARED)"; exit 1; }
-
-    # The peer's packages are installed here only, never by `make deps`: PyTorch is a benchmark
-    # peer, not a dependency.
-    need=()
-    for p in python3-torch libopenblas0-pthread; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-    if [ ${#need[@]} -gt 0 ]; then
-        log "installing the peer's Debian packages: ${need[*]}"
-        SUDO=
-        [ "$(id -u)" = 0 ] || SUDO=sudo
-        $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-    fi
+    bench_need_peer "$PEER"
 
     log "building the benchmark tools"
     make -s -j2 -f Makefile -f bench/bench.mk BUILD="$BUILD" bench-tools
@@ -106,15 +96,11 @@ else
     done
     LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-    CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-    NCPU=$(nproc)
+    bench_describe
     MEM=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
     FLAGS=$(lscpu | grep -o -w -E 'avx512f|avx512_vnni|avx512_bf16|avx2' | sort -u | tr '\n' ' ')
     KERNEL=$(uname -r)
     CCV=$(${CC:-cc} --version | head -1)
-    BLASV=$(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')
-    COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-    git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 
     declare -p DATE LOAD_START LOAD_END CPU NCPU MEM FLAGS KERNEL CCV BLASV COMMIT INHERIT_CT INHERIT_L2 BENCH \
         THREADS ROUNDS RUNS PEER PEER_ARGS OURS_CORETYPE > "$META"

@@ -32,16 +32,9 @@ SHAPE="--pairs 4 --seq 256"
 
 log() { printf 'bench-train: %s\n' "$*" >&2; }
 
-[ -f "$PEER" ] || { log "peer script not found: $PEER (set POLITUNE_SHARED)"; exit 1; }
-need=()
-for p in python3-torch libopenblas0-pthread; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
-if [ ${#need[@]} -gt 0 ]; then
-    log "installing the peer's Debian packages: ${need[*]}"
-    SUDO=
-    [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+# shellcheck source=bench/common.sh
+. bench/common.sh
+bench_need_peer "$PEER"
 
 log "building bench_train"
 make -s -j2 -f Makefile -f bench/bench.mk BUILD="$BUILD" "$BUILD/bench/bench_train" "$BUILD/bench/make_model"
@@ -70,11 +63,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
-CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-NCPU=$(nproc)
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
-BLASV=$(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?')
+bench_describe
 export RES MD DATE LOAD_START LOAD_END CPU NCPU COMMIT BLASV THREADS ROUNDS STEPS PEER SHAPE BUILD OUT
 "$PY" - <<'PYEOF'
 import json, os, re, statistics as st
