@@ -326,33 +326,28 @@ PT_TEST(test_train_bad_inputs) {
     CHECK(pt_test_run(&out, NULL, "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 %s", dir, a) == 0);
     CHECK_MSG(out && strstr(out, "\"skipped\":1") && strstr(out, "\"examples\":2"), "summary: %s", out ? out : "");
     free(out);
-    snprintf(a, sizeof a, base, model, "missing.jsonl");
-    expect_fail(dir, a, 1, "missing.jsonl:2: a pre-tokenized pair needs 'chosen_ids' and 'rejected_ids'");
-    snprintf(a, sizeof a, base, model, "empty_prompt.jsonl");
-    expect_fail(dir, a, 1, "empty_prompt.jsonl:1: empty prompt");
-    snprintf(a, sizeof a, base, model, "empty_resp.jsonl");
-    expect_fail(dir, a, 1, "empty_resp.jsonl:1: empty chosen response");
-    snprintf(a, sizeof a, base, model, "range.jsonl");
-    expect_fail(dir, a, 1, "range.jsonl:1: 'chosen_ids'[0] = 4000 is outside the vocabulary");
-    snprintf(a, sizeof a, base, model, "array.json");
-    expect_fail(dir, a, 1, "array.json:3: 'chosen_ids' is empty");
-    snprintf(a, sizeof a, base, model, "nonexistent.jsonl");
-    expect_fail(dir, a, 1, "nonexistent.jsonl");
+    /* bad records, recipes and flags: each names what is wrong (data file and line, recipe
+     * line and key, the flag) */
+    static const struct { const char *args; int rc; const char *msg; } cases[] = {
+        {"missing.jsonl", 1, "missing.jsonl:2: a pre-tokenized pair needs 'chosen_ids' and 'rejected_ids'"},
+        {"empty_prompt.jsonl", 1, "empty_prompt.jsonl:1: empty prompt"},
+        {"empty_resp.jsonl", 1, "empty_resp.jsonl:1: empty chosen response"},
+        {"range.jsonl", 1, "range.jsonl:1: 'chosen_ids'[0] = 4000 is outside the vocabulary"},
+        {"array.json", 1, "array.json:3: 'chosen_ids' is empty"},
+        {"nonexistent.jsonl", 1, "nonexistent.jsonl"},
+        {"bad.jsonl --recipe bad.yaml", 2, "bad.yaml:3: unknown key 'lerning_rate'"},
+        {"bad.jsonl --recipe badval.yaml", 2, "badval.yaml:1: lr: 'fast' is not a number"},
+        {"bad.jsonl --skip-bad --learning-rate 1", 2, "unknown option '--learning-rate'"},
+        {"bad.jsonl --skip-bad --lora-dropout 1.5", 2, "lora_dropout"},
+        {"bad.jsonl --skip-bad --method ppo", 2, "method: 'ppo' is not dpo or sft"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(a, sizeof a, base, model, cases[i].args);
+        expect_fail(dir, a, cases[i].rc, cases[i].msg);
+    }
     /* an adapter made for another model */
     snprintf(a, sizeof a, "--method dpo --model '%s' --out O --data bad.jsonl --skip-bad --init-adapter '%s/adapter'", mistral, llama);
     expect_fail(dir, a, 1, "the base model needs");
-    /* recipes: an unknown key or a bad value names the file, line and key */
-    snprintf(a, sizeof a, base, model, "bad.jsonl --recipe bad.yaml");
-    expect_fail(dir, a, 2, "bad.yaml:3: unknown key 'lerning_rate'");
-    snprintf(a, sizeof a, base, model, "bad.jsonl --recipe badval.yaml");
-    expect_fail(dir, a, 2, "badval.yaml:1: lr: 'fast' is not a number");
-    /* flags */
-    snprintf(a, sizeof a, base, model, "bad.jsonl --skip-bad --learning-rate 1");
-    expect_fail(dir, a, 2, "unknown option '--learning-rate'");
-    snprintf(a, sizeof a, base, model, "bad.jsonl --skip-bad --lora-dropout 1.5");
-    expect_fail(dir, a, 2, "lora_dropout");
-    snprintf(a, sizeof a, base, model, "bad.jsonl --skip-bad --method ppo");
-    expect_fail(dir, a, 2, "method: 'ppo' is not dpo or sft");
     expect_fail(dir, "--method dpo --data x --out O", 2, "--model PATH is required");
     /* resuming with a different setting */
     CHECK(pt_test_run(NULL, NULL, "cd '%s' && \"$POLITUNE_BIN\" train --threads 1 --method dpo --model '%s' --data bad.jsonl --skip-bad --out R --max-steps 1", dir,
