@@ -123,10 +123,11 @@ static const char *label_of(const pt_annotate_opts *o, const pt_record *r, char 
 
 static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
     annotate_ctx *c = vctx;
-    pt_judge_req *reqs = calloc((size_t)n, sizeof *reqs);
-    pt_judge_reply *rep = calloc((size_t)n, sizeof *rep);
-    char **texts = calloc((size_t)n, sizeof *texts), **whats = calloc((size_t)n, sizeof *whats);
-    pt_status st = reqs && rep && texts && whats ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    stage_batch b;
+    pt_status st = stage_batch_init(&b, n);
+    pt_judge_req *reqs = b.reqs;
+    pt_judge_reply *rep = b.rep;
+    char **texts = b.texts, **whats = b.whats;
     const char *names[] = {"text"};
     for (int i = 0; i < n && !st; i++) {
         const char *vals[] = {recs[i]->text};
@@ -157,15 +158,7 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
         json_object_set_new(o, "decision", json_string(isnan(v) ? "invalid" : "scored"));
         outs[i].rec = o;
     }
-    for (int k = 0; k < n; k++) {
-        if (rep) pt_judge_reply_free(&rep[k]);
-        if (texts) free(texts[k]);
-        if (whats) free(whats[k]);
-    }
-    free(reqs);
-    free(rep);
-    free(texts);
-    free(whats);
+    stage_batch_free(&b);
     return st;
 }
 

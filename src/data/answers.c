@@ -156,10 +156,11 @@ typedef struct {
 static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
     answers_ctx *c = vctx;
     const int per = c->o->rationale ? 2 : 1;
-    pt_judge_req *reqs = calloc((size_t)n * per, sizeof *reqs);
-    pt_judge_reply *rep = calloc((size_t)n * per, sizeof *rep);
-    char **texts = calloc((size_t)n * per, sizeof *texts), **whats = calloc((size_t)n * per, sizeof *whats);
-    pt_status st = reqs && rep && texts && whats ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    stage_batch b;
+    pt_status st = stage_batch_init(&b, n * per);
+    pt_judge_req *reqs = b.reqs;
+    pt_judge_reply *rep = b.rep;
+    char **texts = b.texts, **whats = b.whats;
     const char *names[] = {"prompt", "answer"};
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
@@ -209,15 +210,7 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         }
         outs[i].rec = o;
     }
-    for (int k = 0; k < n * per; k++) {
-        if (rep) pt_judge_reply_free(&rep[k]);
-        if (texts) free(texts[k]);
-        if (whats) free(whats[k]);
-    }
-    free(reqs);
-    free(rep);
-    free(texts);
-    free(whats);
+    stage_batch_free(&b);
     return st;
 }
 

@@ -14,10 +14,11 @@ typedef struct {
 static pt_status select_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
     select_ctx *c = vctx;
     const pt_prompts *pr = c->o->prompts;
-    pt_judge_req *reqs = calloc((size_t)n * 2, sizeof *reqs);
-    pt_judge_reply *rep = calloc((size_t)n * 2, sizeof *rep);
-    char **texts = calloc((size_t)n * 2, sizeof *texts), **whats = calloc((size_t)n * 2, sizeof *whats);
-    pt_status st = reqs && rep && texts && whats ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    stage_batch b;
+    pt_status st = stage_batch_init(&b, 2 * n);
+    pt_judge_req *reqs = b.reqs;
+    pt_judge_reply *rep = b.rep;
+    char **texts = b.texts, **whats = b.whats;
     const char *names[] = {"text"};
     for (int i = 0; i < n && !st; i++) {
         const char *vals[] = {recs[i]->text};
@@ -68,13 +69,7 @@ static pt_status select_window(void *vctx, pt_judge *j, const pt_record *const *
         json_object_set_new(o, "fields", json_incref(r->fields));
         outs[i].rec = o;
     }
-    for (int k = 0; rep && k < 2 * n; k++) pt_judge_reply_free(&rep[k]);
-    for (int k = 0; texts && k < 2 * n; k++) free(texts[k]);
-    for (int k = 0; whats && k < 2 * n; k++) free(whats[k]);
-    free(reqs);
-    free(rep);
-    free(texts);
-    free(whats);
+    stage_batch_free(&b);
     return st;
 }
 

@@ -17,6 +17,27 @@ void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char 
              s->retried, s->requests, s->seconds, rate);
 }
 
+pt_status stage_batch_init(stage_batch *b, int n) {
+    b->n = n;
+    b->reqs = calloc((size_t)n, sizeof *b->reqs);
+    b->rep = calloc((size_t)n, sizeof *b->rep);
+    b->texts = calloc((size_t)n, sizeof *b->texts);
+    b->whats = calloc((size_t)n, sizeof *b->whats);
+    if (b->reqs && b->rep && b->texts && b->whats) return PT_OK;
+    stage_batch_free(b);
+    return pt_error(PT_ERR_OOM, "out of memory");
+}
+
+void stage_batch_free(stage_batch *b) {
+    for (int k = 0; k < b->n; k++) {
+        if (b->rep) pt_judge_reply_free(&b->rep[k]);
+        if (b->texts) free(b->texts[k]);
+        if (b->whats) free(b->whats[k]);
+    }
+    free(b->reqs), free(b->rep), free(b->texts), free(b->whats);
+    memset(b, 0, sizeof *b);
+}
+
 uint64_t stage_seed(const char *id, const char *purpose) {
     uint64_t h = pt_data_hash(id, strlen(id), 7);
     return pt_data_hash(purpose, strlen(purpose), h);

@@ -29,6 +29,19 @@ typedef struct {
 pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
                     pt_stage_summary *sum);
 
+/* The judge requests of one window: each request's prompt text and the label naming it in
+ * messages are owned here, with the replies. */
+typedef struct {
+    int n;
+    pt_judge_req *reqs;
+    pt_judge_reply *rep;
+    char **texts, **whats;
+} stage_batch;
+
+/* Room for n requests (all zeroed); on failure the batch is empty and still freeable. */
+pt_status stage_batch_init(stage_batch *b, int n);
+void stage_batch_free(stage_batch *b);
+
 /* A request's seed: stable per record and purpose, so reruns repeat themselves. */
 uint64_t stage_seed(const char *id, const char *purpose);
 /* "file:line (id X)" naming a record in notes. */

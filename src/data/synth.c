@@ -52,12 +52,14 @@ static char *clean(const char *s) {
 static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
     synth_ctx *c = vctx;
     const pt_prompts *pr = c->o->prompts;
-    pt_judge_req *reqs = calloc((size_t)n * 2, sizeof *reqs);
-    pt_judge_reply *rep = calloc((size_t)n * 2, sizeof *rep), *inst = calloc((size_t)n, sizeof *inst);
-    char **texts = calloc((size_t)n * 2, sizeof *texts), **whats = calloc((size_t)n * 2, sizeof *whats);
+    stage_batch b;
+    pt_status st = stage_batch_init(&b, 2 * n);
+    pt_judge_req *reqs = b.reqs;
+    pt_judge_reply *rep = b.rep, *inst = calloc((size_t)n, sizeof *inst);
+    char **texts = b.texts, **whats = b.whats;
     char **instr = calloc((size_t)n, sizeof *instr);
     int *slot = calloc((size_t)n, sizeof *slot);
-    pt_status st = reqs && rep && inst && texts && whats && instr && slot ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+    if (!st && !(inst && instr && slot)) st = pt_error(PT_ERR_OOM, "out of memory");
     /* round 1: instructions */
     const char *n1[] = {"text"};
     for (int i = 0; i < n && !st; i++) {
@@ -67,7 +69,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         reqs[i] = (pt_judge_req){.prompt = texts[i], .max_tokens = c->o->max_tokens, .seed = stage_seed(recs[i]->id, "instruction"), .what = whats[i]};
     }
     if (!st) st = pt_judge_run(j, n, reqs, inst);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; texts && i < n; i++) {
         free(texts[i]);
         free(whats[i]);
         texts[i] = whats[i] = NULL;
@@ -134,20 +136,12 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         free(chosen);
         free(rejected);
     }
-    for (int k = 0; k < 2 * n; k++) {
-        if (rep) pt_judge_reply_free(&rep[k]);
-        if (texts) free(texts[k]);
-        if (whats) free(whats[k]);
-    }
+    stage_batch_free(&b);
     for (int i = 0; i < n; i++) {
         if (inst) pt_judge_reply_free(&inst[i]);
         if (instr) free(instr[i]);
     }
-    free(reqs);
-    free(rep);
     free(inst);
-    free(texts);
-    free(whats);
     free(instr);
     free(slot);
     return st;
