@@ -1,9 +1,10 @@
 /* Test runner: runs every registered test (or those whose name contains one of the
- * arguments) and ends with "N passed, N failed". */
+ * arguments) and ends with "N passed, N failed, N skipped". */
 
 #include "test.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 typedef struct { const char *name, *file; pt_test_fn fn; } test_entry;
 static test_entry tests[1024];
 static int n_tests, cur_failures;
+static char cur_skip[512]; /* the reason, when the running test skipped itself */
 static char tmp_root[256];
 
 void pt_test_register(const char *name, pt_test_fn fn, const char *file) {
@@ -30,6 +32,40 @@ void pt_test_fail(const char *file, int line, const char *fmt, ...) {
         fputc('\n', stdout);
     }
     cur_failures++;
+}
+
+void pt_test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cur_skip, sizeof cur_skip, fmt, ap);
+    va_end(ap);
+    if (!cur_skip[0]) snprintf(cur_skip, sizeof cur_skip, "skipped");
+}
+
+const char *pt_test_python(const char *modules, const char **why) {
+    static char py[1024], reason[1024];
+    const char *env = getenv("POLITUNE_PYTHON"), *home = getenv("HOME");
+    if (env && *env) snprintf(py, sizeof py, "%s", env);
+    else snprintf(py, sizeof py, "%s/.cache/politune/oracle-venv/bin/python", home ? home : "/root");
+    if (access(py, X_OK) != 0) {
+        snprintf(reason, sizeof reason, "oracle Python %s not found (run tools/oracles/setup.sh or set POLITUNE_PYTHON)", py);
+        if (why) *why = reason;
+        return NULL;
+    }
+    char cmd[2048], imports[768] = "";
+    char mods[512];
+    snprintf(mods, sizeof mods, "%s", modules);
+    for (char *save = NULL, *m = strtok_r(mods, " ", &save); m; m = strtok_r(NULL, " ", &save)) {
+        size_t l = strlen(imports);
+        snprintf(imports + l, sizeof imports - l, "import %s; ", m);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' -c '%s' >/dev/null 2>&1", py, imports);
+    if (system(cmd) != 0) {
+        snprintf(reason, sizeof reason, "oracle modules missing in %s: %s (run tools/oracles/setup.sh)", py, modules);
+        if (why) *why = reason;
+        return NULL;
+    }
+    return py;
 }
 
 const char *pt_test_shared(const char *rel) {
@@ -121,7 +157,7 @@ int main(int argc, char **argv) {
     char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
     if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
     free(abs_bin);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1) {
             int want = 0;
@@ -129,19 +165,23 @@ int main(int argc, char **argv) {
             if (!want) continue;
         }
         cur_failures = 0;
+        cur_skip[0] = 0;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
         const char *base = strrchr(tests[i].file, '/');
-        printf("%s %-48s (%s, %.0f ms)\n", cur_failures ? "FAIL" : "ok  ", tests[i].name,
-               base ? base + 1 : tests[i].file, ms);
+        bool skip = cur_skip[0] && !cur_failures;
+        printf("%s %-48s (%s, %.0f ms)%s%s\n", cur_failures ? "FAIL" : skip ? "skip" : "ok  ", tests[i].name,
+               base ? base + 1 : tests[i].file, ms, skip ? ": " : "", skip ? cur_skip : "");
         fflush(stdout);
-        if (cur_failures) failed++; else passed++;
+        if (cur_failures) failed++;
+        else if (skip) skipped++;
+        else passed++;
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
     if (system(cmd) != 0) { /* leftover temp files are harmless */ }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

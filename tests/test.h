@@ -25,6 +25,18 @@ void pt_test_write(const char *dir, const char *name, const char *text);
  * continuation is always about a red ball: a preference a few DPO steps learn. */
 extern const char *const pt_test_stories_pairs;
 
+/* Marks the running test as skipped, with the reason printed on its line; a skipped test
+ * counts neither as passed nor as failed ("N passed, N failed, N skipped"). Use it only
+ * when an oracle or an optional input is missing, never to hide a failure. */
+void pt_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define SKIP(...) do { pt_test_skip(__VA_ARGS__); return; } while (0)
+
+/* The Python of the test oracles (torch, transformers, peft, trl, gguf, llama-cpp-python),
+ * set up by tools/oracles/setup.sh: $POLITUNE_PYTHON, else
+ * $HOME/.cache/politune/oracle-venv/bin/python. Returns it when every module in the
+ * space-separated list imports, else NULL with the reason in *why (static text). */
+const char *pt_test_python(const char *modules, const char **why);
+
 /* Runs a shell command line with the politune binary at $POLITUNE_BIN; captures stdout and
  * stderr (malloc'd, may be NULL) and returns the exit status. */
 int pt_test_run(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
