@@ -1,5 +1,5 @@
 /* Continuous batching: the worker loop, job lifecycle and text publication (see batcher.h). */
-#include "serve/batcher.h"
+#include "engine/batcher.h"
 
 #include <math.h>
 #include <pthread.h>

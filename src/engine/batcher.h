@@ -15,8 +15,8 @@
  * prefix), and the reply is the most likely choice (or one drawn at the given temperature).
  * Choice jobs run one per forward pass, so their scores repeat bit for bit whatever else the
  * batcher is doing (a resumed annotation run must reproduce the interrupted one). */
-#ifndef PT_SERVE_BATCHER_H
-#define PT_SERVE_BATCHER_H
+#ifndef PT_ENGINE_BATCHER_H
+#define PT_ENGINE_BATCHER_H
 
 #include <stdbool.h>
 #include <stddef.h>
