@@ -33,6 +33,13 @@ typedef struct {
     size_t nbytes;
 } pt_tensor_view;
 
+/* A weight matrix (rows, cols) = (out, in), row-major, or a vector when rows == 1. */
+typedef struct {
+    pt_dtype dtype;    /* PT_F32, PT_Q8_0 or PT_Q4_0 after loading */
+    int rows, cols;
+    const void *data;
+} pt_weight;
+
 const char *pt_dtype_name(pt_dtype t);
 /* Bytes needed for `n` elements (n must be a multiple of 32 for block types); 0 on misuse. */
 size_t pt_dtype_nbytes(pt_dtype t, int64_t n);

@@ -39,13 +39,6 @@ typedef struct {
     int bos_id, eos_id; /* -1 when unknown */
 } pt_config;
 
-/* A weight matrix (rows, cols) = (out, in), row-major, or a vector when rows == 1. */
-typedef struct {
-    pt_dtype dtype;    /* PT_F32, PT_Q8_0 or PT_Q4_0 after loading */
-    int rows, cols;
-    const void *data;
-} pt_weight;
-
 typedef struct {
     const float *attn_norm, *ffn_norm; /* (D) */
     pt_weight wq, wk, wv, wo;          /* (H*hd, D) (KV*hd, D) (KV*hd, D) (D, H*hd) */
