@@ -1,12 +1,12 @@
 /* libFuzzer target: arbitrary bytes as a `politune run` recipe, through the YAML tree reader
  * (libyaml underneath) and the dotted-path setter used by --set. Everything must be accepted
  * or rejected without reading outside the buffer; accepted trees are walked and freed. */
-// fuzz-sources: tools/politune/run_yaml.c
+// fuzz-sources: src/format/yaml.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tools/politune/run_yaml.h"
+#include "format/yaml.h"
 
 static size_t walk(const run_node *n, int depth) {
     if (!n || depth > 64) return 0;

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "run_driver.h"
-#include "run_fs.h"
+#include "pipeline/fs.h"
 #include "util/clock.h"
 #include "util/file.h"
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run_exec.h"
-#include "run_fs.h"
-#include "run_plan.h"
-#include "run_recipe.h"
+#include "pipeline/exec.h"
+#include "pipeline/fs.h"
+#include "pipeline/plan.h"
+#include "pipeline/recipe.h"
 #include "util/file.h"
 
 /* One run at a time per directory: two would interleave their stages' writes. */

@@ -12,8 +12,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "run_args.h"
-#include "run_plan.h"
+#include "pipeline/args.h"
+#include "pipeline/plan.h"
 
 #define RUN_MANIFEST_FORMAT "politune-run-stage/1"
 

@@ -6,7 +6,7 @@
 #ifndef PT_CLI_RUN_SPAWN_H
 #define PT_CLI_RUN_SPAWN_H
 
-#include "run_args.h"
+#include "pipeline/args.h"
 
 /* Runs argv (argv.v[0] is only the displayed name) in `cwd`. stderr goes to `err_path`
  * (appended) or, when NULL, stays the caller's. *out: what it printed on stdout (malloc'd).

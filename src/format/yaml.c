@@ -1,6 +1,6 @@
 /* YAML text -> run_node tree (see run_yaml.h), built from libyaml's event stream with a
  * recursive descent: one function per node, reading the events of its children. */
-#include "run_yaml.h"
+#include "format/yaml.h"
 
 #include <stdlib.h>
 #include <string.h>

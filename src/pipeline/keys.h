@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "run_recipe.h"
+#include "pipeline/recipe.h"
 
 typedef enum {
     RK_STR,   /* text; `choices` ("a|b|c") limits it */

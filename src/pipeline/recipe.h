@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "run_args.h"
-#include "run_yaml.h"
+#include "pipeline/args.h"
+#include "format/yaml.h"
 
 #define RUN_MAX_SOURCES 8
 #define RUN_MAX_INPUTS 8

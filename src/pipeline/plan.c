@@ -2,7 +2,7 @@
  * stages it reads from (see run_plan.h). Paths inside the run directory are relative: the
  * stages run there, which keeps the recorded command lines short and makes the training
  * trajectory's label the stage's folder name ("train-left"). */
-#include "run_plan.h"
+#include "pipeline/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

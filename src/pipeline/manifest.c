@@ -1,5 +1,5 @@
 /* Stage manifests and input hashing (see run_manifest.h). */
-#include "run_manifest.h"
+#include "pipeline/manifest.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "politune.h"
-#include "run_fs.h"
+#include "pipeline/fs.h"
 #include "util/file.h"
 #include "util/sha256.h"
 

@@ -1,7 +1,7 @@
 /* The recipe sections of `politune run` (see run_recipe.h and docs/pipeline.md): model, data
  * (a corpus with its judge, or ready pairs), targets, train, eval and report, checked and
  * connected — every target must have a stage that makes its pairs — before anything runs. */
-#include "run_recipe.h"
+#include "pipeline/recipe.h"
 
 #include <limits.h>
 #include <libgen.h>
@@ -11,7 +11,7 @@
 
 #include "assets/assets.h"
 #include "eval/compass.h"
-#include "run_keys.h"
+#include "pipeline/keys.h"
 #include "train/config.h"
 
 /* table entries: plain, with a range, with choices; KEND closes a table */

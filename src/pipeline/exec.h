@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "run_plan.h"
+#include "pipeline/plan.h"
 
 typedef struct {
     const char *run_dir; /* absolute; created if missing */

@@ -1,5 +1,5 @@
 /* Stage folders: creation, emptying, checkpoint lookup (see run_fs.h). */
-#include "run_fs.h"
+#include "pipeline/fs.h"
 
 #include <dirent.h>
 #include <errno.h>

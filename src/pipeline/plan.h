@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "run_args.h"
-#include "run_recipe.h"
+#include "pipeline/args.h"
+#include "pipeline/recipe.h"
 
 typedef enum { RUN_SELECT, RUN_SYNTH, RUN_PAIRS, RUN_TRAIN, RUN_COMPASS, RUN_REPORT, RUN_KINDS } run_kind;
 

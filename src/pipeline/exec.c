@@ -1,14 +1,14 @@
 /* The stage loop of `politune run` (see run_exec.h). */
-#include "run_exec.h"
+#include "pipeline/exec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "run_fs.h"
-#include "run_manifest.h"
-#include "run_spawn.h"
+#include "pipeline/fs.h"
+#include "pipeline/manifest.h"
+#include "pipeline/spawn.h"
 #include "util/clock.h"
 #include "util/file.h"
 

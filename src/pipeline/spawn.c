@@ -1,5 +1,5 @@
 /* fork + exec of a stage command with its stdout captured (see run_spawn.h). */
-#include "run_spawn.h"
+#include "pipeline/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /* Checking recipe mappings against their key tables and turning them into stage flags,
  * parameters and input files (see run_keys.h). */
-#include "run_keys.h"
+#include "pipeline/keys.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,5 +1,5 @@
 /* String lists for stage command lines (see run_args.h). */
-#include "run_args.h"
+#include "pipeline/args.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
