@@ -1,6 +1,7 @@
 /* The stage loop of `politune run` (see run_exec.h). */
 #include "pipeline/exec.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,18 @@
 #include "pipeline/spawn.h"
 #include "util/clock.h"
 #include "util/file.h"
+
+/* Formats one message for the caller's callback (long command lines are cut at 8 KiB). */
+static void say(const run_exec_opts *o, run_say_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(const run_exec_opts *o, run_say_kind kind, const char *fmt, ...) {
+    if (!o->say) return;
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    o->say(o->say_user, kind, buf);
+}
 
 static void fmt_secs(char *b, size_t n, double s) {
     if (s < 10) snprintf(b, n, "%.1f s", s);
@@ -57,7 +70,7 @@ static pt_status exec_stage(const run_stage *s, int i, int n, const run_exec_opt
     if (!st) st = run_manifest_save(dir, m);
     if (!st && !o->quiet) {
         char *line = run_args_shell(&cmd);
-        fprintf(stderr, "politune run: [%d/%d] %s%s: %s\n", i + 1, n, s->title, resume ? " (resuming)" : "", line ? line : "");
+        say(o, RUN_SAY_COMMAND, "[%d/%d] %s%s: %s", i + 1, n, s->title, resume ? " (resuming)" : "", line ? line : "");
         free(line);
     }
     char *log = o->quiet ? pt_path_join(dir, "log.txt") : NULL, *out = NULL;
@@ -108,16 +121,15 @@ pt_status run_exec(const run_plan *p, const run_exec_opts *o, run_exec_result *r
         bool current = !forced && !dep_ran && inputs && run_manifest_current(prev, s, inputs, o->run_dir, &why);
         /* a stage that prints its own progress on stderr gets its line when it is done */
         bool prefix_now = current || o->dry_run || o->quiet;
-        if (prefix_now) printf("[%d/%d] %s ... ", i + 1, p->n, s->title);
-        fflush(stdout);
+        if (prefix_now) say(o, RUN_SAY_PROGRESS, "[%d/%d] %s ... ", i + 1, p->n, s->title);
         if (current) {
-            printf("skipped (up to date)\n");
+            say(o, RUN_SAY_PROGRESS, "skipped (up to date)\n");
             res->skipped++;
         } else if (o->dry_run) {
             run_args cmd = {0};
             st = run_stage_command(s, NULL, NULL, &cmd);
             char *line = st ? NULL : run_args_shell(&cmd);
-            printf("would run (%s): %s\n", forced ? "--from" : dep_ran ? "an earlier stage runs" : why ? why : "out of date", line ? line : "");
+            say(o, RUN_SAY_PROGRESS, "would run (%s): %s\n", forced ? "--from" : dep_ran ? "an earlier stage runs" : why ? why : "out of date", line ? line : "");
             free(line);
             run_args_free(&cmd);
             ran[i] = true;
@@ -126,18 +138,17 @@ pt_status run_exec(const run_plan *p, const run_exec_opts *o, run_exec_result *r
             bool resumed = false;
             double secs = 0;
             st = exec_stage(s, i, p->n, o, prev, inputs, present, forced, &resumed, &secs);
-            if (!prefix_now) printf("[%d/%d] %s ... ", i + 1, p->n, s->title);
+            if (!prefix_now) say(o, RUN_SAY_PROGRESS, "[%d/%d] %s ... ", i + 1, p->n, s->title);
             if (!st) {
                 char t[32];
                 fmt_secs(t, sizeof t, secs);
-                printf("%sdone in %s\n", resumed ? "resumed, " : "", t);
+                say(o, RUN_SAY_PROGRESS, "%sdone in %s\n", resumed ? "resumed, " : "", t);
                 ran[i] = true;
                 res->ran++;
             } else {
-                printf("failed\n");
+                say(o, RUN_SAY_PROGRESS, "failed\n");
             }
         }
-        fflush(stdout);
         json_decref(prev);
         json_decref(inputs);
     }

@@ -1,7 +1,7 @@
 /* Executing a plan: each stage in order is skipped when its manifest says it is up to date
  * and nothing it depends on ran in this invocation, resumed when it was interrupted with the
  * same inputs and its tool can resume, and otherwise run afresh in an emptied folder. One
- * line per stage goes to stdout: "[3/7] train left ... done in 41 s". */
+ * line per stage goes to the caller's `say` callback: "[3/7] train left ... done in 41 s". */
 #ifndef PT_CLI_RUN_EXEC_H
 #define PT_CLI_RUN_EXEC_H
 
@@ -9,11 +9,18 @@
 
 #include "pipeline/plan.h"
 
+typedef enum { RUN_SAY_PROGRESS, RUN_SAY_COMMAND } run_say_kind;
+
 typedef struct {
     const char *run_dir; /* absolute; created if missing */
     int from;            /* run_kind forced, with every later kind; -1: none */
     bool dry_run;        /* say what would run, run nothing */
     bool quiet;          /* stage messages go to STAGE_DIR/log.txt instead of stderr */
+    /* Where the progress goes: RUN_SAY_PROGRESS pieces make the "[3/7] train left ... done"
+     * lines (a piece may end without a newline: the stage runs in between), RUN_SAY_COMMAND
+     * is a whole line naming a stage's command before it runs. NULL: silent. */
+    void (*say)(void *user, run_say_kind kind, const char *text);
+    void *say_user;
 } run_exec_opts;
 
 typedef struct {

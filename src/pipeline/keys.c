@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
 
 #include "assets/assets.h"
 #include "util/file.h"
@@ -92,14 +92,6 @@ pt_status run_get_int(const run_ctx *c, const run_node *v, int line, const char 
     return PT_OK;
 }
 
-static void on_pull(void *user, const char *path, int64_t done, int64_t total) {
-    (void)user;
-    if (!isatty(2)) return;
-    if (total > 0) fprintf(stderr, "\rpolitune run: fetching %s: %.1f / %.1f MiB ", path, done / 1048576.0, total / 1048576.0);
-    else fprintf(stderr, "\rpolitune run: fetching %s: %.1f MiB ", path, done / 1048576.0);
-    if (total > 0 && done >= total) fputc('\n', stderr);
-}
-
 pt_status run_resolve_path(const run_ctx *c, const run_node *v, int line, const char *dotted, run_key_kind kind, char **out) {
     *out = NULL;
     const char *s = NULL;
@@ -107,8 +99,7 @@ pt_status run_resolve_path(const run_ctx *c, const run_node *v, int line, const 
     if (!*s) return run_err(c, line, dotted, "expects a path, got an empty value");
     char *p = NULL;
     if (!strncmp(s, "asset:", 6)) {
-        pt_pull_hooks h = {on_pull, NULL};
-        pt_status st = pt_assets_path(s + 6, true, &h, &p);
+        pt_status st = pt_assets_path(s + 6, true, c->pull, &p);
         if (st) return run_err(c, line, dotted, "%s", pt_errmsg());
     } else if (s[0] == '/') {
         p = strdup(s);

@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
     const char *label; /* the recipe file as the user named it */
     const char *dir;   /* absolute directory relative paths start from */
+    const pt_pull_hooks *pull; /* progress of asset downloads (may be NULL) */
 } run_ctx;
 
 /* Records "<file>:<line>: <key>: <message>" (line 0: a --set override). */

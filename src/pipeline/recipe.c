@@ -396,7 +396,7 @@ static pt_status from_tree(run_recipe *r, run_node *root, const run_ctx *c) {
     return PT_OK;
 }
 
-pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets) {
+pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets, const pt_pull_hooks *pull) {
     memset(r, 0, sizeof *r);
     if (!(r->file = strdup(path))) return pt_error(PT_ERR_OOM, "out of memory");
     char *abs = realpath(path, NULL);
@@ -416,7 +416,7 @@ pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *se
         st = key ? run_node_set(root, key, eq + 1) : pt_error(PT_ERR_OOM, "out of memory");
         free(key);
     }
-    run_ctx c = {path, r->dir};
+    run_ctx c = {path, r->dir, pull};
     if (!st) st = from_tree(r, root, &c);
     run_node_free(root);
     if (!st && !r->name) {

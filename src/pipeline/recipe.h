@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "assets/assets.h"
 #include "pipeline/args.h"
 #include "format/yaml.h"
 
@@ -68,8 +69,8 @@ typedef struct {
 
 /* Reads and checks the recipe; `sets` are "dotted.key=value" overrides applied first (NULL-
  * terminated, may be NULL). Asset paths ("asset:models/...") are resolved, and fetched into
- * the cache when missing. */
-pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets);
+ * the cache when missing, with `pull` (may be NULL) told of the progress. */
+pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets, const pt_pull_hooks *pull);
 void run_recipe_free(run_recipe *r);
 
 #endif

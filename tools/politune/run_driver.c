@@ -16,6 +16,25 @@
 #include "pipeline/recipe.h"
 #include "util/file.h"
 
+/* The pipeline library reports; the CLI decides where it goes: the stage lines on stdout,
+ * the stage commands on stderr. */
+static void say(void *user, run_say_kind kind, const char *text) {
+    if (kind == RUN_SAY_COMMAND) {
+        fprintf(stderr, "politune run: %s\n", text);
+        return;
+    }
+    fputs(text, stdout);
+    fflush(stdout);
+}
+
+/* A download's progress, on a terminal only (a log file would fill with carriage returns). */
+static void on_pull(void *user, const char *path, int64_t done, int64_t total) {
+    if (!isatty(2)) return;
+    if (total > 0) fprintf(stderr, "\rpolitune run: fetching %s: %.1f / %.1f MiB ", path, done / 1048576.0, total / 1048576.0);
+    else fprintf(stderr, "\rpolitune run: fetching %s: %.1f MiB ", path, done / 1048576.0);
+    if (total > 0 && done >= total) fputc('\n', stderr);
+}
+
 /* One run at a time per directory: two would interleave their stages' writes. */
 static int lock_dir(const char *cmd, const char *dir) {
     char *p = pt_path_join(dir, ".lock");
@@ -39,7 +58,8 @@ int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
     if (q->from && (from = run_kind_from_name(q->from)) < 0)
         return cli_usage_error(cmd, "--from: unknown stage '%s' (stages: select, synth, pairs, train, compass, report)", q->from);
     run_recipe r;
-    pt_status st = run_recipe_load(&r, q->recipe, q->sets);
+    pt_pull_hooks pull = {on_pull, NULL};
+    pt_status st = run_recipe_load(&r, q->recipe, q->sets, &pull);
     if (st) {
         fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg());
         run_recipe_free(&r);
@@ -75,7 +95,7 @@ int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
     if (!abs) rc = cli_fail(cmd, pt_error(PT_ERR_OOM, "out of memory"));
     else if (!q->dry_run && (lock = lock_dir(cmd, abs)) < 0) rc = 1;
     if (!rc) {
-        run_exec_opts o = {abs, from, q->dry_run, q->quiet};
+        run_exec_opts o = {abs, from, q->dry_run, q->quiet, say, NULL};
         run_exec_result res;
         st = run_exec(&p, &o, &res);
         if (st) rc = cli_fail(cmd, st);
