@@ -10,8 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "eval/compass.h"
-#include "eval/templates.h"
 #include "model/adapter.h"
 #include "train/batch.h"
 #include "train/checkpoint.h"
@@ -49,7 +47,6 @@ typedef struct {
     long *mb_start, *mb_count; /* (grad_accum) the step's micro-batches */
     long total;
     char *ckpt;               /* the checkpoint resumed from, or NULL */
-    char *eval_dir;           /* eval_every > 0: the compass result directory */
     pt_heldout ho;            /* eval_data's pairs */
     bool ho_on;
     pt_eval_log elog;
@@ -399,7 +396,6 @@ static void trainer_free(trainer *t) {
     free(t->perm), free(t->ref_all), free(t->logp_pol), free(t->logp_ref), free(t->coef);
     free(t->seq_pol), free(t->seq_ref), free(t->seq_coef), free(t->mb_start), free(t->mb_count);
     free(t->ckpt);
-    free(t->eval_dir);
 }
 
 static pt_status save_checkpoint(trainer *t) {
@@ -409,89 +405,14 @@ static pt_status save_checkpoint(trainer *t) {
 }
 
 /* ---- compass evaluations (eval_every) -------------------------------------------------------
- * Every eval_every optimiser steps (not at step 0: a base-model evaluation costs as much as any
- * other; run `politune compass` for it), after that step's checkpoint, the Political Compass
- * Test runs on the model with the live adapter (t->a: the LoRA parameters being trained point
- * into it, so nothing is copied) through pt_compass_track, which reads the adapter and uses its
- * own engine: training's state and results are untouched. Logprob mode, the eval_templates
- * selection, and the default open prompts with eval_max_new_tokens new tokens (0: none). The
- * row's iteration is the evaluation's number (step / eval_every). A step that pc.csv already
- * has a row for (a resumed run repeating steps) is not evaluated again. */
-
-static pt_status eval_setup(trainer *t) {
-    const pt_train_config *c = t->cfg;
-    if (c->eval_every <= 0) return PT_OK;
-    pt_template_variant *v = NULL;
-    int nv = 0;
-    pt_status st = pt_templates_select(c->eval_templates, &v, &nv);
-    free(v);
-    if (st) return pt_error_wrap(st, "eval_templates: ");
-    char *qp = pt_eval_find_asset(PT_PCT_QUESTIONNAIRE), *sp = pt_eval_find_asset(PT_PCT_SCORING);
-    const bool found = qp && sp;
-    free(qp), free(sp);
-    if (!found)
-        return pt_error(PT_ERR_IO, "eval_every: the Political Compass files (%s, %s) were not found under $POLITUNE_ASSETS or ../shared/assets",
-                        PT_PCT_QUESTIONNAIRE, PT_PCT_SCORING);
-    if (c->eval_dir) t->eval_dir = strdup(c->eval_dir);
-    else {
-        size_t n = strlen(c->out) + 16;
-        if ((t->eval_dir = malloc(n))) snprintf(t->eval_dir, n, "%s/compass", c->out);
-    }
-    if (!t->eval_dir) return pt_error(PT_ERR_OOM, "out of memory");
-    return PT_OK;
-}
-
-/* Whether dir/pc.csv has a row for `step` (its second column). */
-static bool eval_recorded(const char *dir, long step) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/pc.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    bool found = false, header = true;
-    char line[256];
-    while (!found && fgets(line, sizeof line, f)) {
-        const bool whole = strchr(line, '\n') != NULL;
-        if (!header) {
-            char *comma = strchr(line, ',');
-            char *end;
-            if (comma) {
-                long s = strtol(comma + 1, &end, 10);
-                if (end != comma + 1 && (*end == ',' || *end == '\n' || *end == '\r' || !*end) && s == step) found = true;
-            }
-        }
-        /* skip the rest of a long line */
-        int ch = 0;
-        if (!whole)
-            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
-        header = false;
-        if (ch == EOF && !whole) break;
-    }
-    fclose(f);
-    return found;
-}
+ * After each step's checkpoint, the caller's evaluate hook (the CLI sets eval/train_eval.h's):
+ * training does not reach up into eval/. The adapter is the live one, read, never modified. */
 
 static pt_status maybe_evaluate(trainer *t) {
-    const pt_train_config *c = t->cfg;
-    const long step = t->st.step;
-    if (c->eval_every <= 0 || step <= 0 || step % c->eval_every) return PT_OK;
-    if (eval_recorded(t->eval_dir, step)) {
-        note(t, "compass: step %ld already evaluated in %s", step, t->eval_dir);
-        return PT_OK;
-    }
-    pt_compass_config cfg = pt_compass_config_default();
-    cfg.mode = PT_COMPASS_LOGPROB;
-    cfg.templates = c->eval_templates;
-    if (c->eval_max_new_tokens > 0) {
-        const char *const *ids, *const *prompts;
-        cfg.n_open_prompts = pt_open_prompts_default(&ids, &prompts);
-        cfg.open_prompt_ids = ids;
-        cfg.open_prompts = prompts;
-        cfg.gen.max_new_tokens = c->eval_max_new_tokens;
-    }
-    const double t0 = pt_now_s();
-    pt_status st = pt_compass_track(t->m, t->a, t->eval_dir, step / c->eval_every, step, NULL, NULL, &cfg, c->out);
-    if (st) return pt_error_wrap(st, "compass evaluation at step %ld: ", step);
-    note(t, "compass: step %ld evaluated in %.1f s, appended to %s", step, pt_now_s() - t0, t->eval_dir);
+    if (!t->hooks || !t->hooks->evaluate) return PT_OK;
+    char msg[1024];
+    PT_TRY(t->hooks->evaluate(t->hooks->eval_user, t->m, t->a, t->st.step, msg, sizeof msg));
+    if (msg[0]) note(t, "%s", msg);
     return PT_OK;
 }
 
@@ -524,7 +445,6 @@ static pt_status run(trainer *t) {
     const pt_train_config *c = t->cfg;
     if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
     if (!c->out) return pt_error(PT_ERR_ARG, "no output directory (out)");
-    PT_TRY(eval_setup(t));
     PT_TRY(load_data(t));
     PT_TRY(pt_make_dir(c->out));
     const uint64_t data_hash = pt_dataset_hash(&t->data);
