@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "politune.h"
+#include "../tests/internal.h"
 #include "train/batch.h"
 #include "train/loss.h"
 #include "train/metrics.h"

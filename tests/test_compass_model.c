@@ -13,7 +13,7 @@
 #include "eval/compass.h"
 #include "eval/compass_impl.h"
 #include "eval/csv.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "test_report_xml.h"
 #include "util/file.h"

@@ -11,7 +11,7 @@
 #include "data/jsonl.h"
 #include "data/pipeline.h"
 #include "data/records.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "util/file.h"
 

@@ -17,7 +17,7 @@
 
 #include "data/judge.h"
 #include "data/prompts.h"
-#include "politune.h"
+#include "internal.h"
 #include "serve/server.h"
 #include "test.h"
 #include "util/clock.h"

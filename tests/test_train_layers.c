@@ -13,7 +13,7 @@
 #include "nn/fastexp.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "train/loss.h"
 #include "util/rng.h"

@@ -9,6 +9,24 @@
 #include <stdio.h>
 
 #include "politune.h"
+#include "util/status.h"
+#include "format/gguf.h"
+#include "format/safetensors.h"
+#include "model/model.h"
+#include "model/adapter.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/chat.h"
+#include "engine/engine.h"
+#include "engine/generate.h"
+#include "backend/cpu/matmul.h"
+#include "train/train.h"
+#include "eval/questionnaire.h"
+#include "eval/scoring.h"
+#include "eval/compass.h"
+#include "eval/report.h"
+#include "data/pipeline.h"
+#include "data/judge.h"
+#include "serve/server.h"
 
 /* Prints "politune <cmd>: <message>" (the library message when msg is NULL) to stderr and
  * returns the exit status for the failure (2 for usage errors, 1 otherwise). */
