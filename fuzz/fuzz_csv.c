@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "format/csv.h"
 #include "data/records.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "format/csv.h"
 #include "data/jsonl.h"
 #include "data/pipeline.h"
 #include "data/records.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "format/csv.h"
 #include "data/idset.h"
 #include "data/jsonl.h"
 #include "util/file.h"

@@ -1,5 +1,5 @@
 /* Streaming CSV reading with per-record error recovery (see csv.h). */
-#include "data/csv.h"
+#include "format/csv.h"
 
 #include <stdlib.h>
 #include <string.h>
