@@ -12,7 +12,7 @@
 
 #include "eval/compass.h"
 #include "eval/compass_impl.h"
-#include "eval/csv.h"
+#include "format/csv.h"
 #include "internal.h"
 #include "test.h"
 #include "test_report_xml.h"

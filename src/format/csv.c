@@ -1,4 +1,5 @@
-/* Streaming CSV reading with per-record error recovery (see csv.h). */
+/* CSV: streaming reading with per-record error recovery, whole-file parsing on top of it,
+ * and the quoting writer (see csv.h). */
 #include "format/csv.h"
 
 #include <stdlib.h>
@@ -16,7 +17,7 @@ static char detect_delim(const char *t, size_t n) {
     return ',';
 }
 
-pt_status pt_dcsv_init(pt_dcsv *r, const char *text, size_t len, char delim, const char *label) {
+pt_status pt_csv_reader_init(pt_csv_reader *r, const char *text, size_t len, char delim, const char *label) {
     memset(r, 0, sizeof *r);
     r->label = label ? label : "csv";
     r->text = text;
@@ -28,14 +29,14 @@ pt_status pt_dcsv_init(pt_dcsv *r, const char *text, size_t len, char delim, con
     return PT_OK;
 }
 
-void pt_dcsv_free(pt_dcsv *r) {
+void pt_csv_reader_free(pt_csv_reader *r) {
     free(r->buf);
     free(r->offs);
     free(r->fields);
     memset(r, 0, sizeof *r);
 }
 
-static bool put(pt_dcsv *r, char c) {
+static bool put(pt_csv_reader *r, char c) {
     if (r->buf_len == r->buf_cap) {
         size_t cap = r->buf_cap ? r->buf_cap * 2 : 256;
         char *b = realloc(r->buf, cap);
@@ -47,7 +48,7 @@ static bool put(pt_dcsv *r, char c) {
     return true;
 }
 
-static bool start_field(pt_dcsv *r) {
+static bool start_field(pt_csv_reader *r) {
     if (r->n == r->cap) {
         int cap = r->cap ? r->cap * 2 : 16;
         size_t *o = realloc(r->offs, sizeof *o * cap);
@@ -60,12 +61,12 @@ static bool start_field(pt_dcsv *r) {
 }
 
 /* Skips to the start of the next line (quotes ignored): recovery after a bad record. */
-static void skip_line(pt_dcsv *r) {
+static void skip_line(pt_csv_reader *r) {
     while (r->pos < r->len && r->text[r->pos] != '\n') r->pos++;
     if (r->pos < r->len) { r->pos++; r->line++; }
 }
 
-static bool at_eol(const pt_dcsv *r, size_t *width) {
+static bool at_eol(const pt_csv_reader *r, size_t *width) {
     const char *t = r->text;
     if (r->pos < r->len && t[r->pos] == '\n') { *width = 1; return true; }
     if (r->pos + 1 < r->len && t[r->pos] == '\r' && t[r->pos + 1] == '\n') { *width = 2; return true; }
@@ -73,7 +74,7 @@ static bool at_eol(const pt_dcsv *r, size_t *width) {
     return false;
 }
 
-pt_status pt_dcsv_next(pt_dcsv *r, char ***fields, int *n_fields, int *line, bool *got) {
+pt_status pt_csv_reader_next(pt_csv_reader *r, char ***fields, int *n_fields, int *line, bool *got) {
     *got = false;
     size_t w;
     while (r->pos < r->len && at_eol(r, &w)) { r->pos += w; r->line++; }
@@ -89,7 +90,7 @@ pt_status pt_dcsv_next(pt_dcsv *r, char ***fields, int *n_fields, int *line, boo
             r->pos++;
             for (;;) {
                 if (r->pos >= r->len)
-                    return pt_error(PT_ERR_FORMAT, "%s:%d: broken quoting: the quoted field opened on line %d is never closed", r->label,
+                    return pt_error(PT_ERR_FORMAT, "%s:%d: broken quoting: the quoted field opened on line %d is never closed (not closed at the end of the text)", r->label,
                                     start, open_line);
                 char c = t[r->pos];
                 if (c == '"') {
@@ -131,4 +132,66 @@ pt_status pt_dcsv_next(pt_dcsv *r, char ***fields, int *n_fields, int *line, boo
     *line = start;
     *got = true;
     return PT_OK;
+}
+
+static void record_free(pt_csv_record *r) {
+    for (int i = 0; i < r->n_fields; i++) free(r->fields[i]);
+    free(r->fields);
+    memset(r, 0, sizeof *r);
+}
+
+/* A copy of the reader's current record, appended to c. */
+static pt_status keep_record(pt_csv *c, char **fields, int n, int line) {
+    pt_csv_record *nr = realloc(c->records, sizeof *nr * (size_t)(c->n_records + 1));
+    if (!nr) return pt_error(PT_ERR_OOM, "out of memory (%zu bytes for CSV records)", sizeof *nr * (size_t)(c->n_records + 1));
+    c->records = nr;
+    pt_csv_record r = {.n_fields = 0, .fields = calloc((size_t)n, sizeof(char *)), .line = line};
+    if (!r.fields) return pt_error(PT_ERR_OOM, "out of memory (%zu bytes for a CSV record)", sizeof(char *) * (size_t)n);
+    for (; r.n_fields < n; r.n_fields++)
+        if (!(r.fields[r.n_fields] = strdup(fields[r.n_fields]))) {
+            record_free(&r);
+            return pt_error(PT_ERR_OOM, "out of memory (a CSV field of %zu bytes)", strlen(fields[r.n_fields]) + 1);
+        }
+    c->records[c->n_records++] = r;
+    return PT_OK;
+}
+
+pt_status pt_csv_parse(pt_csv *out, const char *text, size_t len, const char *label) {
+    memset(out, 0, sizeof *out);
+    const char *nul = memchr(text, 0, len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++) line += *p == '\n';
+        return pt_error(PT_ERR_FORMAT, "%s:%d: NUL byte in CSV text", label, line);
+    }
+    pt_csv_reader r;
+    pt_status st = pt_csv_reader_init(&r, text, len, ',', label);
+    for (bool got = true; !st && got;) {
+        char **f;
+        int n, line;
+        st = pt_csv_reader_next(&r, &f, &n, &line, &got);
+        if (!st && got) st = keep_record(out, f, n, line);
+    }
+    pt_csv_reader_free(&r);
+    if (st) pt_csv_free(out);
+    return st;
+}
+
+void pt_csv_free(pt_csv *c) {
+    for (int i = 0; i < c->n_records; i++) record_free(&c->records[i]);
+    free(c->records);
+    memset(c, 0, sizeof *c);
+}
+
+void pt_csv_write_field(FILE *f, const char *s) {
+    if (!s) s = "";
+    size_t n = strlen(s);
+    int need = strpbrk(s, ",\"\r\n") != NULL || (n && (s[0] == ' ' || s[n - 1] == ' '));
+    if (!need) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }
