@@ -6,6 +6,7 @@
  * stale heap entries are skipped when popped, so a word of n characters costs O(n log n).
  * With ignore_merges a word that is itself in the vocabulary is emitted whole. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 #include "util/heap.h"
 
 #include <stdlib.h>
@@ -79,7 +80,7 @@ pt_status pt_tok_bpe_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
     bool prev_unk = false;
     for (size_t i = 0; i < n;) {
         int len;
-        (void)pt_tok_utf8_decode(w + i, n - i, &len);
+        (void)pt_utf8_decode(w + i, n - i, &len);
         int32_t id = pt_tok_vocab_find(t, w + i, (size_t)len);
         if (id < 0 && t->byte_fallback) {
             bool all = true;

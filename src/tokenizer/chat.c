@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 static const struct {
     pt_chat_template t;
@@ -82,11 +83,11 @@ static bool py_space(uint32_t cp) { return pt_tok_is_space(cp) || (cp >= 0x1C &&
 static void trim(const char *s, size_t *a, size_t *b) {
     size_t n = strlen(s), i = 0, j = n;
     int len;
-    while (i < j && py_space(pt_tok_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
+    while (i < j && py_space(pt_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
     while (j > i) {
         size_t k = j - 1;
         while (k > i && ((uint8_t)s[k] & 0xC0) == 0x80) k--;
-        if (!py_space(pt_tok_utf8_decode(s + k, j - k, &len))) break;
+        if (!py_space(pt_utf8_decode(s + k, j - k, &len))) break;
         j = k;
     }
     *a = i;

@@ -10,6 +10,7 @@
  * become bytes, and only the space of the dummy prefix right after BOS is dropped; ids that
  * do not start with BOS keep their leading space (the stories260K fixture's greedy_text). */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static pt_status dec_bytelevel(const strlist *in, strlist *out) {
         bool all = true;
         while (!st && k < tk->n) {
             int len;
-            int b = pt_tok_cp_to_byte(pt_tok_utf8_decode(tk->v + k, tk->n - k, &len));
+            int b = pt_tok_cp_to_byte(pt_utf8_decode(tk->v + k, tk->n - k, &len));
             if (b < 0) { all = false; break; }
             char c = (char)b;
             st = pt_tok_buf_put(&raw, &c, 1);
@@ -102,7 +103,7 @@ static int hexval(char c) {
 static pt_status flush_bytes(tk_buf *pend, strlist *out) {
     if (pend->n == 0) return PT_OK;
     pt_status st;
-    if (pt_tok_utf8_invalid_at(pend->v, pend->n) == SIZE_MAX) {
+    if (pt_utf8_invalid_at(pend->v, pend->n) < 0) {
         st = list_add(out, pend->v, pend->n);
     } else {
         /* Hugging Face: one U+FFFD per byte token when the run is not valid UTF-8 */
@@ -144,7 +145,7 @@ static pt_status dec_fuse(const strlist *in, strlist *out) {
 
 static pt_status dec_strip(const tk_dec *d, const strlist *in, strlist *out) {
     char enc[4];
-    size_t cl = (size_t)pt_tok_utf8_encode(d->ch, enc);
+    size_t cl = (size_t)pt_utf8_encode(d->ch, enc);
     pt_status st = PT_OK;
     for (size_t i = 0; !st && i < in->n; i++) {
         const char *s = in->v[i].v;
@@ -158,7 +159,7 @@ static pt_status dec_strip(const tk_dec *d, const strlist *in, strlist *out) {
 
 static pt_status dec_metaspace(const tk_dec *d, const strlist *in, strlist *out) {
     char enc[4];
-    size_t cl = (size_t)pt_tok_utf8_encode(d->ch, enc);
+    size_t cl = (size_t)pt_utf8_encode(d->ch, enc);
     tk_buf b = {0};
     pt_status st = PT_OK;
     for (size_t i = 0; !st && i < in->n; i++) {

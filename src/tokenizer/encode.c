@@ -4,6 +4,7 @@
  * Buffers are reused across the stretches of one call; nothing is cached between calls, so
  * a tokenizer can encode from several threads at once. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 
@@ -47,9 +48,9 @@ pt_status pt_tokenizer_encode_ex(const pt_tokenizer *t, const char *text, size_t
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return pt_error(PT_ERR_ARG, "tokenizer encode: NULL text of length %zu", len);
-    size_t bad = len ? pt_tok_utf8_invalid_at(text, len) : SIZE_MAX;
-    if (bad != SIZE_MAX)
-        return pt_error(PT_ERR_ARG, "tokenizer encode: invalid UTF-8 at byte offset %zu (byte 0x%02X)", bad,
+    long bad = len ? pt_utf8_invalid_at(text, len) : -1;
+    if (bad >= 0)
+        return pt_error(PT_ERR_ARG, "tokenizer encode: invalid UTF-8 at byte offset %ld (byte 0x%02X)", bad,
                         (unsigned)(uint8_t)text[bad]);
     tk_seg *segs = NULL;
     size_t nseg = 0;

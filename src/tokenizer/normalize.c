@@ -3,6 +3,7 @@
  * after a special token). Unicode normal forms come from utf8proc; Prepend, Replace (string
  * patterns), Lowercase and Strip are simple byte operations on valid UTF-8. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,9 @@ static pt_status lowercase(const tk_buf *in, tk_buf *out) {
     size_t i = 0;
     while (i < in->n) {
         int len;
-        uint32_t cp = pt_tok_utf8_decode(in->v + i, in->n - i, &len);
+        uint32_t cp = pt_utf8_decode(in->v + i, in->n - i, &len);
         char enc[4];
-        int k = pt_tok_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
+        int k = pt_utf8_encode((uint32_t)utf8proc_tolower((utf8proc_int32_t)cp), enc);
         PT_TRY(pt_tok_buf_put(out, enc, (size_t)k));
         i += (size_t)len;
     }
@@ -66,7 +67,7 @@ static pt_status strip(const tk_norm *nm, const tk_buf *in, tk_buf *out) {
     int len;
     if (nm->left)
         while (a < b) {
-            uint32_t cp = pt_tok_utf8_decode(in->v + a, b - a, &len);
+            uint32_t cp = pt_utf8_decode(in->v + a, b - a, &len);
             if (!pt_tok_is_space(cp)) break;
             a += (size_t)len;
         }
@@ -74,7 +75,7 @@ static pt_status strip(const tk_norm *nm, const tk_buf *in, tk_buf *out) {
         while (b > a) {
             size_t i = b - 1;
             while (i > a && ((uint8_t)in->v[i] & 0xC0) == 0x80) i--;
-            if (!pt_tok_is_space(pt_tok_utf8_decode(in->v + i, b - i, &len))) break;
+            if (!pt_tok_is_space(pt_utf8_decode(in->v + i, b - i, &len))) break;
             b = i;
         }
     return pt_tok_buf_put(out, in->v + a, b - a);

@@ -13,6 +13,7 @@
  * counts as white space and PCRE2 does not. Matching stops at PCRE2's default match limit,
  * which an adversarial pattern reports as an error instead of running for ever. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,7 +144,7 @@ static pt_status bytelevel_map(const char *s, size_t n, bool first, tk_buf *out,
     size_t off = out->n;
     for (size_t i = 0; i < n; i++) {
         char enc[4];
-        int k = pt_tok_utf8_encode(pt_tok_byte_to_cp((uint8_t)s[i]), enc);
+        int k = pt_utf8_encode(pt_tok_byte_to_cp((uint8_t)s[i]), enc);
         PT_TRY(pt_tok_buf_put(out, enc, (size_t)k));
     }
     return piece_push(pieces, off, out->n - off, first);

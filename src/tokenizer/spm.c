@@ -5,6 +5,7 @@
  * when it is not one, as <0xXX> byte tokens (byte fallback). Pairs sit in a binary max-heap;
  * a popped pair is stale when either side has changed size since it was pushed. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 #include "util/heap.h"
 
 typedef struct {
@@ -41,7 +42,7 @@ pt_status pt_tok_spm_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         int len;
-        (void)pt_tok_utf8_decode(w + i, n - i, &len);
+        (void)pt_utf8_decode(w + i, n - i, &len);
         s[ns] = (sym){(uint32_t)i, (uint32_t)len, ns - 1, -1};
         if (ns > 0) s[ns - 1].next = ns;
         ns++;

@@ -30,11 +30,6 @@ void pt_tok_buf_free(tk_buf *b);
 
 /* ---- UTF-8 and the byte-level alphabet ------------------------------------------------ */
 
-/* Offset of the first byte that is not part of a well-formed UTF-8 sequence, or SIZE_MAX. */
-size_t pt_tok_utf8_invalid_at(const char *s, size_t n);
-/* Decodes the (valid) character at s; *len gets its byte length. */
-uint32_t pt_tok_utf8_decode(const char *s, size_t n, int *len);
-int pt_tok_utf8_encode(uint32_t cp, char out[4]);
 /* Copies s to b replacing ill-formed subsequences by U+FFFD (as Rust's from_utf8_lossy). */
 pt_status pt_tok_utf8_lossy(tk_buf *b, const char *s, size_t n);
 bool pt_tok_is_space(uint32_t cp); /* Unicode White_Space */

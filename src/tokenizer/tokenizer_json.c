@@ -8,6 +8,7 @@
  * silently approximated. The file is untrusted input (a fuzz target): every field's type is
  * checked and ids are bounded before anything is allocated from them. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ static pt_status get_char(const ld *L, json_t *o, const char *key, const char *p
     PT_TRY(get_str(L, o, key, path, &s, &n));
     int len;
     if (n == 0) return pt_error(PT_ERR_FORMAT, "%s: %s.%s: expected one character, found \"\"", L->label, path, key);
-    *cp = pt_tok_utf8_decode(s, n, &len);
+    *cp = pt_utf8_decode(s, n, &len);
     if ((size_t)len != n)
         return pt_error(PT_ERR_FORMAT, "%s: %s.%s: expected one character, found \"%s\"", L->label, path, key, s);
     return PT_OK;
@@ -241,7 +242,7 @@ static pt_status parse_pretokenizer(const ld *L, json_t *o, const char *path) {
         pt_status st;
         PT_TRY(get_char(L, o, "replacement", path, &cp));
         p.type = TK_PRE_METASPACE;
-        p.replen = pt_tok_utf8_encode(cp, p.rep);
+        p.replen = pt_utf8_encode(cp, p.rep);
         p.prepend_scheme = prepend_scheme(L, o, path, &st);
         if (st) return st;
         PT_TRY(get_bool(L, o, "split", path, true, &p.split));
