@@ -446,7 +446,7 @@ static pt_status run(trainer *t) {
     if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
     if (!c->out) return pt_error(PT_ERR_ARG, "no output directory (out)");
     PT_TRY(load_data(t));
-    PT_TRY(pt_make_dir(c->out));
+    PT_TRY(pt_mkdir_p(c->out));
     const uint64_t data_hash = pt_dataset_hash(&t->data);
     if (c->resume) {
         PT_TRY(pt_checkpoint_find(c->resume, &t->ckpt));
