@@ -6,9 +6,14 @@
 #include <string.h>
 #include <yaml.h>
 
+/* Recipes nest three or four levels; a document nested deeper is not a recipe, and the
+ * recursion below must not follow a hostile one down the stack. */
+#define MAX_DEPTH 64
+
 typedef struct {
     yaml_parser_t p;
     const char *label;
+    int depth; /* mappings and sequences open around the node being read */
 } reader;
 
 static run_node *node_new(run_node_kind k, int line) {
@@ -72,9 +77,11 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
     case YAML_MAPPING_START_EVENT: break;
     default: return pt_error(PT_ERR_FORMAT, "%s:%d: unexpected YAML event", r->label, line);
     }
+    if (r->depth >= MAX_DEPTH) return pt_error(PT_ERR_FORMAT, "%s:%d: nested more than %d levels deep", r->label, line, MAX_DEPTH);
     bool map = ev->type == YAML_MAPPING_START_EVENT;
     run_node *n = node_new(map ? RUN_NODE_MAP : RUN_NODE_SEQ, line);
     if (!n) return pt_error(PT_ERR_OOM, "out of memory");
+    r->depth++;
     pt_status st = PT_OK;
     for (;;) {
         yaml_event_t e;
@@ -105,6 +112,7 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
         if (!st) st = push(n, key, key_line, child);
         if (st) { free(key); run_node_free(child); break; }
     }
+    r->depth--;
     if (st) { run_node_free(n); return st; }
     *out = n;
     return PT_OK;

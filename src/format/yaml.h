@@ -1,7 +1,9 @@
-/* A YAML document as a small tree for `politune run` recipes: mappings, sequences and
+/* The one YAML reader, for pipeline recipes (`politune run`) and training recipes
+ * (`politune train --recipe`). A YAML document as a small tree: mappings, sequences and
  * scalars, each node remembering the line it starts on, so that every complaint about a
  * recipe can name the file, the line and the key. libyaml does the parsing; this keeps only
- * what recipes need (no anchors, aliases or tags) and refuses duplicate keys. */
+ * what recipes need (no anchors, aliases or tags), refuses duplicate keys, and refuses
+ * nesting deeper than 64 levels. */
 #ifndef PT_CLI_RUN_YAML_H
 #define PT_CLI_RUN_YAML_H
 
