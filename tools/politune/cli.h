@@ -39,6 +39,26 @@ bool cli_parse_float(const char *s, double *out);
 /* "1,2,3" -> malloc'd int32 array */
 pt_status cli_parse_ids(const char *s, int32_t **ids, int *n);
 
+/* The getopt loop every command shares. A command's options come in groups, each a table of
+ * getopt_long entries (the command puts them all in one `longopts`) handled by one function:
+ * it returns 1 when the option was its own and taken, 0 when it is not its own, and -1 after
+ * printing a bad value's message (cli_usage_error). --help ('h') prints `usage`. */
+typedef int (*cli_option_fn)(void *opts, const char *cmd, int opt, const char *arg);
+typedef struct {
+    cli_option_fn fn;
+    void *opts;
+} cli_option_group;
+
+#define CLI_HELP_SHOWN (-1)
+/* Runs the loop over argv (the groups end with {NULL}). Returns 0 to go on (positional
+ * arguments from optind, when `positional`), CLI_HELP_SHOWN after --help (the command
+ * returns 0), or the exit status of a usage error. */
+int cli_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, const char *usage, bool positional,
+               const cli_option_group *groups);
+/* The group handlers of the shared option sets below (opts: a cli_model_opts / cli_gen_opts). */
+int cli_model_group(void *opts, const char *cmd, int opt, const char *arg);
+int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg);
+
 /* Options every model-using command takes. */
 typedef struct {
     const char *model, *adapter, *chat_template;
