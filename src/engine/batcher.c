@@ -51,6 +51,16 @@ struct pt_job {
     pt_job *next;        /* queue link */
 };
 
+/* One step's jobs, (n_slots) each: a job's slot and kind are read before it runs, since a
+ * finished job may be freed at once. */
+typedef struct {
+    int *bslot, *blen;          /* the forward batch: slots and token counts */
+    const int32_t **bids;       /* and token arrays */
+    pt_job **bjob;
+    int *jslot;
+    bool *jchoice, *done;
+} step_scratch;
+
 struct pt_batcher {
     pt_engine *e;
     const pt_model *m;
@@ -64,6 +74,7 @@ struct pt_batcher {
     int n_queued, n_active;
     pt_job **slots;      /* (n_slots) */
     float *work;         /* (2 V) sampling scratch */
+    step_scratch step;   /* the worker's per-step arrays */
     pt_batcher_stats stats;
 };
 
@@ -441,19 +452,12 @@ static pt_status score_rest(pt_batcher *b, pt_job *j) {
     return PT_OK;
 }
 
-static void *worker(void *arg) {
-    pt_batcher *b = arg;
-    const int S = b->n_slots;
-    int *bslot = malloc(sizeof(int) * S), *blen = malloc(sizeof(int) * S);
-    const int32_t **bids = malloc(sizeof(int32_t *) * S);
-    pt_job **bjob = malloc(sizeof(pt_job *) * S);
-    /* each job's slot and kind, read before it runs: a finished job may be freed at once */
-    int *jslot = malloc(sizeof(int) * S);
-    bool *jchoice = malloc(sizeof(bool) * S);
-    PT_ASSERT(bslot && blen && bids && bjob && jslot && jchoice);
+/* Moves queued jobs into free slots; false when the batcher is stopping. Waits while there
+ * is nothing to do. */
+static bool take_queued(pt_batcher *b) {
+    pthread_mutex_lock(&b->mu);
     for (;;) {
-        pthread_mutex_lock(&b->mu);
-        for (int s = 0; s < S && b->head; s++) {
+        for (int s = 0; s < b->n_slots && b->head; s++) {
             if (b->slots[s]) continue;
             pt_job *j = b->head;
             b->head = j->next;
@@ -466,103 +470,112 @@ static void *worker(void *arg) {
             b->slots[s] = j;
             b->n_active++;
         }
-        if (b->stop) {
-            pthread_mutex_unlock(&b->mu);
-            break;
-        }
-        if (b->n_active == 0) {
-            pthread_cond_wait(&b->cv, &b->mu);
-            pthread_mutex_unlock(&b->mu);
+        if (b->stop || b->n_active > 0) break;
+        pthread_cond_wait(&b->cv, &b->mu);
+    }
+    bool go = !b->stop;
+    pthread_mutex_unlock(&b->mu);
+    return go;
+}
+
+static void release_slot(pt_batcher *b, int s) {
+    pthread_mutex_lock(&b->mu);
+    b->slots[s] = NULL;
+    b->n_active--;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* The jobs of this step into b->step; cancelled and empty ones are finished here. Returns
+ * their number. */
+static int collect_jobs(pt_batcher *b) {
+    step_scratch *sc = &b->step;
+    int nb = 0;
+    for (int s = 0; s < b->n_slots; s++) {
+        pt_job *j = b->slots[s];
+        if (!j) continue;
+        pthread_mutex_lock(&j->mu);
+        bool cancelled = j->cancelled;
+        pthread_mutex_unlock(&j->mu);
+        if (cancelled || (j->state == JOB_PREFILL && j->max_new == 0 && !j->n_choices)) {
+            finish(b, j, cancelled ? "cancelled" : "length", NULL);
+            release_slot(b, s);
             continue;
         }
-        pthread_mutex_unlock(&b->mu);
-
-        int nb = 0;
-        for (int s = 0; s < S; s++) {
-            pt_job *j = b->slots[s];
-            if (!j) continue;
-            pthread_mutex_lock(&j->mu);
-            bool cancelled = j->cancelled;
-            pthread_mutex_unlock(&j->mu);
-            if (cancelled || (j->state == JOB_PREFILL && j->max_new == 0 && !j->n_choices)) {
-                finish(b, j, cancelled ? "cancelled" : "length", NULL);
-                pthread_mutex_lock(&b->mu);
-                b->slots[s] = NULL;
-                b->n_active--;
-                pthread_mutex_unlock(&b->mu);
-                continue;
-            }
-            jslot[nb] = s;
-            jchoice[nb] = j->n_choices > 0;
-            bjob[nb++] = j;
-        }
-        if (nb == 0) continue;
-        bool *done = calloc((size_t)nb, sizeof(bool));
-        PT_ASSERT(done);
-        long prefilled = 0;
-        /* Choice jobs are scored alone: a sequence's logits depend, in their last bits, on what
-         * else shares its batch, and scores must repeat exactly when a run is resumed. */
-        for (int k = 0; k < nb; k++) {
-            pt_job *j = bjob[k];
-            if (!jchoice[k]) continue;
-            prefilled += j->n_prompt;
-            done[k] = true;
-            const float *row;
-            pt_status st = pt_engine_truncate(b->e, j->slot, 0);
-            if (!st) st = pt_engine_forward_one(b->e, j->slot, j->prompt, j->n_prompt, PT_LOGITS_LAST, &row);
-            if (st) { finish(b, j, "error", pt_errmsg()); continue; }
-            j->t_prefilled = pt_now_s();
-            double lse = row_lse(row, b->V);
-            for (int c = 0; c < j->n_choices; c++) j->choice_lp[c] = row[j->choice_ids[c][0]] - lse;
-            if ((st = score_rest(b, j))) finish(b, j, "error", pt_errmsg());
-            else finish_choice(b, j);
-        }
-        /* generating jobs: one forward pass for all of them (one each when batch-invariant) */
-        for (int k0 = 0; k0 < nb;) {
-            int n = 0, first = -1;
-            for (int k = k0; k < nb && (!b->invariant || n == 0); k++) {
-                k0 = k + 1;
-                if (jchoice[k]) continue;
-                pt_job *j = bjob[k];
-                if (first < 0) first = k;
-                bslot[n] = j->slot;
-                if (j->state == JOB_PREFILL) {
-                    pt_engine_truncate(b->e, j->slot, 0);
-                    bids[n] = j->prompt;
-                    blen[n] = j->n_prompt;
-                    prefilled += j->n_prompt;
-                } else {
-                    bids[n] = &j->last;
-                    blen[n] = 1;
-                }
-                n++;
-            }
-            if (n == 0) break;
-            const float *logits = NULL;
-            pt_batch batch = {n, bslot, (const int32_t *const *)bids, blen};
-            pt_status st = pt_engine_forward(b->e, &batch, PT_LOGITS_LAST, &logits);
-            for (int k = first, row = 0; k < k0; k++) {
-                if (jchoice[k]) continue;
-                pt_job *j = bjob[k];
-                if (st) { finish(b, j, "error", pt_errmsg()); done[k] = true; row++; continue; }
-                if (j->state == JOB_PREFILL) j->t_prefilled = pt_now_s();
-                j->state = JOB_DECODE;
-                done[k] = step_generate(b, j, logits + (size_t)row++ * b->V);
-            }
-        }
-        pthread_mutex_lock(&b->mu);
-        for (int k = 0; k < nb; k++)
-            if (done[k]) {
-                b->slots[jslot[k]] = NULL;
-                b->n_active--;
-            }
-        b->stats.steps++;
-        b->stats.tokens_prefilled += prefilled;
-        pthread_mutex_unlock(&b->mu);
-        free(done);
+        sc->jslot[nb] = s;
+        sc->jchoice[nb] = j->n_choices > 0;
+        sc->done[nb] = false;
+        sc->bjob[nb++] = j;
     }
-    /* stopping: everything still queued or running is cancelled */
-    for (int s = 0; s < S; s++)
+    return nb;
+}
+
+/* Choice jobs are scored alone: a sequence's logits depend, in their last bits, on what else
+ * shares its batch, and scores must repeat exactly when a run is resumed. Returns the prompt
+ * tokens prefilled. */
+static long run_choice_jobs(pt_batcher *b, int nb) {
+    step_scratch *sc = &b->step;
+    long prefilled = 0;
+    for (int k = 0; k < nb; k++) {
+        pt_job *j = sc->bjob[k];
+        if (!sc->jchoice[k]) continue;
+        prefilled += j->n_prompt;
+        sc->done[k] = true;
+        const float *row;
+        pt_status st = pt_engine_truncate(b->e, j->slot, 0);
+        if (!st) st = pt_engine_forward_one(b->e, j->slot, j->prompt, j->n_prompt, PT_LOGITS_LAST, &row);
+        if (st) { finish(b, j, "error", pt_errmsg()); continue; }
+        j->t_prefilled = pt_now_s();
+        double lse = row_lse(row, b->V);
+        for (int c = 0; c < j->n_choices; c++) j->choice_lp[c] = row[j->choice_ids[c][0]] - lse;
+        if ((st = score_rest(b, j))) finish(b, j, "error", pt_errmsg());
+        else finish_choice(b, j);
+    }
+    return prefilled;
+}
+
+/* Generating jobs: one forward pass for all of them (one each when batch-invariant), then a
+ * token each. Returns the prompt tokens prefilled. */
+static long run_generating_jobs(pt_batcher *b, int nb) {
+    step_scratch *sc = &b->step;
+    long prefilled = 0;
+    for (int k0 = 0; k0 < nb;) {
+        int n = 0, first = -1;
+        for (int k = k0; k < nb && (!b->invariant || n == 0); k++) {
+            k0 = k + 1;
+            if (sc->jchoice[k]) continue;
+            pt_job *j = sc->bjob[k];
+            if (first < 0) first = k;
+            sc->bslot[n] = j->slot;
+            if (j->state == JOB_PREFILL) {
+                pt_engine_truncate(b->e, j->slot, 0);
+                sc->bids[n] = j->prompt;
+                sc->blen[n] = j->n_prompt;
+                prefilled += j->n_prompt;
+            } else {
+                sc->bids[n] = &j->last;
+                sc->blen[n] = 1;
+            }
+            n++;
+        }
+        if (n == 0) break;
+        const float *logits = NULL;
+        pt_batch batch = {n, sc->bslot, (const int32_t *const *)sc->bids, sc->blen};
+        pt_status st = pt_engine_forward(b->e, &batch, PT_LOGITS_LAST, &logits);
+        for (int k = first, row = 0; k < k0; k++) {
+            if (sc->jchoice[k]) continue;
+            pt_job *j = sc->bjob[k];
+            if (st) { finish(b, j, "error", pt_errmsg()); sc->done[k] = true; row++; continue; }
+            if (j->state == JOB_PREFILL) j->t_prefilled = pt_now_s();
+            j->state = JOB_DECODE;
+            sc->done[k] = step_generate(b, j, logits + (size_t)row++ * b->V);
+        }
+    }
+    return prefilled;
+}
+
+/* Stopping: everything still queued or running is cancelled. */
+static void cancel_all(pt_batcher *b) {
+    for (int s = 0; s < b->n_slots; s++)
         if (b->slots[s]) {
             finish(b, b->slots[s], "cancelled", NULL);
             b->slots[s] = NULL;
@@ -578,13 +591,55 @@ static void *worker(void *arg) {
         finish(b, q, "cancelled", NULL);
         q = nx;
     }
-    free(bslot);
-    free(blen);
-    free(bids);
-    free(bjob);
-    free(jslot);
-    free(jchoice);
+}
+
+/* The batching thread: each step takes queued jobs into free slots, scores the choice jobs,
+ * advances the generating ones by a token, and frees the slots of the jobs that ended. */
+static void *worker(void *arg) {
+    pt_batcher *b = arg;
+    step_scratch *sc = &b->step;
+    while (take_queued(b)) {
+        int nb = collect_jobs(b);
+        if (nb == 0) continue;
+        long prefilled = run_choice_jobs(b, nb) + run_generating_jobs(b, nb);
+        pthread_mutex_lock(&b->mu);
+        for (int k = 0; k < nb; k++)
+            if (sc->done[k]) {
+                b->slots[sc->jslot[k]] = NULL;
+                b->n_active--;
+            }
+        b->stats.steps++;
+        b->stats.tokens_prefilled += prefilled;
+        pthread_mutex_unlock(&b->mu);
+    }
+    cancel_all(b);
     return NULL;
+}
+
+static void step_scratch_free(step_scratch *sc) {
+    free(sc->bslot);
+    free(sc->blen);
+    free(sc->bids);
+    free(sc->bjob);
+    free(sc->jslot);
+    free(sc->jchoice);
+    free(sc->done);
+}
+
+/* The per-step arrays, once: the worker thread has no caller to report an allocation to. */
+static pt_status step_scratch_new(step_scratch *sc, int S) {
+    const size_t n = (size_t)S;
+    sc->bslot = malloc(sizeof(int) * n);
+    sc->blen = malloc(sizeof(int) * n);
+    sc->bids = malloc(sizeof(int32_t *) * n);
+    sc->bjob = malloc(sizeof(pt_job *) * n);
+    sc->jslot = malloc(sizeof(int) * n);
+    sc->jchoice = malloc(sizeof(bool) * n);
+    sc->done = malloc(sizeof(bool) * n);
+    if (sc->bslot && sc->blen && sc->bids && sc->bjob && sc->jslot && sc->jchoice && sc->done) return PT_OK;
+    step_scratch_free(sc);
+    return pt_error(PT_ERR_OOM, "batcher: out of memory (%zu bytes of per-step arrays for %d slots)",
+                    n * (3 * sizeof(int) + sizeof(int32_t *) + sizeof(pt_job *) + 2 * sizeof(bool)), S);
 }
 
 pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool batch_invariant) {
@@ -600,11 +655,14 @@ pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool bat
     b->invariant = batch_invariant;
     b->slots = calloc((size_t)b->n_slots, sizeof *b->slots);
     b->work = malloc(sizeof(float) * 2 * (size_t)b->V);
-    if (!b->slots || !b->work) {
+    pt_status st = b->slots && b->work ? step_scratch_new(&b->step, b->n_slots)
+                                       : pt_error(PT_ERR_OOM, "batcher: out of memory (%zu bytes of slots and sampling scratch)",
+                                                  sizeof *b->slots * (size_t)b->n_slots + sizeof(float) * 2 * (size_t)b->V);
+    if (st) {
         free(b->slots);
         free(b->work);
         free(b);
-        return pt_error(PT_ERR_OOM, "out of memory");
+        return st;
     }
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
@@ -613,6 +671,7 @@ pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool bat
         pthread_cond_destroy(&b->cv);
         free(b->slots);
         free(b->work);
+        step_scratch_free(&b->step);
         free(b);
         return pt_error(PT_ERR_INTERNAL, "cannot start the batching thread");
     }
@@ -631,6 +690,7 @@ void pt_batcher_free(pt_batcher *b) {
     pthread_cond_destroy(&b->cv);
     free(b->slots);
     free(b->work);
+    step_scratch_free(&b->step);
     free(b);
 }
 
