@@ -194,7 +194,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
             int start = e->len[b->slot[s]], n = b->n_tokens[s];
             memcpy(kc + (size_t)start * KV, e->k + (size_t)row * KV, sizeof(float) * n * KV);
             memcpy(vc + (size_t)start * KV, e->v + (size_t)row * KV, sizeof(float) * n * KV);
-            pt_attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
+            PT_TRY(pt_attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd));
         }
         linear(e, e->x, e->xb, &L->wo, NULL, N, 1, l, PT_LT_O); /* residual add */
         pt_rmsnorm_forward(e->xb, NULL, e->x, L->ffn_norm, N, D, c->norm_eps);

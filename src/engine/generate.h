@@ -12,7 +12,8 @@
  * include/politune.h. */
 
 /* Picks a token from a row of logits (V). `work` needs room for 2*V floats (or NULL: the
- * function allocates). Greedy picks the first maximal logit, as torch.argmax does. */
+ * function allocates, and returns -1 with PT_ERR_OOM's message when it cannot). Greedy picks
+ * the first maximal logit, as torch.argmax does. */
 int32_t pt_sample(const float *logits, int vocab, const pt_sampling *p, pt_rng *rng, float *work);
 
 #endif
