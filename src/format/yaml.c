@@ -1,4 +1,4 @@
-/* YAML text -> run_node tree (see run_yaml.h), built from libyaml's event stream with a
+/* YAML text -> pt_yaml_node tree (see run_yaml.h), built from libyaml's event stream with a
  * recursive descent: one function per node, reading the events of its children. */
 #include "format/yaml.h"
 
@@ -16,16 +16,16 @@ typedef struct {
     int depth; /* mappings and sequences open around the node being read */
 } reader;
 
-static run_node *node_new(run_node_kind k, int line) {
-    run_node *n = calloc(1, sizeof *n);
+static pt_yaml_node *node_new(pt_yaml_kind k, int line) {
+    pt_yaml_node *n = calloc(1, sizeof *n);
     if (n) n->kind = k, n->line = line;
     return n;
 }
 
-void run_node_free(run_node *n) {
+void pt_yaml_node_free(pt_yaml_node *n) {
     if (!n) return;
     for (int i = 0; i < n->n; i++) {
-        run_node_free(n->items[i]);
+        pt_yaml_node_free(n->items[i]);
         if (n->keys) free(n->keys[i]);
     }
     free(n->items);
@@ -35,11 +35,11 @@ void run_node_free(run_node *n) {
     free(n);
 }
 
-static pt_status push(run_node *n, char *key, int key_line, run_node *item) {
-    run_node **items = realloc(n->items, sizeof *items * (size_t)(n->n + 1));
+static pt_status push(pt_yaml_node *n, char *key, int key_line, pt_yaml_node *item) {
+    pt_yaml_node **items = realloc(n->items, sizeof *items * (size_t)(n->n + 1));
     if (!items) return pt_error(PT_ERR_OOM, "out of memory");
     n->items = items;
-    if (n->kind == RUN_NODE_MAP) {
+    if (n->kind == PT_YAML_MAP) {
         char **keys = realloc(n->keys, sizeof *keys * (size_t)(n->n + 1));
         if (!keys) return pt_error(PT_ERR_OOM, "out of memory");
         n->keys = keys;
@@ -59,14 +59,14 @@ static pt_status next_event(reader *r, yaml_event_t *ev) {
 }
 
 /* Builds the node that starts with `ev` (consumed: the caller deletes it). */
-static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
+static pt_status read_node(reader *r, yaml_event_t *ev, pt_yaml_node **out) {
     *out = NULL;
     int line = (int)ev->start_mark.line + 1;
     switch (ev->type) {
     case YAML_SCALAR_EVENT: {
-        run_node *n = node_new(RUN_NODE_SCALAR, line);
+        pt_yaml_node *n = node_new(PT_YAML_SCALAR, line);
         if (!n || !(n->value = strdup((const char *)ev->data.scalar.value))) {
-            run_node_free(n);
+            pt_yaml_node_free(n);
             return pt_error(PT_ERR_OOM, "out of memory");
         }
         *out = n;
@@ -79,7 +79,7 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
     }
     if (r->depth >= MAX_DEPTH) return pt_error(PT_ERR_FORMAT, "%s:%d: nested more than %d levels deep", r->label, line, MAX_DEPTH);
     bool map = ev->type == YAML_MAPPING_START_EVENT;
-    run_node *n = node_new(map ? RUN_NODE_MAP : RUN_NODE_SEQ, line);
+    pt_yaml_node *n = node_new(map ? PT_YAML_MAP : PT_YAML_SEQ, line);
     if (!n) return pt_error(PT_ERR_OOM, "out of memory");
     r->depth++;
     pt_status st = PT_OK;
@@ -106,21 +106,21 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
             if (!st) st = next_event(r, &e);
             if (st) { free(key); break; }
         }
-        run_node *child = NULL;
+        pt_yaml_node *child = NULL;
         st = read_node(r, &e, &child);
         yaml_event_delete(&e);
         if (!st) st = push(n, key, key_line, child);
-        if (st) { free(key); run_node_free(child); break; }
+        if (st) { free(key); pt_yaml_node_free(child); break; }
     }
     r->depth--;
-    if (st) { run_node_free(n); return st; }
+    if (st) { pt_yaml_node_free(n); return st; }
     *out = n;
     return PT_OK;
 }
 
-static pt_status read_stream(reader *r, run_node **out) {
+static pt_status read_stream(reader *r, pt_yaml_node **out) {
     *out = NULL;
-    run_node *root = NULL;
+    pt_yaml_node *root = NULL;
     pt_status st = PT_OK;
     for (bool done = false; !done && !st;) {
         yaml_event_t ev;
@@ -137,19 +137,19 @@ static pt_status read_stream(reader *r, run_node **out) {
         }
         yaml_event_delete(&ev);
     }
-    if (!st && !root) root = node_new(RUN_NODE_MAP, 1);
+    if (!st && !root) root = node_new(PT_YAML_MAP, 1);
     if (!st && !root) st = pt_error(PT_ERR_OOM, "out of memory");
-    if (!st && root->kind == RUN_NODE_SCALAR && !root->value[0]) {
-        run_node_free(root);
-        if (!(root = node_new(RUN_NODE_MAP, 1))) st = pt_error(PT_ERR_OOM, "out of memory");
+    if (!st && root->kind == PT_YAML_SCALAR && !root->value[0]) {
+        pt_yaml_node_free(root);
+        if (!(root = node_new(PT_YAML_MAP, 1))) st = pt_error(PT_ERR_OOM, "out of memory");
     }
-    if (!st && root->kind != RUN_NODE_MAP) st = pt_error(PT_ERR_FORMAT, "%s:%d: a recipe is a mapping of keys to values", r->label, root->line);
-    if (st) { run_node_free(root); return st; }
+    if (!st && root->kind != PT_YAML_MAP) st = pt_error(PT_ERR_FORMAT, "%s:%d: a recipe is a mapping of keys to values", r->label, root->line);
+    if (st) { pt_yaml_node_free(root); return st; }
     *out = root;
     return PT_OK;
 }
 
-pt_status run_yaml_load(const char *path, const char *label, run_node **out) {
+pt_status pt_yaml_load(const char *path, const char *label, pt_yaml_node **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return pt_error(PT_ERR_IO, "%s: cannot open the recipe", label);
@@ -162,7 +162,7 @@ pt_status run_yaml_load(const char *path, const char *label, run_node **out) {
     return st;
 }
 
-pt_status run_yaml_parse(const char *text, const char *label, run_node **out) {
+pt_status pt_yaml_parse(const char *text, const char *label, pt_yaml_node **out) {
     *out = NULL;
     reader r = {.label = label};
     if (!yaml_parser_initialize(&r.p)) return pt_error(PT_ERR_OOM, "out of memory");
@@ -172,14 +172,14 @@ pt_status run_yaml_parse(const char *text, const char *label, run_node **out) {
     return st;
 }
 
-run_node *run_node_get(const run_node *map, const char *key) {
-    if (!map || map->kind != RUN_NODE_MAP) return NULL;
+pt_yaml_node *pt_yaml_get(const pt_yaml_node *map, const char *key) {
+    if (!map || map->kind != PT_YAML_MAP) return NULL;
     for (int i = 0; i < map->n; i++)
         if (!strcmp(map->keys[i], key)) return map->items[i];
     return NULL;
 }
 
-static void zero_lines(run_node *n) {
+static void zero_lines(pt_yaml_node *n) {
     n->line = 0;
     for (int i = 0; i < n->n; i++) {
         if (n->key_lines) n->key_lines[i] = 0;
@@ -188,64 +188,64 @@ static void zero_lines(run_node *n) {
 }
 
 /* YAML text as a value: parsed as the value of a one-key document. */
-static pt_status parse_value(const char *text, run_node **out) {
+static pt_status parse_value(const char *text, pt_yaml_node **out) {
     *out = NULL;
     size_t n = strlen(text) + 8;
     char *doc = malloc(n);
     if (!doc) return pt_error(PT_ERR_OOM, "out of memory");
     snprintf(doc, n, "v: %s\n", text);
-    run_node *root = NULL;
-    pt_status st = run_yaml_parse(doc, "--set", &root);
+    pt_yaml_node *root = NULL;
+    pt_status st = pt_yaml_parse(doc, "--set", &root);
     free(doc);
     if (st) return st;
     if (root->n != 1) {
-        run_node_free(root);
+        pt_yaml_node_free(root);
         return pt_error(PT_ERR_ARG, "--set: '%s' is not one YAML value", text);
     }
     *out = root->items[0];
     root->items[0] = NULL;
-    run_node_free(root);
-    if (!*out && !(*out = node_new(RUN_NODE_SCALAR, 0))) return pt_error(PT_ERR_OOM, "out of memory");
+    pt_yaml_node_free(root);
+    if (!*out && !(*out = node_new(PT_YAML_SCALAR, 0))) return pt_error(PT_ERR_OOM, "out of memory");
     zero_lines(*out);
     return PT_OK;
 }
 
-pt_status run_node_set(run_node *root, const char *dotted, const char *value) {
-    run_node *val = NULL;
+pt_status pt_yaml_set(pt_yaml_node *root, const char *dotted, const char *value) {
+    pt_yaml_node *val = NULL;
     PT_TRY(parse_value(value, &val));
     char *path = strdup(dotted);
-    if (!path) { run_node_free(val); return pt_error(PT_ERR_OOM, "out of memory"); }
+    if (!path) { pt_yaml_node_free(val); return pt_error(PT_ERR_OOM, "out of memory"); }
     pt_status st = PT_OK;
-    run_node *cur = root;
+    pt_yaml_node *cur = root;
     char *save = NULL;
     for (char *k = strtok_r(path, ".", &save); k && !st; k = strtok_r(NULL, ".", &save)) {
         bool last = !save || !*save;
         int at = -1;
         for (int i = 0; i < cur->n; i++)
             if (!strcmp(cur->keys[i], k)) at = i;
-        if (!last && at >= 0 && cur->items[at]->kind == RUN_NODE_MAP) {
+        if (!last && at >= 0 && cur->items[at]->kind == PT_YAML_MAP) {
             cur = cur->items[at];
             continue;
         }
-        run_node *fresh = last ? val : node_new(RUN_NODE_MAP, 0);
+        pt_yaml_node *fresh = last ? val : node_new(PT_YAML_MAP, 0);
         if (!fresh) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
         if (last) val = NULL;
         if (at >= 0) {
-            run_node_free(cur->items[at]);
+            pt_yaml_node_free(cur->items[at]);
             cur->items[at] = fresh;
             cur->key_lines[at] = 0;
         } else {
             char *kk = strdup(k);
             if (!kk || (st = push(cur, kk, 0, fresh))) {
                 free(kk);
-                run_node_free(fresh);
+                pt_yaml_node_free(fresh);
                 if (!st) st = pt_error(PT_ERR_OOM, "out of memory");
                 break;
             }
         }
         cur = fresh;
     }
-    run_node_free(val);
+    pt_yaml_node_free(val);
     free(path);
     return st;
 }

@@ -1,4 +1,4 @@
-/* String lists for stage command lines (see run_args.h). */
+/* String lists for stage command lines (see pt_run_args.h). */
 #include "pipeline/args.h"
 
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-pt_status run_args_push(run_args *a, const char *s) {
+pt_status pt_run_args_push(pt_run_args *a, const char *s) {
     if (a->n + 2 > a->cap) {
         int nc = a->cap ? a->cap * 2 : 16;
         char **v = realloc(a->v, sizeof *v * (size_t)nc);
@@ -20,25 +20,25 @@ pt_status run_args_push(run_args *a, const char *s) {
     return PT_OK;
 }
 
-pt_status run_args_pushf(run_args *a, const char *fmt, ...) {
+pt_status pt_run_args_pushf(pt_run_args *a, const char *fmt, ...) {
     char buf[4096];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof buf) return pt_error(PT_ERR_ARG, "argument too long");
-    return run_args_push(a, buf);
+    return pt_run_args_push(a, buf);
 }
 
-pt_status run_args_append(run_args *a, const run_args *b) {
-    for (int i = 0; i < b->n; i++) PT_TRY(run_args_push(a, b->v[i]));
+pt_status pt_run_args_append(pt_run_args *a, const pt_run_args *b) {
+    for (int i = 0; i < b->n; i++) PT_TRY(pt_run_args_push(a, b->v[i]));
     return PT_OK;
 }
 
-void run_args_free(run_args *a) {
+void pt_run_args_free(pt_run_args *a) {
     for (int i = 0; i < a->n; i++) free(a->v[i]);
     free(a->v);
-    *a = (run_args){0};
+    *a = (pt_run_args){0};
 }
 
 /* Plain words need no quotes; anything else goes in single quotes, with ' as '\''. */
@@ -49,7 +49,7 @@ static bool plain(const char *s) {
     return true;
 }
 
-char *run_args_shell(const run_args *a) {
+char *pt_run_args_shell(const pt_run_args *a) {
     size_t cap = 1;
     for (int i = 0; i < a->n; i++) cap += strlen(a->v[i]) * 4 + 3;
     char *s = malloc(cap), *p = s;

@@ -8,14 +8,14 @@
 typedef struct {
     char **v; /* NULL-terminated once anything was pushed */
     int n, cap;
-} run_args;
+} pt_run_args;
 
-pt_status run_args_push(run_args *a, const char *s);
-pt_status run_args_pushf(run_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-pt_status run_args_append(run_args *a, const run_args *b);
-void run_args_free(run_args *a);
+pt_status pt_run_args_push(pt_run_args *a, const char *s);
+pt_status pt_run_args_pushf(pt_run_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+pt_status pt_run_args_append(pt_run_args *a, const pt_run_args *b);
+void pt_run_args_free(pt_run_args *a);
 
 /* One line, each argument quoted for a POSIX shell where it needs it (malloc'd). */
-char *run_args_shell(const run_args *a);
+char *pt_run_args_shell(const pt_run_args *a);
 
 #endif

@@ -9,24 +9,24 @@
 
 #include "pipeline/plan.h"
 
-typedef enum { RUN_SAY_PROGRESS, RUN_SAY_COMMAND } run_say_kind;
+typedef enum { PT_RUN_SAY_PROGRESS, PT_RUN_SAY_COMMAND } pt_run_say_kind;
 
 typedef struct {
     const char *run_dir; /* absolute; created if missing */
-    int from;            /* run_kind forced, with every later kind; -1: none */
+    int from;            /* pt_run_kind forced, with every later kind; -1: none */
     bool dry_run;        /* say what would run, run nothing */
     bool quiet;          /* stage messages go to STAGE_DIR/log.txt instead of stderr */
-    /* Where the progress goes: RUN_SAY_PROGRESS pieces make the "[3/7] train left ... done"
-     * lines (a piece may end without a newline: the stage runs in between), RUN_SAY_COMMAND
+    /* Where the progress goes: PT_RUN_SAY_PROGRESS pieces make the "[3/7] train left ... done"
+     * lines (a piece may end without a newline: the stage runs in between), PT_RUN_SAY_COMMAND
      * is a whole line naming a stage's command before it runs. NULL: silent. */
-    void (*say)(void *user, run_say_kind kind, const char *text);
+    void (*say)(void *user, pt_run_say_kind kind, const char *text);
     void *say_user;
-} run_exec_opts;
+} pt_run_exec_opts;
 
 typedef struct {
     int ran, skipped;
-} run_exec_result;
+} pt_run_exec_result;
 
-pt_status run_exec(const run_plan *p, const run_exec_opts *o, run_exec_result *res);
+pt_status pt_run_exec(const pt_run_plan *p, const pt_run_exec_opts *o, pt_run_exec_result *res);
 
 #endif

@@ -19,13 +19,13 @@ static int remove_one(const char *path, const struct stat *sb, int flag, struct 
     return remove(path) ? -1 : 0;
 }
 
-pt_status run_clear_dir(const char *dir) {
+pt_status pt_run_clear_dir(const char *dir) {
     if (!pt_dir_exists(dir)) return pt_mkdir_p(dir);
     if (nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS)) return pt_error(PT_ERR_IO, "%s: cannot empty the stage folder: %s", dir, strerror(errno));
     return PT_OK;
 }
 
-bool run_has_checkpoint(const char *dir) {
+bool pt_run_has_checkpoint(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return false;
     bool found = false;
@@ -39,7 +39,7 @@ bool run_has_checkpoint(const char *dir) {
     return found;
 }
 
-char *run_abs(const char *dir, const char *rel) {
+char *pt_run_abs(const char *dir, const char *rel) {
     if (rel[0] == '/') return strdup(rel);
     return pt_path_join(dir, rel);
 }

@@ -8,10 +8,10 @@
 #include "util/status.h"
 
 /* Removes everything inside `dir` (the folder itself stays; a missing one is created). */
-pt_status run_clear_dir(const char *dir);
+pt_status pt_run_clear_dir(const char *dir);
 /* Whether `dir` holds a finished checkpoint-<step> folder. */
-bool run_has_checkpoint(const char *dir);
+bool pt_run_has_checkpoint(const char *dir);
 /* An absolute path for `rel` inside `dir` (rel absolute: itself). malloc'd. */
-char *run_abs(const char *dir, const char *rel);
+char *pt_run_abs(const char *dir, const char *rel);
 
 #endif

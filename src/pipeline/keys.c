@@ -14,7 +14,7 @@
 #include "assets/assets.h"
 #include "util/file.h"
 
-pt_status run_err(const run_ctx *c, int line, const char *key, const char *fmt, ...) {
+pt_status pt_run_err(const pt_run_ctx *c, int line, const char *key, const char *fmt, ...) {
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -27,8 +27,8 @@ pt_status run_err(const run_ctx *c, int line, const char *key, const char *fmt, 
     return pt_error(PT_ERR_ARG, "%s%s: %s", c->label, where, msg);
 }
 
-int run_key_line(const run_node *map, const char *key) {
-    if (!map || map->kind != RUN_NODE_MAP) return 0;
+int pt_run_key_line(const pt_yaml_node *map, const char *key) {
+    if (!map || map->kind != PT_YAML_MAP) return 0;
     for (int i = 0; i < map->n; i++)
         if (!strcmp(map->keys[i], key)) return map->key_lines[i];
     return 0;
@@ -39,26 +39,26 @@ static void join(char *buf, size_t n, const char *section, const char *key) {
     else snprintf(buf, n, "%s", key);
 }
 
-pt_status run_keys_check(const run_ctx *c, const run_node *map, int line, const char *section, const run_keydef *defs) {
+pt_status pt_run_keys_check(const pt_run_ctx *c, const pt_yaml_node *map, int line, const char *section, const pt_run_keydef *defs) {
     if (!map) return PT_OK;
-    if (map->kind != RUN_NODE_MAP) return run_err(c, line, section, "expects a mapping of keys to values");
+    if (map->kind != PT_YAML_MAP) return pt_run_err(c, line, section, "expects a mapping of keys to values");
     for (int i = 0; i < map->n; i++) {
         bool known = false;
-        for (const run_keydef *d = defs; d->key && !known; d++) known = !strcmp(d->key, map->keys[i]);
+        for (const pt_run_keydef *d = defs; d->key && !known; d++) known = !strcmp(d->key, map->keys[i]);
         if (known) continue;
         char full[256], list[1024] = "";
         join(full, sizeof full, section, map->keys[i]);
-        for (const run_keydef *d = defs; d->key; d++) {
+        for (const pt_run_keydef *d = defs; d->key; d++) {
             size_t n = strlen(list);
             snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", d->key);
         }
-        return run_err(c, map->key_lines[i], NULL, "unknown key '%s' (known here: %s)", full, list);
+        return pt_run_err(c, map->key_lines[i], NULL, "unknown key '%s' (known here: %s)", full, list);
     }
     return PT_OK;
 }
 
-pt_status run_scalar(const run_ctx *c, const run_node *v, int line, const char *dotted, const char **out) {
-    if (!v || v->kind != RUN_NODE_SCALAR) return run_err(c, line, dotted, "expects a single value, not a %s", v && v->kind == RUN_NODE_MAP ? "mapping" : "list");
+pt_status pt_run_scalar(const pt_run_ctx *c, const pt_yaml_node *v, int line, const char *dotted, const char **out) {
+    if (!v || v->kind != PT_YAML_SCALAR) return pt_run_err(c, line, dotted, "expects a single value, not a %s", v && v->kind == PT_YAML_MAP ? "mapping" : "list");
     *out = v->value;
     return PT_OK;
 }
@@ -72,35 +72,35 @@ static int parse_bool(const char *s) {
     return -1;
 }
 
-pt_status run_get_bool(const run_ctx *c, const run_node *v, int line, const char *dotted, bool *out) {
+pt_status pt_run_get_bool(const pt_run_ctx *c, const pt_yaml_node *v, int line, const char *dotted, bool *out) {
     const char *s = NULL;
-    PT_TRY(run_scalar(c, v, line, dotted, &s));
+    PT_TRY(pt_run_scalar(c, v, line, dotted, &s));
     int b = parse_bool(s);
-    if (b < 0) return run_err(c, line, dotted, "expects true or false, got '%s'", s);
+    if (b < 0) return pt_run_err(c, line, dotted, "expects true or false, got '%s'", s);
     *out = b;
     return PT_OK;
 }
 
-pt_status run_get_int(const run_ctx *c, const run_node *v, int line, const char *dotted, long lo, long hi, long *out) {
+pt_status pt_run_get_int(const pt_run_ctx *c, const pt_yaml_node *v, int line, const char *dotted, long lo, long hi, long *out) {
     const char *s = NULL;
-    PT_TRY(run_scalar(c, v, line, dotted, &s));
+    PT_TRY(pt_run_scalar(c, v, line, dotted, &s));
     char *end;
     errno = 0;
     long x = strtol(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi) return run_err(c, line, dotted, "expects an integer from %ld to %ld, got '%s'", lo, hi, s);
+    if (errno || end == s || *end || x < lo || x > hi) return pt_run_err(c, line, dotted, "expects an integer from %ld to %ld, got '%s'", lo, hi, s);
     *out = x;
     return PT_OK;
 }
 
-pt_status run_resolve_path(const run_ctx *c, const run_node *v, int line, const char *dotted, run_key_kind kind, char **out) {
+pt_status pt_run_resolve_path(const pt_run_ctx *c, const pt_yaml_node *v, int line, const char *dotted, pt_run_key_kind kind, char **out) {
     *out = NULL;
     const char *s = NULL;
-    PT_TRY(run_scalar(c, v, line, dotted, &s));
-    if (!*s) return run_err(c, line, dotted, "expects a path, got an empty value");
+    PT_TRY(pt_run_scalar(c, v, line, dotted, &s));
+    if (!*s) return pt_run_err(c, line, dotted, "expects a path, got an empty value");
     char *p = NULL;
     if (!strncmp(s, "asset:", 6)) {
         pt_status st = pt_assets_path(s + 6, true, c->pull, &p);
-        if (st) return run_err(c, line, dotted, "%s", pt_errmsg());
+        if (st) return pt_run_err(c, line, dotted, "%s", pt_errmsg());
     } else if (s[0] == '/') {
         p = strdup(s);
     } else {
@@ -111,26 +111,26 @@ pt_status run_resolve_path(const run_ctx *c, const run_node *v, int line, const 
     const char *want = kind == RK_FILE ? "file" : kind == RK_DIR ? "directory" : "file or directory";
     bool ok = kind == RK_FILE ? is_file : kind == RK_DIR ? is_dir : is_file || is_dir;
     pt_status st = PT_OK;
-    if (!ok) st = run_err(c, line, dotted, "no such %s: %s", want, p);
+    if (!ok) st = pt_run_err(c, line, dotted, "no such %s: %s", want, p);
     char *abs = ok ? realpath(p, NULL) : NULL;
-    if (ok && !abs) st = run_err(c, line, dotted, "%s: %s", p, strerror(errno));
+    if (ok && !abs) st = pt_run_err(c, line, dotted, "%s: %s", p, strerror(errno));
     free(p);
     if (st) return st;
     *out = abs;
     return PT_OK;
 }
 
-pt_status run_opts_flag(run_opts *o, const char *key, const char *flag, const char *value) {
+pt_status pt_run_opts_flag(pt_run_opts *o, const char *key, const char *flag, const char *value) {
     if (!o->params && !(o->params = json_object())) return pt_error(PT_ERR_OOM, "out of memory");
-    PT_TRY(run_args_push(&o->args, flag));
-    if (value) PT_TRY(run_args_push(&o->args, value));
+    PT_TRY(pt_run_args_push(&o->args, flag));
+    if (value) PT_TRY(pt_run_args_push(&o->args, value));
     if (json_object_set_new(o->params, key, value ? json_string(value) : json_true())) return pt_error(PT_ERR_OOM, "out of memory");
     return PT_OK;
 }
 
-pt_status run_opts_input(run_opts *o, const char *role, const char *flag, const char *path) {
-    if (o->n_in >= RUN_MAX_INPUTS) return pt_error(PT_ERR_INTERNAL, "too many inputs for one stage");
-    run_input *in = &o->in[o->n_in];
+pt_status pt_run_opts_input(pt_run_opts *o, const char *role, const char *flag, const char *path) {
+    if (o->n_in >= PT_RUN_MAX_INPUTS) return pt_error(PT_ERR_INTERNAL, "too many inputs for one stage");
+    pt_run_input *in = &o->in[o->n_in];
     in->role = strdup(role);
     in->flag = flag ? strdup(flag) : NULL;
     in->path = strdup(path);
@@ -139,26 +139,26 @@ pt_status run_opts_input(run_opts *o, const char *role, const char *flag, const 
     return PT_OK;
 }
 
-void run_opts_free(run_opts *o) {
-    run_args_free(&o->args);
+void pt_run_opts_free(pt_run_opts *o) {
+    pt_run_args_free(&o->args);
     json_decref(o->params);
     for (int i = 0; i < o->n_in; i++) {
         free(o->in[i].role);
         free(o->in[i].flag);
         free(o->in[i].path);
     }
-    *o = (run_opts){0};
+    *o = (pt_run_opts){0};
 }
 
 /* Checks one value against its definition and returns it as a parameter. */
-static pt_status typed(const run_ctx *c, const run_keydef *d, const run_node *v, int line, const char *dotted, json_t **out) {
+static pt_status typed(const pt_run_ctx *c, const pt_run_keydef *d, const pt_yaml_node *v, int line, const char *dotted, json_t **out) {
     const char *s = NULL;
-    PT_TRY(run_scalar(c, v, line, dotted, &s));
+    PT_TRY(pt_run_scalar(c, v, line, dotted, &s));
     char *end;
     switch (d->kind) {
     case RK_INT: {
         long x;
-        PT_TRY(run_get_int(c, v, line, dotted, (long)d->lo, (long)d->hi, &x));
+        PT_TRY(pt_run_get_int(c, v, line, dotted, (long)d->lo, (long)d->hi, &x));
         *out = json_integer(x);
         break;
     }
@@ -166,13 +166,13 @@ static pt_status typed(const run_ctx *c, const run_keydef *d, const run_node *v,
         errno = 0;
         double x = strtod(s, &end);
         if (errno || end == s || *end || !isfinite(x) || x < d->lo || x > d->hi)
-            return run_err(c, line, dotted, "expects a number from %g to %g, got '%s'", d->lo, d->hi, s);
+            return pt_run_err(c, line, dotted, "expects a number from %g to %g, got '%s'", d->lo, d->hi, s);
         *out = json_real(x);
         break;
     }
     case RK_BOOL: {
         bool b;
-        PT_TRY(run_get_bool(c, v, line, dotted, &b));
+        PT_TRY(pt_run_get_bool(c, v, line, dotted, &b));
         *out = json_boolean(b);
         break;
     }
@@ -186,7 +186,7 @@ static pt_status typed(const run_ctx *c, const run_keydef *d, const run_node *v,
                 ok = k == n && !strncmp(p, s, n);
                 p += k + (p[k] == '|');
             }
-            if (!ok) return run_err(c, line, dotted, "expects one of %s, got '%s'", d->choices, s);
+            if (!ok) return pt_run_err(c, line, dotted, "expects one of %s, got '%s'", d->choices, s);
         }
         *out = json_string(s);
         break;
@@ -194,11 +194,11 @@ static pt_status typed(const run_ctx *c, const run_keydef *d, const run_node *v,
     return *out ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
 }
 
-pt_status run_opts_add(run_opts *o, const run_ctx *c, const run_node *map, const char *section, const run_keydef *defs) {
+pt_status pt_run_opts_add(pt_run_opts *o, const pt_run_ctx *c, const pt_yaml_node *map, const char *section, const pt_run_keydef *defs) {
     if (!map) return PT_OK;
     if (!o->params && !(o->params = json_object())) return pt_error(PT_ERR_OOM, "out of memory");
     for (int i = 0; i < map->n; i++) {
-        const run_keydef *d = defs;
+        const pt_run_keydef *d = defs;
         while (d->key && strcmp(d->key, map->keys[i])) d++;
         if (!d->key || !d->flag || d->kind == RK_OTHER) continue;
         char dotted[256];
@@ -206,8 +206,8 @@ pt_status run_opts_add(run_opts *o, const run_ctx *c, const run_node *map, const
         int line = map->key_lines[i];
         if (d->kind == RK_FILE || d->kind == RK_DIR || d->kind == RK_PATH) {
             char *p = NULL;
-            PT_TRY(run_resolve_path(c, map->items[i], line, dotted, d->kind, &p));
-            pt_status st = run_opts_input(o, dotted, d->flag, p);
+            PT_TRY(pt_run_resolve_path(c, map->items[i], line, dotted, d->kind, &p));
+            pt_status st = pt_run_opts_input(o, dotted, d->flag, p);
             free(p);
             PT_TRY(st);
             continue;
@@ -216,10 +216,10 @@ pt_status run_opts_add(run_opts *o, const run_ctx *c, const run_node *map, const
         PT_TRY(typed(c, d, map->items[i], line, dotted, &v));
         pt_status st = PT_OK;
         if (d->kind == RK_BOOL) {
-            if (json_is_true(v)) st = run_args_push(&o->args, d->flag);
+            if (json_is_true(v)) st = pt_run_args_push(&o->args, d->flag);
         } else {
-            st = run_args_push(&o->args, d->flag);
-            if (!st) st = run_args_push(&o->args, map->items[i]->value);
+            st = pt_run_args_push(&o->args, d->flag);
+            if (!st) st = pt_run_args_push(&o->args, map->items[i]->value);
         }
         if (!st && json_object_set_new(o->params, d->key, v)) st = pt_error(PT_ERR_OOM, "out of memory");
         PT_TRY(st);

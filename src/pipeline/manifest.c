@@ -128,14 +128,14 @@ static pt_status digest(const char *path, json_t *prev, char sha[PT_SHA256_HEX],
     return file_sha(path, fp, sha);
 }
 
-pt_status run_manifest_inputs(const run_stage *s, const char *run_dir, json_t *prev, bool *present, json_t **inputs) {
+pt_status pt_run_manifest_inputs(const pt_run_stage *s, const char *run_dir, json_t *prev, bool *present, json_t **inputs) {
     *inputs = json_object();
     if (!*inputs) return pt_error(PT_ERR_OOM, "out of memory");
     json_t *pin = json_object_get(prev, "inputs");
     pt_status st = PT_OK;
     for (int i = 0; i < s->n_in && !st; i++) {
-        const run_stage_input *in = &s->in[i];
-        char *abs = run_abs(run_dir, in->file);
+        const pt_run_stage_input *in = &s->in[i];
+        char *abs = pt_run_abs(run_dir, in->file);
         if (!abs) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
         present[i] = pt_file_exists(abs) || pt_dir_exists(abs);
         if (!present[i]) {
@@ -158,12 +158,12 @@ pt_status run_manifest_inputs(const run_stage *s, const char *run_dir, json_t *p
     return st;
 }
 
-json_t *run_manifest_load(const char *dir) {
+json_t *pt_run_manifest_load(const char *dir) {
     char *p = pt_path_join(dir, "manifest.json");
     json_t *m = p && pt_file_exists(p) ? json_load_file(p, 0, NULL) : NULL;
     free(p);
     if (m && (!json_is_object(m) || !json_is_string(json_object_get(m, "format")) ||
-              strcmp(json_string_value(json_object_get(m, "format")), RUN_MANIFEST_FORMAT))) {
+              strcmp(json_string_value(json_object_get(m, "format")), PT_RUN_MANIFEST_FORMAT))) {
         json_decref(m);
         m = NULL;
     }
@@ -182,13 +182,13 @@ static bool same_inputs(json_t *a, json_t *b) {
     return true;
 }
 
-bool run_manifest_same_work(json_t *m, const run_stage *s, json_t *inputs) {
+bool pt_run_manifest_same_work(json_t *m, const pt_run_stage *s, json_t *inputs) {
     const char *v = json_string_value(json_object_get(m, "version"));
     return m && v && !strcmp(v, PT_VERSION) && json_equal(json_object_get(m, "parameters"), s->params) &&
            same_inputs(json_object_get(m, "inputs"), inputs);
 }
 
-bool run_manifest_current(json_t *m, const run_stage *s, json_t *inputs, const char *run_dir, const char **why) {
+bool pt_run_manifest_current(json_t *m, const pt_run_stage *s, json_t *inputs, const char *run_dir, const char **why) {
     if (!m) { *why = "not run yet"; return false; }
     if (!json_is_true(json_object_get(m, "completed"))) { *why = "interrupted"; return false; }
     const char *v = json_string_value(json_object_get(m, "version"));
@@ -197,7 +197,7 @@ bool run_manifest_current(json_t *m, const run_stage *s, json_t *inputs, const c
     if (!same_inputs(json_object_get(m, "inputs"), inputs)) { *why = "inputs changed"; return false; }
     for (int i = 0; i < s->n_out; i++) {
         if (s->out[i].optional) continue;
-        char *p = run_abs(run_dir, s->out[i].path);
+        char *p = pt_run_abs(run_dir, s->out[i].path);
         bool ok = p && pt_file_exists(p);
         free(p);
         if (!ok) { *why = "outputs missing"; return false; }
@@ -212,16 +212,16 @@ static void now_iso(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-json_t *run_manifest_start(const run_stage *s, json_t *inputs, const run_args *cmd, const char *run_dir, bool resumed) {
-    char *line = run_args_shell(cmd), when[32];
+json_t *pt_run_manifest_start(const pt_run_stage *s, json_t *inputs, const pt_run_args *cmd, const char *run_dir, bool resumed) {
+    char *line = pt_run_args_shell(cmd), when[32];
     now_iso(when, sizeof when);
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     exe[n > 0 ? n : 0] = 0;
     json_t *argv = json_array();
     for (int i = 0; argv && i < cmd->n; i++) json_array_append_new(argv, json_string(cmd->v[i]));
-    json_t *m = line && argv ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:O, s:b, s:s, s:b}", "format", RUN_MANIFEST_FORMAT,
-                                         "stage", run_kind_names[s->kind], "instance", s->instance, "title", s->title, "tool", "politune",
+    json_t *m = line && argv ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:O, s:b, s:s, s:b}", "format", PT_RUN_MANIFEST_FORMAT,
+                                         "stage", pt_run_kind_names[s->kind], "instance", s->instance, "title", s->title, "tool", "politune",
                                          "version", PT_VERSION, "binary", exe, "cwd", run_dir, "argv", argv, "parameters", s->params,
                                          "inputs", inputs, "resumed", resumed, "started", when, "completed", 0)
                              : NULL;
@@ -231,12 +231,12 @@ json_t *run_manifest_start(const run_stage *s, json_t *inputs, const run_args *c
     return m;
 }
 
-pt_status run_manifest_finish(json_t *m, const run_stage *s, const char *run_dir, double seconds, const char *summary) {
+pt_status pt_run_manifest_finish(json_t *m, const pt_run_stage *s, const char *run_dir, double seconds, const char *summary) {
     json_t *outs = json_object();
     if (!outs) return pt_error(PT_ERR_OOM, "out of memory");
     pt_status st = PT_OK;
     for (int i = 0; i < s->n_out && !st; i++) {
-        char *p = run_abs(run_dir, s->out[i].path);
+        char *p = pt_run_abs(run_dir, s->out[i].path);
         if (!p) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
         if (!pt_file_exists(p)) {
             if (!s->out[i].optional) st = pt_error(PT_ERR_IO, "stage %s finished without writing %s", s->title, p);
@@ -261,7 +261,7 @@ pt_status run_manifest_finish(json_t *m, const run_stage *s, const char *run_dir
     return PT_OK;
 }
 
-pt_status run_manifest_save(const char *dir, json_t *m) {
+pt_status pt_run_manifest_save(const char *dir, json_t *m) {
     char *s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     char *p = pt_path_join(dir, "manifest.json");
     pt_status st = s && p ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");

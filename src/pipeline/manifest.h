@@ -15,28 +15,28 @@
 #include "pipeline/args.h"
 #include "pipeline/plan.h"
 
-#define RUN_MANIFEST_FORMAT "politune-run-stage/1"
+#define PT_RUN_MANIFEST_FORMAT "politune-run-stage/1"
 
 /* The inputs object {role: {"path", "sha256", "fingerprint"}} of a stage; present[i] says
  * whether in[i] exists. A required input that is missing is an error naming it. `prev` is
  * the stage's previous manifest (NULL: none). */
-pt_status run_manifest_inputs(const run_stage *s, const char *run_dir, json_t *prev, bool *present, json_t **inputs);
+pt_status pt_run_manifest_inputs(const pt_run_stage *s, const char *run_dir, json_t *prev, bool *present, json_t **inputs);
 
 /* The manifest in `dir`, or NULL when there is none (or it is unreadable: then the stage just
  * runs again). */
-json_t *run_manifest_load(const char *dir);
+json_t *pt_run_manifest_load(const char *dir);
 
 /* Whether the stage can be skipped; otherwise *why says what changed (static text). */
-bool run_manifest_current(json_t *m, const run_stage *s, json_t *inputs, const char *run_dir, const char **why);
+bool pt_run_manifest_current(json_t *m, const pt_run_stage *s, json_t *inputs, const char *run_dir, const char **why);
 /* The same inputs and parameters as `m`, whether or not it completed: an interrupted stage
  * with these may be resumed. */
-bool run_manifest_same_work(json_t *m, const run_stage *s, json_t *inputs);
+bool pt_run_manifest_same_work(json_t *m, const pt_run_stage *s, json_t *inputs);
 
 /* A manifest for a stage about to run (completed: false). `cmd` is its full command line. */
-json_t *run_manifest_start(const run_stage *s, json_t *inputs, const run_args *cmd, const char *run_dir, bool resumed);
+json_t *pt_run_manifest_start(const pt_run_stage *s, json_t *inputs, const pt_run_args *cmd, const char *run_dir, bool resumed);
 /* Marks it completed: hashes the outputs, records the time taken and the command's JSON
  * summary (its stdout) when it printed one. */
-pt_status run_manifest_finish(json_t *m, const run_stage *s, const char *run_dir, double seconds, const char *summary);
-pt_status run_manifest_save(const char *dir, json_t *m);
+pt_status pt_run_manifest_finish(json_t *m, const pt_run_stage *s, const char *run_dir, double seconds, const char *summary);
+pt_status pt_run_manifest_save(const char *dir, json_t *m);
 
 #endif

@@ -12,11 +12,11 @@
 #include "pipeline/args.h"
 #include "pipeline/recipe.h"
 
-typedef enum { RUN_SELECT, RUN_SYNTH, RUN_PAIRS, RUN_TRAIN, RUN_COMPASS, RUN_REPORT, RUN_KINDS } run_kind;
+typedef enum { PT_RUN_SELECT, PT_RUN_SYNTH, PT_RUN_PAIRS, PT_RUN_TRAIN, PT_RUN_COMPASS, PT_RUN_REPORT, PT_RUN_KINDS } pt_run_kind;
 
-extern const char *const run_kind_names[RUN_KINDS];
+extern const char *const pt_run_kind_names[PT_RUN_KINDS];
 /* The kind called `name`, or -1. */
-int run_kind_from_name(const char *name);
+int pt_run_kind_from_name(const char *name);
 
 typedef struct {
     char *role;
@@ -25,42 +25,42 @@ typedef struct {
     char *file;     /* what is hashed: absolute, or relative to the run directory */
     bool optional;  /* left out of the command and the hashes when missing */
     int from;       /* the stage that makes it, -1 when it comes from outside the run */
-} run_stage_input;
+} pt_run_stage_input;
 
 typedef struct {
     char *path;     /* relative to the run directory */
     bool optional;  /* e.g. a training trajectory when the run was shorter than eval.every */
-} run_output;
+} pt_run_output;
 
-#define RUN_MAX_STAGE_INPUTS 24
-#define RUN_MAX_OUTPUTS 6
+#define PT_RUN_MAX_STAGE_INPUTS 24
+#define PT_RUN_MAX_OUTPUTS 6
 
 typedef struct {
-    run_kind kind;
+    pt_run_kind kind;
     char *instance;   /* left, right, base, ... ("" for the report) */
     char *title;      /* "train left" */
     char *dir;        /* its folder in the run directory: "train-left" */
-    run_args argv;    /* "politune" "train" ...; inputs are added when it runs */
-    run_stage_input in[RUN_MAX_STAGE_INPUTS];
+    pt_run_args argv;    /* "politune" "train" ...; inputs are added when it runs */
+    pt_run_stage_input in[PT_RUN_MAX_STAGE_INPUTS];
     int n_in;
-    run_output out[RUN_MAX_OUTPUTS];
+    pt_run_output out[PT_RUN_MAX_OUTPUTS];
     int n_out;
     json_t *params;
     bool resumable;   /* train: --resume from its last checkpoint; select/synth resume their JSONL */
-} run_stage;
+} pt_run_stage;
 
 typedef struct {
-    run_stage *s;
+    pt_run_stage *s;
     int n;
-} run_plan;
+} pt_run_plan;
 
 /* threads > 0 is passed to every stage that loads a model (not a parameter: it does not
  * change what a stage makes). */
-pt_status run_plan_build(run_plan *p, const run_recipe *r, int threads);
-void run_plan_free(run_plan *p);
+pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads);
+void pt_run_plan_free(pt_run_plan *p);
 
 /* The full command line of stage s given which optional inputs exist (present[i] for in[i]),
  * plus `extra` arguments (a resume flag). */
-pt_status run_stage_command(const run_stage *s, const bool *present, const run_args *extra, run_args *out);
+pt_status pt_run_stage_command(const pt_run_stage *s, const bool *present, const pt_run_args *extra, pt_run_args *out);
 
 #endif

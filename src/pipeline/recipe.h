@@ -14,63 +14,63 @@
 #include "pipeline/args.h"
 #include "format/yaml.h"
 
-#define RUN_MAX_SOURCES 8
-#define RUN_MAX_INPUTS 8
+#define PT_RUN_MAX_SOURCES 8
+#define PT_RUN_MAX_INPUTS 8
 
 /* A file a stage reads: `flag path` on its command line (flag NULL: a positional argument). */
 typedef struct {
     char *role, *flag, *path; /* path absolute */
-} run_input;
+} pt_run_input;
 
 /* The options of one kind of stage: flags without paths (recorded as its parameters) and the
  * files it reads. */
 typedef struct {
-    run_args args;
+    pt_run_args args;
     json_t *params;
-    run_input in[RUN_MAX_INPUTS];
+    pt_run_input in[PT_RUN_MAX_INPUTS];
     int n_in;
-} run_opts;
+} pt_run_opts;
 
 typedef struct {
     char *name;                   /* left, right, left75 */
     int n;                        /* sources mixed */
-    char *src[RUN_MAX_SOURCES];   /* names of data.pairs entries, or left / right from the corpus */
-    double w[RUN_MAX_SOURCES];    /* normalised to sum 1 */
-} run_target;
+    char *src[PT_RUN_MAX_SOURCES];   /* names of data.pairs entries, or left / right from the corpus */
+    double w[PT_RUN_MAX_SOURCES];    /* normalised to sum 1 */
+} pt_run_target;
 
-typedef enum { RUN_DATA_NONE, RUN_DATA_CORPUS, RUN_DATA_PAIRS } run_data_kind;
+typedef enum { PT_RUN_DATA_NONE, PT_RUN_DATA_CORPUS, PT_RUN_DATA_PAIRS } pt_run_data_kind;
 
 typedef struct {
     char *file;        /* the recipe as named on the command line (for messages) */
     char *dir;         /* absolute: relative paths in the recipe start here */
     char *name;        /* `name:`, else the file's stem */
     char *model;       /* absolute path of the base model */
-    run_data_kind data;
+    pt_run_data_kind data;
     /* corpus: select and synth per side, with the judge */
-    run_opts corpus, judge, select;
+    pt_run_opts corpus, judge, select;
     bool side_used[2]; /* left, right */
     /* ready pairs */
     int n_sources;
-    char *source_name[RUN_MAX_SOURCES], *source_path[RUN_MAX_SOURCES];
+    char *source_name[PT_RUN_MAX_SOURCES], *source_path[PT_RUN_MAX_SOURCES];
     long sample;       /* pairs per target (0: all) */
     long heldout;      /* held-out pairs per target, disjoint from the sample (0: none) */
     int heldout_line;  /* where data.heldout is (for messages) */
     uint64_t seed;
     int n_targets;
-    run_target *targets;
-    run_opts train;    /* includes the eval_every keys */
+    pt_run_target *targets;
+    pt_run_opts train;    /* includes the eval_every keys */
     long eval_every;
-    run_opts compass;  /* besides --mode */
+    pt_run_opts compass;  /* besides --mode */
     bool eval_base;
     int n_modes;
     char *modes[2];
     bool report, report_svg;
-} run_recipe;
+} pt_run_recipe;
 
 /* Reads and checks the recipe; `sets` are "dotted.key=value" overrides applied first (NULL-
  * terminated, may be NULL). Asset paths ("asset:models/...") are resolved, and fetched into
  * the cache when missing, with `pull` (may be NULL) told of the progress. */
-pt_status run_recipe_load(run_recipe *r, const char *path, const char *const *sets, const pt_pull_hooks *pull);
-void run_recipe_free(run_recipe *r);
+pt_status pt_run_recipe_load(pt_run_recipe *r, const char *path, const char *const *sets, const pt_pull_hooks *pull);
+void pt_run_recipe_free(pt_run_recipe *r);
 
 #endif

@@ -1,4 +1,4 @@
-/* fork + exec of a stage command with its stdout captured (see run_spawn.h). */
+/* fork + exec of a stage command with its stdout captured (see pt_run_spawn.h). */
 #include "pipeline/spawn.h"
 
 #include <errno.h>
@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-pt_status run_spawn(const run_args *argv, const char *cwd, const char *err_path, char **out, int *status) {
+pt_status pt_run_spawn(const pt_run_args *argv, const char *cwd, const char *err_path, char **out, int *status) {
     *out = NULL;
     *status = -1;
     int fd[2];

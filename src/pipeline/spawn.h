@@ -11,6 +11,6 @@
 /* Runs argv (argv.v[0] is only the displayed name) in `cwd`. stderr goes to `err_path`
  * (appended) or, when NULL, stays the caller's. *out: what it printed on stdout (malloc'd).
  * *status: its exit status, or 128 + the signal that ended it. */
-pt_status run_spawn(const run_args *argv, const char *cwd, const char *err_path, char **out, int *status);
+pt_status pt_run_spawn(const pt_run_args *argv, const char *cwd, const char *err_path, char **out, int *status);
 
 #endif

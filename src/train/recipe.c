@@ -10,11 +10,11 @@
 #include "train/config.h"
 
 /* A list value as the comma-joined text pt_train_config_set reads. */
-static pt_status join_list(const char *path, const char *key, const run_node *seq, char *value, size_t cap) {
+static pt_status join_list(const char *path, const char *key, const pt_yaml_node *seq, char *value, size_t cap) {
     value[0] = 0;
     for (int i = 0; i < seq->n; i++) {
-        const run_node *it = seq->items[i];
-        if (it->kind != RUN_NODE_SCALAR)
+        const pt_yaml_node *it = seq->items[i];
+        if (it->kind != PT_YAML_SCALAR)
             return pt_error(PT_ERR_FORMAT, "%s:%d: key '%s': nested mappings are not recipe values", path, it->line, key);
         size_t n = strlen(value);
         if (n + strlen(it->value) + 2 > cap) return pt_error(PT_ERR_FORMAT, "%s:%d: list too long", path, it->line);
@@ -24,26 +24,26 @@ static pt_status join_list(const char *path, const char *key, const run_node *se
 }
 
 pt_status pt_train_recipe_load(pt_train_config *c, const char *path) {
-    run_node *root = NULL;
-    PT_TRY(run_yaml_load(path, path, &root));
+    pt_yaml_node *root = NULL;
+    PT_TRY(pt_yaml_load(path, path, &root));
     pt_status rc = PT_OK;
     char value[4096];
     for (int i = 0; i < root->n && !rc; i++) {
         const char *key = root->keys[i];
         const int line = root->key_lines[i];
-        const run_node *v = root->items[i];
+        const pt_yaml_node *v = root->items[i];
         if (pt_train_config_is_bool(key) < 0) {
             rc = pt_error(PT_ERR_ARG, "%s:%d: unknown key '%.127s' (see politune train --help for the keys)", path, line, key);
             break;
         }
-        if (v->kind == RUN_NODE_MAP) {
+        if (v->kind == PT_YAML_MAP) {
             rc = pt_error(PT_ERR_FORMAT, "%s:%d: key '%s': nested mappings are not recipe values", path, v->line, key);
             break;
         }
-        if (v->kind == RUN_NODE_SEQ && (rc = join_list(path, key, v, value, sizeof value))) break;
-        rc = pt_train_config_set(c, key, v->kind == RUN_NODE_SEQ ? value : v->value);
+        if (v->kind == PT_YAML_SEQ && (rc = join_list(path, key, v, value, sizeof value))) break;
+        rc = pt_train_config_set(c, key, v->kind == PT_YAML_SEQ ? value : v->value);
         if (rc) rc = pt_error_wrap(rc, "%s:%d: ", path, line);
     }
-    run_node_free(root);
+    pt_yaml_node_free(root);
     return rc;
 }
