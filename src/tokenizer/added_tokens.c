@@ -49,7 +49,7 @@ static pt_status push_seg(tk_seg **v, size_t *n, size_t *cap, size_t start, size
     return PT_OK;
 }
 
-pt_status pt_tok_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
+pt_status pt_tokenizer_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
                              size_t *nseg) {
     tk_seg *v = NULL;
     size_t nv = 0, cap = 0, seg_start = 0, pos = 0;
@@ -74,14 +74,14 @@ pt_status pt_tok_split_added(const pt_tokenizer *t, const char *s, size_t n, boo
         if (hit->lstrip) {
             while (ms > seg_start) {
                 size_t cs;
-                if (!pt_tok_is_space(char_before(s, ms, &cs))) break;
+                if (!pt_tokenizer_is_space(char_before(s, ms, &cs))) break;
                 ms = cs;
             }
         }
         if (hit->rstrip) {
             while (me < n) {
                 int len;
-                if (!pt_tok_is_space(pt_utf8_decode(s + me, n - me, &len))) break;
+                if (!pt_tokenizer_is_space(pt_utf8_decode(s + me, n - me, &len))) break;
                 me += (size_t)len;
             }
         }

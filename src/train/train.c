@@ -49,7 +49,7 @@ typedef struct {
     char *ckpt;               /* the checkpoint resumed from, or NULL */
     pt_heldout ho;            /* eval_data's pairs */
     bool ho_on;
-    pt_eval_log elog;
+    pt_metrics_eval_log elog;
     bool elog_open;
 } trainer;
 
@@ -386,7 +386,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
 
 static void trainer_free(trainer *t) {
     if (t->log_open) pt_metrics_close(&t->log);
-    if (t->elog_open) pt_eval_log_close(&t->elog);
+    if (t->elog_open) pt_metrics_eval_close(&t->elog);
     pt_heldout_free(&t->ho);
     pt_tmodel_free(t->tm);
     pt_tbatch_free(&t->b);
@@ -426,7 +426,7 @@ static pt_status heldout_evaluate(trainer *t) {
     const pt_train_config *c = t->cfg;
     const long step = t->st.step;
     if (!t->ho_on || !(step == 0 || step == t->total || (c->eval_every > 0 && step % c->eval_every == 0))) return PT_OK;
-    if (pt_eval_log_has(&t->elog, step)) {
+    if (pt_metrics_eval_has(&t->elog, step)) {
         note(t, "eval: step %ld already in %s/eval_metrics.jsonl", step, c->out);
         return PT_OK;
     }
@@ -434,7 +434,7 @@ static pt_status heldout_evaluate(trainer *t) {
     pt_status st = pt_heldout_evaluate(&t->ho, t->tm, &t->b, c->loss_type, c->beta, c->label_smoothing, &em);
     if (st) return pt_error_wrap(st, "held-out evaluation at step %ld: ", step);
     em.step = step;
-    PT_TRY(pt_eval_log_write(&t->elog, &em));
+    PT_TRY(pt_metrics_eval_write(&t->elog, &em));
     if (!t->res->n_evals++) t->res->eval_first = em;
     t->res->eval_last = em;
     note(t, "eval: step %ld, %d pairs: accuracy %.2f, margin %.2f", step, em.pairs, em.rewards_accuracies, em.rewards_margins);
@@ -481,7 +481,7 @@ static pt_status run(trainer *t) {
     PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
     t->log_open = true;
     if (t->ho_on) {
-        PT_TRY(pt_eval_log_open(&t->elog, c->out, c->resume != NULL));
+        PT_TRY(pt_metrics_eval_open(&t->elog, c->out, c->resume != NULL));
         t->elog_open = true;
         PT_TRY(heldout_evaluate(t));
     }
