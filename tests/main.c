@@ -1,6 +1,7 @@
 /* Test runner: runs every registered test (or those whose name contains one of the
  * arguments) and ends with "N passed, N failed, N skipped". */
 
+#include "../tools/politune/assets_env.h"
 #include "test.h"
 
 #include <stdarg.h>
@@ -157,6 +158,11 @@ int main(int argc, char **argv) {
     char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
     if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
     free(abs_bin);
+    /* the library reads no environment: the runner passes the asset settings on, as the CLI does */
+    if (cli_assets_from_env()) {
+        fprintf(stderr, "asset settings: %s\n", pt_errmsg());
+        return 2;
+    }
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1) {

@@ -1,7 +1,10 @@
 /* politune: entry point; dispatches to the subcommands listed in `commands`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "assets_env.h"
+#include "backend/cpu/kernels.h"
 #include "commands.h"
 #include "politune.h"
 
@@ -42,6 +45,14 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     if (!strcmp(argv[1], "--version")) { printf("politune %s (%s)\n", pt_version(), pt_build_features()); return 0; }
+    /* the library reads no environment: what the user set there is passed on here */
+    const char *kernels = getenv("POLITUNE_KERNELS");
+    pt_status st = cli_assets_from_env();
+    if (!st && kernels && *kernels) st = pt_kern_limit(kernels);
+    if (st) {
+        fprintf(stderr, "politune: %s%s\n", kernels && st == PT_ERR_ARG ? "POLITUNE_KERNELS: " : "", pt_errmsg());
+        return 2;
+    }
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "politune: unknown command '%s' (see 'politune --help')\n", argv[1]);
