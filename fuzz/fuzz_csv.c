@@ -3,7 +3,7 @@
  * record that survives must have valid UTF-8 text and a 16-digit id, without crashes, leaks or
  * reads out of bounds.
  * (sources beyond util/format/tokenizer on the next line) */
-// fuzz-sources: src/format/csv.c src/data/records.c src/data/jsonl.c src/data/idset.c
+// fuzz-sources: src/data/records.c src/data/jsonl.c src/data/idset.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

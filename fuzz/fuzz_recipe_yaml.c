@@ -1,7 +1,6 @@
 /* libFuzzer target: arbitrary bytes as a `politune run` recipe, through the YAML tree reader
  * (libyaml underneath) and the dotted-path setter used by --set. Everything must be accepted
  * or rejected without reading outside the buffer; accepted trees are walked and freed. */
-// fuzz-sources: src/format/yaml.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

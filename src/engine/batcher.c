@@ -642,6 +642,14 @@ static pt_status step_scratch_new(step_scratch *sc, int S) {
                     n * (3 * sizeof(int) + sizeof(int32_t *) + sizeof(pt_job *) + 2 * sizeof(bool)), S);
 }
 
+/* The batcher's memory, itself included (the thread and its locks are gone). */
+static void buffers_free(pt_batcher *b) {
+    free(b->slots);
+    free(b->work);
+    step_scratch_free(&b->step);
+    free(b);
+}
+
 pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool batch_invariant) {
     *out = NULL;
     pt_batcher *b = calloc(1, sizeof *b);
@@ -659,9 +667,7 @@ pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool bat
                                        : pt_error(PT_ERR_OOM, "batcher: out of memory (%zu bytes of slots and sampling scratch)",
                                                   sizeof *b->slots * (size_t)b->n_slots + sizeof(float) * 2 * (size_t)b->V);
     if (st) {
-        free(b->slots);
-        free(b->work);
-        free(b);
+        buffers_free(b);
         return st;
     }
     pthread_mutex_init(&b->mu, NULL);
@@ -669,10 +675,7 @@ pt_status pt_batcher_new(pt_batcher **out, pt_engine *e, int max_queue, bool bat
     if (pthread_create(&b->thread, NULL, worker, b) != 0) {
         pthread_mutex_destroy(&b->mu);
         pthread_cond_destroy(&b->cv);
-        free(b->slots);
-        free(b->work);
-        step_scratch_free(&b->step);
-        free(b);
+        buffers_free(b);
         return pt_error(PT_ERR_INTERNAL, "cannot start the batching thread");
     }
     *out = b;
@@ -688,10 +691,7 @@ void pt_batcher_free(pt_batcher *b) {
     pthread_join(b->thread, NULL);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
-    free(b->slots);
-    free(b->work);
-    step_scratch_free(&b->step);
-    free(b);
+    buffers_free(b);
 }
 
 void pt_batcher_get_stats(pt_batcher *b, pt_batcher_stats *s) {
