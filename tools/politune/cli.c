@@ -83,6 +83,16 @@ int cli_getopt(const char *cmd, int argc, char **argv, const struct option *long
     return 0;
 }
 
+int cli_bind_group(void *binds, const char *cmd, int opt, const char *arg) {
+    for (const cli_bind *b = binds; b->opt; b++)
+        if (b->opt == opt) {
+            if (b->str) *b->str = arg;
+            if (b->flag) *b->flag = true;
+            return 1;
+        }
+    return 0;
+}
+
 int cli_model_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_model_option(opts, cmd, opt, arg); }
 
 int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_gen_option(opts, cmd, opt, arg); }

@@ -55,6 +55,15 @@ typedef struct {
  * returns 0), or the exit status of a usage error. */
 int cli_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, const char *usage, bool positional,
                const cli_option_group *groups);
+/* Options that only store their value: a string option's argument into *str, or a flag's
+ * true into *flag. A group of them is an array ending with {0} (opts: the array). */
+typedef struct {
+    int opt;
+    const char **str;
+    bool *flag;
+} cli_bind;
+int cli_bind_group(void *binds, const char *cmd, int opt, const char *arg);
+
 /* The group handlers of the shared option sets below (opts: a cli_model_opts / cli_gen_opts). */
 int cli_model_group(void *opts, const char *cmd, int opt, const char *arg);
 int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg);
