@@ -250,3 +250,21 @@ PT_TEST(gpu_device_info) {
     CHECK(total > 0 && free_b <= total);
     printf("     GPU: %s, %.1f GiB, %.1f GiB free\n", name, total / 1073741824.0, free_b / 1073741824.0);
 }
+
+/* A CUDA error in the middle of a run (injected after 300 operations, inside the first few
+ * generated tokens) ends the command with one line naming the operation, a non-zero exit. */
+PT_TEST(gpu_cli_error_mid_run) {
+    GPU_OR_SKIP(be);
+    (void)be;
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err,
+                         "POLITUNE_CUDA_FAULT_AFTER=300 \"$POLITUNE_BIN\" generate --device cuda --model '%s' --prompt 'Once upon' "
+                         "--max-new-tokens 60",
+                         pt_test_shared("assets/models/stories260K/stories260K.gguf"));
+    int lines = 0;
+    for (const char *p = err; p && *p; p++) lines += *p == '\n';
+    CHECK_MSG(rc != 0 && rc != 128, "exit %d", rc);
+    CHECK_MSG(err && strstr(err, "CUDA error in") && strstr(err, "POLITUNE_CUDA_FAULT_AFTER"), "stderr: %s", err ? err : "");
+    CHECK_MSG(lines == 1, "%d lines on stderr: %s", lines, err ? err : "");
+    free(out), free(err);
+}

@@ -48,6 +48,7 @@ struct state {
     std::unordered_map<const void *, weight_entry> weights;
     size_t weight_bytes = 0;
     int engines = 0;
+    long ops = 0, fault_after = -1; /* POLITUNE_CUDA_FAULT_AFTER: fail that operation, for tests */
     pt_cuda_precision prec = PT_CUDA_BF16;
     bool prec_from_env = false;
     char err[512] = "";
@@ -86,10 +87,23 @@ bool init(const char *op) {
         if (env && !strcmp(env, "f32")) S.prec = PT_CUDA_F32;
         S.prec_from_env = true;
     }
+    const char *fault = getenv("POLITUNE_CUDA_FAULT_AFTER");
+    if (fault) S.fault_after = atol(fault);
     if (failed(cudaStreamCreateWithFlags(&S.stream, cudaStreamNonBlocking), op)) return false;
     if (failed_lt(cublasLtCreate(&S.lt), op)) return false;
     if (!grow(S.lt_work, LT_WORKSPACE, op)) return false;
     S.ready = true;
+    return true;
+}
+
+/* The start of every operation: false when it must not run (an earlier failure, no GPU, or
+ * the injected fault, which stands for a CUDA error in the middle of a run). */
+bool begin(const char *op) {
+    if (S.err[0] || !init(op)) return false;
+    if (S.fault_after >= 0 && S.ops++ == S.fault_after) {
+        snprintf(S.err, sizeof S.err, "CUDA error in %s: fault injected by POLITUNE_CUDA_FAULT_AFTER=%ld", op, S.fault_after);
+        return false;
+    }
     return true;
 }
 
@@ -355,7 +369,7 @@ const weight_entry *device_weight(const pt_weight *W) {
 void op_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "matmul";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     const weight_entry *w = device_weight(W);
     if (!w) return;
     const size_t in_bytes = sizeof(float) * (size_t)n * W->cols, out_bytes = sizeof(float) * (size_t)n * W->rows;
@@ -383,7 +397,7 @@ void op_matmul(float *out, const float *in, const pt_weight *W, const float *bia
 void op_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "sgemm_nt";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     const size_t cb = sizeof(float) * (size_t)m * n;
     if (!upload(S.a, A, sizeof(float) * (size_t)m * k, op) || !upload(S.b, B, sizeof(float) * (size_t)n * k, op) ||
         !grow(S.o, cb, op))
@@ -396,7 +410,7 @@ void op_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, 
 void op_rmsnorm(float *out, float *rstd, const float *in, const float *weight, int n, int dim, float eps) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "rmsnorm";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     const size_t bytes = sizeof(float) * (size_t)n * dim;
     if (!upload(S.a, in, bytes, op) || !upload(S.b, weight, sizeof(float) * dim, op) || !grow(S.o, bytes, op) ||
         !grow(S.c, sizeof(float) * n, op))
@@ -414,7 +428,7 @@ void op_rope_tables(float *cos_t, float *sin_t, const int *pos, int n, const dou
 void op_rope(float *x, const float *cos_t, const float *sin_t, int n, int n_heads, int hd) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "rope";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     const size_t bytes = sizeof(float) * (size_t)n * n_heads * hd, tb = sizeof(float) * (size_t)n * (hd / 2);
     if (!upload(S.a, x, bytes, op) || !upload(S.b, cos_t, tb, op) || !upload(S.c, sin_t, tb, op)) return;
     k_rope<<<blocks_for((int64_t)n * n_heads * (hd / 2), 256), 256, 0, S.stream>>>((float *)S.a.p, (const float *)S.b.p,
@@ -426,7 +440,7 @@ void op_rope(float *x, const float *cos_t, const float *sin_t, int n, int n_head
 void op_swiglu(float *h, const float *gate, const float *up, int64_t n) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "swiglu";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     const size_t bytes = sizeof(float) * (size_t)n;
     if (!upload(S.a, gate, bytes, op) || !upload(S.b, up, bytes, op) || !grow(S.o, bytes, op)) return;
     k_swiglu<<<blocks_for(n, 256), 256, 0, S.stream>>>((float *)S.o.p, (const float *)S.a.p, (const float *)S.b.p, n);
@@ -438,7 +452,7 @@ void op_attention(float *out, const float *q, const float *k_cache, const float 
                   int n_kv_heads, int hd) {
     std::lock_guard<std::mutex> g(S.mu);
     const char *op = "attention";
-    if (S.err[0] || !init(op)) return;
+    if (!begin(op)) return;
     int len = 1;
     for (int t = 0; t < n_q; t++) len = pos[t] + 1 > len ? pos[t] + 1 : len;
     const size_t kv = sizeof(float) * (size_t)len * n_kv_heads * hd, qb = sizeof(float) * (size_t)n_q * n_heads * hd;
