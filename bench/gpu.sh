@@ -85,10 +85,10 @@ device() {
     local t=$out/tests.log
     : > "$t"
     # 1. GPU tests: each CUDA operation against the CPU's, stories260K greedy in f32, memory refusal
-    stage gpu-tests 80 "$t" $root/bin/test_runner gpu_
+    stage gpu-tests 110 "$t" $root/bin/test_runner gpu_
     # 2. the inference fixture tests (logits, greedy, scores, the compass, the CLI) again, with
     #    every model on the GPU in f32: the fixtures' tolerance, 1e-4 x max|expected|
-    stage fixtures-on-cuda-f32 100 "$t" env POLITUNE_DEVICE=cuda POLITUNE_CUDA_PRECISION=f32 \
+    stage fixtures-on-cuda-f32 90 "$t" env POLITUNE_DEVICE=cuda POLITUNE_CUDA_PRECISION=f32 \
         $root/bin/test_runner test_engine_ test_compass_logprob test_cli_logits test_cli_generate \
         test_backend_cli_device_cpu
     # 3. --device cuda end to end through the CLI, bf16 (the users' mode): text and timing
@@ -100,7 +100,7 @@ device() {
     grep '^{' "$out/bench.log" > "$out/politune.jsonl" 2>/dev/null || true
 
     # 5. the peer in the same call: PyTorch + transformers + peft (DPO steps, generate)
-    stage peer 230 "$out/peer.log" env PYTHONUNBUFFERED=1 python3 $root/peer_peft_gpu.py "$out/peer.json" --layers "$layers"
+    stage peer 220 "$out/peer.log" env PYTHONUNBUFFERED=1 python3 $root/peer_peft_gpu.py "$out/peer.json" --layers "$layers"
 
     # one summary of what came back
     python3 - "$out" > "$out/summary.txt" 2>&1 <<'EOF'

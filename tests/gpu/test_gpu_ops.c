@@ -268,3 +268,47 @@ PT_TEST(gpu_cli_error_mid_run) {
     CHECK_MSG(lines == 1, "%d lines on stderr: %s", lines, err ? err : "");
     free(out), free(err);
 }
+
+/* The compass (logprob mode, 62 items x 12 variants) of stories260K with a LoRA adapter on
+ * every target (B drawn at random, so the LoRA path changes the logits) gives the same
+ * answers on the GPU in f32 as on the CPU: pc.csv, the answer row, byte for byte. */
+PT_TEST(gpu_compass_answers_match_cpu_f32) {
+    GPU_OR_SKIP(be);
+    (void)be;
+    const char *tmp = pt_test_tmpdir();
+    pt_model *m = NULL;
+    CHECK_OK(pt_model_load(&m, pt_test_shared("assets/models/stories260K/stories260K.gguf")));
+    REQUIRE(m);
+    pt_adapter *a = NULL;
+    unsigned all = 0;
+    CHECK_OK(pt_lora_parse_targets("all", &all));
+    CHECK_OK(pt_adapter_new(&a, m, 4, 8.0f, all, false, 0.0f, 11));
+    REQUIRE(a);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int t = 0; t < PT_LT_COUNT; t++) {
+            const pt_lora_pair *p = pt_adapter_pair(a, l, (pt_lora_target)t);
+            if (!p) continue;
+            for (int64_t i = 0; i < (int64_t)p->out * a->r; i++) ((float *)p->B)[i] = 0.05f * randn();
+        }
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/adapter", tmp);
+    CHECK_OK(pt_adapter_save(a, dir));
+    pt_adapter_free(a);
+    pt_model_free(m);
+    char *csv[2] = {NULL, NULL};
+    const char *dev[2] = {"cpu", "cuda"};
+    for (int d = 0; d < 2; d++) {
+        char *err = NULL;
+        int rc = pt_test_run(NULL, &err,
+                             "POLITUNE_CUDA_PRECISION=f32 \"$POLITUNE_BIN\" compass --device %s --model '%s' --adapter '%s' --out '%s/%s' "
+                             "--threads 4 > /dev/null",
+                             dev[d], pt_test_shared("assets/models/stories260K/stories260K.gguf"), dir, tmp, dev[d]);
+        CHECK_MSG(rc == 0, "compass --device %s: rc %d: %s", dev[d], rc, err ? err : "");
+        free(err);
+        char path[700];
+        snprintf(path, sizeof path, "%s/%s", tmp, dev[d]);
+        csv[d] = pt_test_read(path, "pc.csv");
+    }
+    CHECK_MSG(csv[0] && csv[1] && !strcmp(csv[0], csv[1]), "pc.csv differs:\ncpu:  %s\ncuda: %s", csv[0] ? csv[0] : "", csv[1] ? csv[1] : "");
+    free(csv[0]), free(csv[1]);
+}
