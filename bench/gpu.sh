@@ -86,10 +86,12 @@ device() {
     : > "$t"
     # 1. GPU tests: each CUDA operation against the CPU's, stories260K greedy in f32, memory refusal
     stage gpu-tests 110 "$t" $root/bin/test_runner gpu_
-    # 2. the inference fixture tests (logits, greedy, scores, the compass, the CLI) again, with
-    #    every model on the GPU in f32: the fixtures' tolerance, 1e-4 x max|expected|
+    # 2. the fixture tests of inference (logits, greedy, scores, the compass, the CLI) and of
+    #    float32 training (DPO/SFT log-probs, losses, LoRA gradients) again, with every model on
+    #    the GPU in f32, at the tests' own tolerances (1e-4 x max|expected| for logits and
+    #    gradients, 1e-5 relative for log-probabilities)
     stage fixtures-on-cuda-f32 90 "$t" env POLITUNE_DEVICE=cuda POLITUNE_CUDA_PRECISION=f32 \
-        $root/bin/test_runner test_engine_ test_compass_logprob test_cli_logits test_cli_generate \
+        $root/bin/test_runner test_engine_ test_compass_logprob test_cli_logits test_cli_generate test_train_dpo_grads test_train_sft_grads \
         test_backend_cli_device_cpu
     # 3. --device cuda end to end through the CLI, bf16 (the users' mode): text and timing
     stage cli-generate-bf16 30 "$t" $root/bin/politune generate --device cuda --model $root/shared/assets/models/stories260K/stories260K.gguf \

@@ -19,7 +19,10 @@ static const PT_RN(pt_train_ops) cpu_ops = {
 };
 
 const PT_RN(pt_train_ops) *PT_RN(pt_backend_train_ops)(const pt_backend *be) {
-    /* the CUDA backend does not train yet: its forward/backward kernels are listed as open
-     * work in src/backend/cuda/cuda_backend.h */
-    return be && be->device == PT_DEVICE_CPU ? &cpu_ops : NULL;
+    if (be && be->device == PT_DEVICE_CPU) return &cpu_ops;
+#if defined(PT_HAVE_CUDA) && !defined(PT_F64)
+    /* float32 only: what the CUDA table covers is in src/backend/cuda/cuda_backend.h */
+    if (be && be->device == PT_DEVICE_CUDA) return pt_cuda_train_ops();
+#endif
+    return NULL;
 }

@@ -35,4 +35,9 @@ typedef struct {
 /* The training operations of `be` in this compilation's precision, NULL when it has none. */
 const PT_RN(pt_train_ops) *PT_RN(pt_backend_train_ops)(const pt_backend *be);
 
+#if defined(PT_HAVE_CUDA) && !defined(PT_F64)
+/* src/backend/cuda/cuda_train.c: float32 only */
+const pt_train_ops *pt_cuda_train_ops(void);
+#endif
+
 #endif

@@ -104,7 +104,9 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
     const train_ops *ops = PT_RN(pt_backend_train_ops)(be);
     /* a backend picked by --device auto that cannot train hands the job to the CPU */
     if (!ops && pt_backend_is_auto()) ops = PT_RN(pt_backend_train_ops)(pt_backend_cpu());
-    if (!ops) return pt_error(PT_ERR_ARG, "training on the %s backend is not implemented yet (use --device cpu)", be->name);
+    if (!ops)
+        return pt_error(PT_ERR_ARG, "training in %s on the %s backend is not implemented (use --device cpu%s)",
+                        sizeof(pt_real) == 8 ? "float64" : "float32", be->name, sizeof(pt_real) == 8 ? " or --precision f32" : "");
     tmodel *t = calloc(1, sizeof *t);
     if (!t) return pt_error(PT_ERR_OOM, "out of memory");
     t->m = m, t->ops = ops, t->a = a, t->ps = ps, t->shape = *shape;

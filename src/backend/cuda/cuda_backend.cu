@@ -263,46 +263,57 @@ __global__ void k_attention(float *out, const float *q, const float *k, const fl
 
 /* ---- products ---------------------------------------------------------------------------- */
 
-/* Row-major C (m, n) = A (m, k) B^T + beta C, B (n, k), on cuBLASLt with fp32 accumulation.
- * In cuBLASLt's column-major view this is C^T (n, m) = B (as k x n, transposed) A^T. A and B
- * are bf16 or f32 (`type`), C f32. */
-bool lt_gemm_nt(float *C, const void *A, const void *B, int m, int n, int k, float beta, cudaDataType_t type, const char *op) {
+/* Column-major C (M, N) = op(A) op(B) + beta C as BLAS defines it (op(A) M x K, op(B)
+ * K x N), on cuBLASLt with fp32 accumulation; A and B bf16 or f32 (`type`), C f32. */
+bool lt_gemm(bool trans_a, bool trans_b, int M, int N, int K, const void *A, int lda, const void *B, int ldb, float beta, float *C,
+             int ldc, cudaDataType_t type, const char *op) {
     cublasLtMatmulDesc_t desc = nullptr;
-    cublasLtMatrixLayout_t lb = nullptr, la = nullptr, lc = nullptr;
+    cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
     bool ok = false;
-    cublasOperation_t tr = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+    cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     float alpha = 1.0f;
     do {
         if (failed_lt(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), op)) break;
-        if (failed_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &tr, sizeof tr), op)) break;
-        if (failed_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt), op)) break;
-        /* first operand: B stored (n, k) row-major = (k, n) column-major, transposed to (n, k) */
-        if (failed_lt(cublasLtMatrixLayoutCreate(&lb, type, k, n, k), op)) break;
-        /* second: A stored (m, k) row-major = (k, m) column-major */
-        if (failed_lt(cublasLtMatrixLayoutCreate(&la, type, k, m, k), op)) break;
-        /* result: C (m, n) row-major = (n, m) column-major */
-        if (failed_lt(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, n, m, n), op)) break;
+        if (failed_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), op)) break;
+        if (failed_lt(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), op)) break;
+        /* the layouts describe the matrices as stored, before op() */
+        if (failed_lt(cublasLtMatrixLayoutCreate(&la, type, trans_a ? K : M, trans_a ? M : K, lda), op)) break;
+        if (failed_lt(cublasLtMatrixLayoutCreate(&lb, type, trans_b ? N : K, trans_b ? K : N, ldb), op)) break;
+        if (failed_lt(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, M, N, ldc), op)) break;
         cublasLtMatmulPreference_t pref = nullptr;
         cublasLtMatmulHeuristicResult_t heur;
         int found = 0;
         size_t ws = LT_WORKSPACE;
         if (failed_lt(cublasLtMatmulPreferenceCreate(&pref), op)) break;
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-        cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(S.lt, desc, lb, la, lc, lc, pref, 1, &heur, &found);
+        cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(S.lt, desc, la, lb, lc, lc, pref, 1, &heur, &found);
         cublasLtMatmulPreferenceDestroy(pref);
         if (failed_lt(hs, op)) break;
         if (!found) { failed_lt(CUBLAS_STATUS_NOT_SUPPORTED, op); break; }
-        if (failed_lt(cublasLtMatmul(S.lt, desc, &alpha, B, lb, A, la, &beta, C, lc, C, lc, &heur.algo, S.lt_work.p, LT_WORKSPACE,
+        if (failed_lt(cublasLtMatmul(S.lt, desc, &alpha, A, la, B, lb, &beta, C, lc, C, lc, &heur.algo, S.lt_work.p, LT_WORKSPACE,
                                      S.stream),
                       op))
             break;
         ok = true;
     } while (0);
     if (lc) cublasLtMatrixLayoutDestroy(lc);
-    if (la) cublasLtMatrixLayoutDestroy(la);
     if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (la) cublasLtMatrixLayoutDestroy(la);
     if (desc) cublasLtMatmulDescDestroy(desc);
     return ok;
+}
+
+/* Row-major C (m, n) = A (m, k) B^T + beta C, B stored (n, k). Seen column-major, C is
+ * (n, m) = B^T-as-stored transposed times A-as-stored: M = n, N = m, A = B (k x n, ld k,
+ * transposed), B = A (k x m, ld k). */
+bool lt_gemm_nt(float *C, const void *A, const void *B, int m, int n, int k, float beta, cudaDataType_t type, const char *op) {
+    return lt_gemm(true, false, n, m, k, B, k, A, k, beta, C, n, type, op);
+}
+
+/* Row-major C (m, n) = A (m, k) B + beta C, B stored (k, n): column-major C (n, m) =
+ * B-as-stored (n x k, ld n) times A-as-stored (k x m, ld k), no transposes. */
+bool lt_gemm_nn(float *C, const void *A, const void *B, int m, int n, int k, float beta, cudaDataType_t type, const char *op) {
+    return lt_gemm(false, false, n, m, k, B, n, A, k, beta, C, n, type, op);
 }
 
 /* The weight on the GPU at the current precision, uploaded at first use. */
@@ -391,6 +402,30 @@ void op_matmul(float *out, const float *in, const pt_weight *W, const float *bia
     }
     if (failed(cudaGetLastError(), op)) return;
     download(out, S.o, out_bytes, op);
+}
+
+/* dx (n, W.cols) (+)= dy (n, W.rows) W: the input gradient of a frozen product, for training. */
+void op_matmul_dx(float *dx, const float *dy, const pt_weight *W, int n, int accumulate) {
+    std::lock_guard<std::mutex> g(S.mu);
+    const char *op = "matmul_dx";
+    if (!begin(op)) return;
+    const weight_entry *w = device_weight(W);
+    if (!w) return;
+    const size_t dy_bytes = sizeof(float) * (size_t)n * W->rows, dx_bytes = sizeof(float) * (size_t)n * W->cols;
+    if (!upload(S.a, dy, dy_bytes, op) || !grow(S.o, dx_bytes, op)) return;
+    if (accumulate && failed(cudaMemcpyAsync(S.o.p, dx, dx_bytes, cudaMemcpyHostToDevice, S.stream), op)) return;
+    const void *A = S.a.p;
+    cudaDataType_t type = CUDA_R_32F;
+    if (S.prec == PT_CUDA_BF16) {
+        if (!grow(S.ca, sizeof(__nv_bfloat16) * (size_t)n * W->rows, op)) return;
+        k_f32_to_bf16<<<blocks_for((int64_t)n * W->rows, 256), 256, 0, S.stream>>>((__nv_bfloat16 *)S.ca.p, (const float *)S.a.p,
+                                                                                  (int64_t)n * W->rows);
+        A = S.ca.p;
+        type = CUDA_R_16BF;
+    }
+    if (!lt_gemm_nn((float *)S.o.p, A, w->dev, n, W->cols, W->rows, accumulate ? 1.0f : 0.0f, type, op)) return;
+    if (failed(cudaGetLastError(), op)) return;
+    download(dx, S.o, dx_bytes, op);
 }
 
 /* LoRA products: small, always f32 (the adapter's own precision). */
@@ -538,6 +573,8 @@ const pt_backend cuda_backend = make_backend();
 extern "C" {
 
 const pt_backend *pt_cuda_backend(void) { return &cuda_backend; }
+
+void pt_cuda_matmul_dx(float *dx, const float *dy, const pt_weight *W, int n, int accumulate) { op_matmul_dx(dx, dy, W, n, accumulate); }
 
 int pt_cuda_usable(char *why, size_t why_size) {
     int n = 0;

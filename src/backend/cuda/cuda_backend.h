@@ -11,9 +11,13 @@
  * key/value cache and activations kept on the GPU, flash attention, training kernels)
  * will be tested against, not that version.
  *
- * Not implemented yet: the training operations (backend_train.h has no CUDA table, so
- * training runs on the CPU or refuses --device cuda), a device-resident KV cache and
- * batched decode, flash attention forward/backward, the chunked cross-entropy, AdamW.
+ * Training (float32 only; cuda_train.c): the frozen products of the linear layers, forward
+ * and input gradient, run on the GPU; the LoRA products, norms, RoPE, attention and the
+ * log-softmax stay on the CPU. Float64 training has no CUDA table (--device auto runs it on
+ * the CPU, --device cuda refuses).
+ *
+ * Not implemented yet: device-resident activations, KV cache and batched decode, flash
+ * attention forward/backward, the chunked cross-entropy, LoRA and AdamW on the GPU.
  *
  * A CUDA call that fails inside an operation (which returns nothing) is recorded; the next
  * pt_cuda_take_error returns it as PT_ERR_IO with the operation and CUDA's message, and the
@@ -43,6 +47,8 @@ pt_cuda_precision pt_cuda_get_precision(void);
 void pt_cuda_release_weights(void);
 /* Bytes of weights held on the GPU. */
 size_t pt_cuda_weight_bytes(void);
+/* dx (n, W.cols) (+)= dy (n, W.rows) W on the GPU: the input gradient of a frozen product. */
+void pt_cuda_matmul_dx(float *dx, const float *dy, const pt_weight *W, int n, int accumulate);
 
 #ifdef __cplusplus
 }
