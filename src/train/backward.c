@@ -49,7 +49,7 @@ static void flush_grads(tmodel *t) {
 }
 #endif
 
-void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const double *coef) {
+pt_status PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const double *coef) {
     tmodel *t = handle;
     const int N = b->n_tok, D = t->D, M = b->n_loss, r1 = t->r ? t->r : 1;
     /* head: logits = W_out xg (+ LoRA); dxn collects the final norm's output gradient */
@@ -78,4 +78,5 @@ void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const doub
 #ifdef PT_F64
     if (t->ps) flush_grads(t);
 #endif
+    return t->be->take_error ? t->be->take_error() : PT_OK;
 }

@@ -103,13 +103,13 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
     const pt_backend *be = pt_backend_current();
     const train_ops *ops = PT_RN(pt_backend_train_ops)(be);
     /* a backend picked by --device auto that cannot train hands the job to the CPU */
-    if (!ops && pt_backend_is_auto()) ops = PT_RN(pt_backend_train_ops)(pt_backend_cpu());
+    if (!ops && pt_backend_is_auto()) be = pt_backend_cpu(), ops = PT_RN(pt_backend_train_ops)(be);
     if (!ops)
         return pt_error(PT_ERR_ARG, "training in %s on the %s backend is not implemented (use --device cpu%s)",
                         sizeof(pt_real) == 8 ? "float64" : "float32", be->name, sizeof(pt_real) == 8 ? " or --precision f32" : "");
     tmodel *t = calloc(1, sizeof *t);
     if (!t) return pt_error(PT_ERR_OOM, "out of memory");
-    t->m = m, t->ops = ops, t->a = a, t->ps = ps, t->shape = *shape;
+    t->m = m, t->be = be, t->ops = ops, t->a = a, t->ps = ps, t->shape = *shape;
     t->D = c->dim, t->H = c->n_heads, t->KVH = c->n_kv_heads, t->hd = c->head_dim, t->L = c->n_layers;
     t->Q = t->H * t->hd, t->KV = t->KVH * t->hd, t->F = c->ffn_dim, t->V = c->vocab_size;
     t->r = a ? a->r : 0;
@@ -239,5 +239,11 @@ pt_status PT_RN(pt_tmodel_impl_forward)(void *handle, const pt_tbatch *b, bool l
     }
     t->logits_kept = train && M <= t->chunk;
     if (!train) t->drop_seed = 0;
+    /* a backend's operations return nothing: a failure among them surfaces here */
+    if (t->be->take_error) {
+        pt_status st = t->be->take_error();
+        if (st) t->logits_kept = false;
+        return st;
+    }
     return PT_OK;
 }

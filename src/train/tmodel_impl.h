@@ -29,7 +29,8 @@ typedef struct {
 
 typedef struct {
     const pt_model *m;
-    const train_ops *ops;        /* the layer operations of the backend current at creation */
+    const pt_backend *be;        /* the backend current at creation (the CPU for an auto fallback) */
+    const train_ops *ops;        /* its layer operations */
     const pt_adapter *a;
     const pt_lora_params *ps;
     pt_tmodel_shape shape;
