@@ -41,8 +41,8 @@ typedef struct pt_backend {
     void (*attention_forward)(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos, int n_q,
                               int n_heads, int n_kv_heads, int hd);
     /* Optional hooks (NULL on the CPU). attach: an engine for `m` with n_slots x n_ctx tokens
-     * is being made (the backend checks that it fits, naming what it needs); detach: that
-     * engine is gone. take_error: the first failure an operation met since the last call
+     * (or a training model: 0 x 0) is being made (the backend checks that it fits, naming what
+     * it needs); detach: that user of `m` is gone, and `m` may be freed after it. take_error: the first failure an operation met since the last call
      * (operations return nothing), PT_OK if none. */
     pt_status (*attach)(const pt_model *m, int n_slots, int n_ctx);
     void (*detach)(const pt_model *m);

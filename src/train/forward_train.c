@@ -107,8 +107,12 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
     if (!ops)
         return pt_error(PT_ERR_ARG, "training in %s on the %s backend is not implemented (use --device cpu%s)",
                         sizeof(pt_real) == 8 ? "float64" : "float32", be->name, sizeof(pt_real) == 8 ? " or --precision f32" : "");
+    if (be->attach) PT_TRY(be->attach(m, 0, 0));
     tmodel *t = calloc(1, sizeof *t);
-    if (!t) return pt_error(PT_ERR_OOM, "out of memory");
+    if (!t) {
+        if (be->detach) be->detach(m);
+        return pt_error(PT_ERR_OOM, "out of memory");
+    }
     t->m = m, t->be = be, t->ops = ops, t->a = a, t->ps = ps, t->shape = *shape;
     t->D = c->dim, t->H = c->n_heads, t->KVH = c->n_kv_heads, t->hd = c->head_dim, t->L = c->n_layers;
     t->Q = t->H * t->hd, t->KV = t->KVH * t->hd, t->F = c->ffn_dim, t->V = c->vocab_size;
@@ -145,6 +149,7 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
 void PT_RN(pt_tmodel_impl_free)(void *handle) {
     tmodel *t = handle;
     if (!t) return;
+    if (t->be->detach) t->be->detach(t->m);
     free(t->arena);
     free(t->xs);
     free(t->acts);

@@ -533,11 +533,28 @@ void release_weights_locked() {
     S.weight_bytes = 0;
 }
 
+void forget_weight(const pt_weight *W) {
+    auto it = S.weights.find(W->data);
+    if (it == S.weights.end()) return;
+    cudaFree(it->second.dev);
+    S.weight_bytes -= (size_t)it->second.rows * it->second.cols * pt_cuda_elem_bytes(it->second.prec);
+    S.weights.erase(it);
+}
+
+/* Weights are keyed by their host address, which a model loaded later may reuse: the
+ * model's own weights go with the engine or training model that used them (another user of
+ * the same model uploads them again). */
 void op_detach(const pt_model *m) {
     std::lock_guard<std::mutex> g(S.mu);
-    /* weights are keyed by their host address: once no engine is left, the model may be freed
-     * and its addresses reused, so nothing is kept */
-    if (--S.engines <= 0) S.engines = 0, release_weights_locked();
+    if (S.engines > 0) S.engines--;
+    forget_weight(&m->tok_emb);
+    forget_weight(&m->output);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const pt_layer *L = &m->layers[l];
+        const pt_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (const pt_weight *w : ws) forget_weight(w);
+    }
+    if (S.engines == 0) release_weights_locked();
 }
 
 pt_status op_take_error() {
