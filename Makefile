@@ -82,6 +82,7 @@ test: all $(BUILD)/test_runner
 # The GPU tests (tests/gpu/, names gpu_*) in the CUDA build; each says why it skips where no
 # GPU is present. TESTS narrows them further, as for `make test`.
 test-gpu:
+	@[ -x "$(NVCC)" ] || command -v "$(NVCC)" >/dev/null || { echo "test-gpu: nvcc ($(NVCC)) not found: the CUDA build needs the CUDA toolkit (NVCC=...)"; exit 1; }
 	$(MAKE) CUDA=1 build-cuda/politune build-cuda/test_runner
 	POLITUNE_BIN=$(abspath build-cuda/politune) build-cuda/test_runner $(if $(TESTS),$(TESTS),gpu_)
 
