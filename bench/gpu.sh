@@ -2,7 +2,7 @@
 # The GPU checks of issue #12 as one device call.
 #
 #   bash bench/gpu.sh prepare    here (a developer machine with nvcc): builds the CUDA build for
-#                                a generic x86-64 CPU and packs into .gpu/ (git-ignored) what
+#                                a generic x86-64 CPU and packs into .gpu/ (in .gitignore) what
 #                                the device machine lacks: the binaries, the shared libraries
 #                                they load (not glibc's, not CUDA's), the reference data the GPU
 #                                tests read and the peer script, as one .gpu/bundle.tar.xz
@@ -25,7 +25,6 @@ prepare() {
     local shared=${POLITUNE_SHARED:-../shared}
     command -v nvcc >/dev/null || PATH=/usr/local/cuda/bin:$PATH
     command -v nvcc >/dev/null || { echo "gpu.sh prepare: nvcc not found" >&2; exit 1; }
-    grep -qx "/$GPU_DIR/" .git/info/exclude 2>/dev/null || echo "/$GPU_DIR/" >> "$(git rev-parse --git-common-dir)/info/exclude"
     # a separate build folder: -march=native here could use instructions the device's CPU lacks
     local b=build-gpu-portable
     make -j2 CUDA=1 BUILD=$b ARCH=-march=x86-64-v2 $b/politune $b/test_runner $b/bench/bench_gpu
