@@ -4,6 +4,8 @@
 #include "../tools/politune/assets_env.h"
 #include "test.h"
 
+#include "backend/backend.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -161,6 +163,14 @@ int main(int argc, char **argv) {
     /* the library reads no environment: the runner passes the asset settings on, as the CLI does */
     if (cli_assets_from_env()) {
         fprintf(stderr, "asset settings: %s\n", pt_errmsg());
+        return 2;
+    }
+    /* POLITUNE_DEVICE (cpu by default, for the CLI's runs too) is the backend the tests' models
+     * run on: `make test-gpu` reruns the inference tests with cuda */
+    if (!getenv("POLITUNE_DEVICE")) setenv("POLITUNE_DEVICE", "cpu", 1);
+    pt_device dev;
+    if (pt_device_parse(getenv("POLITUNE_DEVICE"), &dev) || pt_backend_select(dev)) {
+        fprintf(stderr, "test_runner: POLITUNE_DEVICE: %s\n", pt_errmsg());
         return 2;
     }
     int passed = 0, failed = 0, skipped = 0;

@@ -3,8 +3,12 @@
 modules ranked below it, never sideways or upward. Run by `make test` (test_include_order);
 exits 1 and names each offending line when an edge goes against the order.
 
-    util -> format, assets -> tokenizer -> model -> backend -> nn -> engine
+    util -> format, assets -> tokenizer -> model -> backend/cpu -> nn -> backend -> engine
          -> train, eval -> data, serve -> pipeline -> CLI (tools/politune)
+
+backend/cpu holds the CPU kernels the layers (nn/) are written with; backend/ itself (the
+table of operations, src/backend/*.c) and the other backends (backend/cuda/) sit above nn/,
+whose functions the CPU's table points at.
 
 Modules of the same rank do not include each other (train and eval meet through the training
 hook, data and serve through engine/batcher). include/politune.h is the public header: it
@@ -18,13 +22,14 @@ RANKS = {
     "format": 1, "assets": 1,
     "tokenizer": 2,
     "model": 3,
-    "backend": 4,
+    "backend/cpu": 4,
     "nn": 5,
-    "engine": 6,
-    "train": 7, "eval": 7,
-    "data": 8, "serve": 8,
-    "pipeline": 9,
-    "cli": 10,
+    "backend": 6,
+    "engine": 7,
+    "train": 8, "eval": 8,
+    "data": 9, "serve": 9,
+    "pipeline": 10,
+    "cli": 11,
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
@@ -32,6 +37,8 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 def module_of(rel):
     """The module a source file belongs to (None: not checked, e.g. tests/)."""
     parts = rel.split("/")
+    if parts[:3] == ["src", "backend", "cpu"]:
+        return "backend/cpu"
     if parts[0] == "src" and len(parts) > 2:
         return parts[1]
     if parts[:2] == ["tools", "politune"]:
@@ -47,6 +54,8 @@ def target_of(name, own):
         return "public"
     if "/" not in name:
         return own
+    if name.startswith("backend/cpu/"):
+        return "backend/cpu"
     return name.split("/")[0]
 
 
