@@ -9,6 +9,7 @@
 #include "format/tensor.h"
 #include "test.h"
 #include "util/rng.h"
+#include "util/status.h"
 
 /* Byte offsets of the f16 scale fields inside one block of each type (-1 ends the list). */
 static const int *scale_offsets(pt_dtype t) {
@@ -132,4 +133,64 @@ PT_TEST(test_quants_dequant_equals_gguf_reference) {
         free(tile), free(wide), free(q);
     }
     free(got), free(ref);
+}
+
+/* A GGUF v3 file holding one 2-D tensor `name` of GGML type `ggml`, shape (ne1, ne0) in GGML
+ * order, followed by `data_bytes` bytes of data (whatever the type needs). */
+static void write_one_tensor_gguf(const char *path, const char *name, uint32_t ggml, uint64_t ne0, uint64_t ne1, size_t data_bytes) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { CHECK_MSG(0, "cannot write %s", path); return; }
+    const uint32_t version = 3, nd = 2;
+    const uint64_t n_tensors = 1, n_kv = 0, len = strlen(name), offset = 0;
+    long pos = 0;
+    pos += (long)fwrite("GGUF", 1, 4, f);
+    pos += (long)fwrite(&version, 1, 4, f);
+    pos += (long)fwrite(&n_tensors, 1, 8, f);
+    pos += (long)fwrite(&n_kv, 1, 8, f);
+    pos += (long)fwrite(&len, 1, 8, f);
+    pos += (long)fwrite(name, 1, len, f);
+    pos += (long)fwrite(&nd, 1, 4, f);
+    pos += (long)fwrite(&ne0, 1, 8, f);
+    pos += (long)fwrite(&ne1, 1, 8, f);
+    pos += (long)fwrite(&ggml, 1, 4, f);
+    pos += (long)fwrite(&offset, 1, 8, f);
+    for (; pos % 32; pos++) fputc(0, f);
+    for (size_t i = 0; i < data_bytes; i++) fputc((int)(i * 37 & 0x7f), f);
+    fclose(f);
+}
+
+/* Each case: one line naming the tensor and what is wrong, exit status 1, from the library
+ * and from the command line. */
+PT_TEST(test_quants_bad_block_data) {
+    const char *dir = pt_test_tmpdir();
+    static const struct { const char *file; uint32_t ggml; uint64_t ne0, ne1; size_t bytes; const char *expect[3]; } cases[] = {
+        /* Q4_K (256, 4) needs 4 * 144 bytes: one block short */
+        {"short.gguf", 12, 256, 4, 3 * 144, {"tensor 'blk.0.ffn_up.weight'", "Q4_K data of 576 bytes", "truncated"}},
+        /* IQ2_XXS: a real GGML type politune does not read */
+        {"iq2.gguf", 16, 256, 4, 4 * 66, {"tensor 'blk.0.ffn_up.weight'", "ggml type 16 (IQ2_XXS) not supported", "Q4_K, Q5_K, Q6_K, IQ4_NL"}},
+        /* a number no GGML version has used */
+        {"t77.gguf", 77, 256, 4, 1024, {"tensor 'blk.0.ffn_up.weight'", "ggml type 77 (unknown) not supported", "supported: F32"}},
+        /* Q6_K rows of 300 elements cannot be whole 256-element blocks */
+        {"rows.gguf", 14, 300, 2, 4096, {"tensor 'blk.0.ffn_up.weight'", "row length 300 is not a multiple of the Q6_K block (256)", ""}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[i].file);
+        write_one_tensor_gguf(path, "blk.0.ffn_up.weight", cases[i].ggml, cases[i].ne0, cases[i].ne1, cases[i].bytes);
+        pt_gguf g;
+        pt_status st = pt_gguf_open(&g, path);
+        CHECK_MSG(st != PT_OK, "%s: opened", cases[i].file);
+        const char *msg = pt_errmsg();
+        for (int k = 0; k < 3; k++)
+            CHECK_MSG(strstr(msg, cases[i].expect[k]), "%s: message lacks '%s': %s", cases[i].file, cases[i].expect[k], msg);
+        CHECK_MSG(strstr(msg, path), "%s: message does not name the file: %s", cases[i].file, msg);
+        if (st == PT_OK) pt_gguf_close(&g);
+        char *out = NULL, *err = NULL;
+        int rc = pt_test_run(&out, &err, "\"$POLITUNE_BIN\" inspect '%s'", path);
+        CHECK_MSG(rc == 1, "%s: inspect exited %d", cases[i].file, rc);
+        CHECK_MSG(err && strstr(err, cases[i].expect[0]) && strchr(err, '\n') == err + strlen(err) - 1,
+                  "%s: expected one line on stderr, got: %s", cases[i].file, err ? err : "(none)");
+        CHECK_MSG(out && !*out, "%s: printed on stdout: %s", cases[i].file, out ? out : "");
+        free(out), free(err);
+    }
 }

@@ -138,8 +138,8 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
         if (rc) break;
         if ((rc = rd(&r, &gtype, 4, t->name))) break;
         if (!pt_dtype_from_ggml(gtype, &t->dtype)) {
-            rc = pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': ggml type %u not supported (supported: %s)", label, t->name, gtype,
-                          pt_dtype_ggml_supported());
+            rc = pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': ggml type %u (%s) not supported (supported: %s)", label, t->name,
+                          gtype, pt_dtype_ggml_name(gtype), pt_dtype_ggml_supported());
             break;
         }
         if ((rc = rd(&r, &offsets[i], 8, t->name))) break;
@@ -161,8 +161,8 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
                 rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': offset %llu is not aligned to %llu", label, t->name,
                               (unsigned long long)offsets[i], (unsigned long long)g->alignment);
             else if (data_start > size || offsets[i] > size - data_start || t->nbytes > size - data_start - offsets[i])
-                rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': %zu bytes at offset %llu lie outside the file (%zu bytes): truncated?",
-                              label, t->name, t->nbytes, (unsigned long long)offsets[i], size);
+                rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': %s data of %zu bytes at offset %llu lie outside the file (%zu bytes): truncated?",
+                              label, t->name, pt_dtype_name(t->dtype), t->nbytes, (unsigned long long)offsets[i], size);
             else
                 t->data = data + data_start + offsets[i];
         }

@@ -42,6 +42,16 @@ int pt_dtype_from_ggml(uint32_t ggml, pt_dtype *out) {
     return 0;
 }
 
+const char *pt_dtype_ggml_name(uint32_t ggml) {
+    static const char *names[] = {"F32",    "F16",    "Q4_0",    "Q4_1",  "4 (removed Q4_2)", "5 (removed Q4_3)", "Q5_0",
+                                  "Q5_1",   "Q8_0",   "Q8_1",    "Q2_K",  "Q3_K",   "Q4_K",   "Q5_K",
+                                  "Q6_K",   "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",  "IQ4_NL",
+                                  "IQ3_S",  "IQ2_S",  "IQ4_XS",  "I8",    "I16",    "I32",    "I64",
+                                  "F64",    "IQ1_M",  "BF16",    NULL,    NULL,     NULL,     "TQ1_0",
+                                  "TQ2_0",  NULL,     NULL,      NULL,    "MXFP4",  "NVFP4",  "Q1_0"};
+    return ggml < sizeof names / sizeof names[0] && names[ggml] && ggml != 4 && ggml != 5 ? names[ggml] : "unknown";
+}
+
 const char *pt_dtype_ggml_supported(void) {
     return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL";
 }

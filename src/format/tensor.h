@@ -55,6 +55,9 @@ int pt_dtype_is_quant(pt_dtype t);
 int pt_dtype_ggml_type(pt_dtype t);
 /* The dtype of GGML type number `ggml`; returns 0 when politune does not read that type. */
 int pt_dtype_from_ggml(uint32_t ggml, pt_dtype *out);
+/* GGML's name for type number `ggml`, read or not ("Q8_K", "IQ2_XXS"...); "unknown" when it
+ * has none. */
+const char *pt_dtype_ggml_name(uint32_t ggml);
 /* Comma-separated names of the GGML types politune reads, for error messages. */
 const char *pt_dtype_ggml_supported(void);
 int64_t pt_tensor_numel(const pt_tensor_view *t);
