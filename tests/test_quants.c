@@ -1,6 +1,7 @@
 /* GGML block types: sizes and type numbers against ggml's published values, dequantisation
  * against the gguf package's reference (gguf.quants, llama.cpp's numpy implementation) bit for
  * bit on random block data, and the GGUF reader's messages for bad block data. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,4 +243,78 @@ PT_TEST(test_quants_lora_linear_over_quantised_base) {
         free(wq);
     }
     free(x), free(A), free(B), free(dy), free(wf), free(tile);
+}
+
+/* Logits (n_ids, vocab) of `model` over `ids` through the CLI, or NULL with a failure. */
+static float *cli_logits(const char *model, const char *ids, int n_ids, int *vocab) {
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "\"$POLITUNE_BIN\" logits --model '%s' --ids %s", model, ids);
+    CHECK_MSG(rc == 0, "logits on %s exited %d: %s", model, rc, err ? err : "");
+    json_t *o = rc == 0 && out ? json_loads(out, 0, NULL) : NULL, *rows = json_object_get(o, "logits");
+    float *v = NULL;
+    if (json_array_size(rows) == (size_t)n_ids) {
+        *vocab = (int)json_array_size(json_array_get(rows, 0));
+        v = malloc(sizeof(float) * n_ids * *vocab);
+        for (int r = 0; r < n_ids; r++)
+            for (int k = 0; k < *vocab; k++) v[(size_t)r * *vocab + k] = (float)json_number_value(json_array_get(json_array_get(rows, r), k));
+    } else CHECK_MSG(0, "logits on %s: %zu rows, expected %d", model, json_array_size(rows), n_ids);
+    json_decref(o);
+    free(out), free(err);
+    return v;
+}
+
+/* A small random Llama (dim 256, so every row length suits the K-quants) quantised by
+ * llama.cpp's own quantiser with its presets, against the same file with every tensor
+ * dequantised by gguf.quants and stored as F32 (tools/oracles/quant_models.py). politune's
+ * dequantisation equals gguf.quants exactly and activations stay float32 in every kernel, so
+ * the two runs differ only in the order of float32 sums (SIMD blocks, the minimum folded in as
+ * m * sum(x)) through two layers: within 1e-4 of the largest logit. Three ids take the decode
+ * kernels (matrix-vector), twelve the dequantised tiles with sgemm. The presets together must
+ * have produced every type politune reads besides F32 / F16 / BF16. */
+PT_TEST(test_quants_llamacpp_presets) {
+    const char *why;
+    const char *py = pt_test_python("numpy gguf llama_cpp", &why);
+    if (!py) SKIP("%s", why);
+    const char *dir = pt_test_tmpdir();
+    static const char *presets[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "IQ4_NL"};
+    char list[256] = "";
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) snprintf(list + strlen(list), sizeof list - strlen(list), " %s", presets[i]);
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "'%s' tools/oracles/quant_models.py '%s' '%s'%s", py, dir,
+                         pt_test_shared("assets/models/stories260K/stories260K.gguf"), list);
+    CHECK_MSG(rc == 0, "quant_models.py exited %d: %s", rc, err ? err : "");
+    if (rc != 0) { free(out), free(err); return; }
+    char seen[512] = "";
+    for (char *save = NULL, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(line, 0, NULL);
+        const char *preset = json_string_value(json_object_get(o, "preset"));
+        json_t *types = json_object_get(o, "types");
+        if (!preset) { CHECK_MSG(0, "quant_models.py printed: %s", line); json_decref(o); continue; }
+        char tstr[128] = "";
+        for (size_t k = 0; k < json_array_size(types); k++) {
+            const char *tn = json_string_value(json_array_get(types, k));
+            snprintf(seen + strlen(seen), sizeof seen - strlen(seen), " %s ", tn);
+            snprintf(tstr + strlen(tstr), sizeof tstr - strlen(tstr), "%s%s", k ? "+" : "", tn);
+        }
+        static const char *idsets[] = {"1,100,200", "1,10,20,30,40,50,60,70,80,90,100,110"};
+        static const int nids[] = {3, 12};
+        for (int s = 0; s < 2; s++) {
+            char qpath[700], dpath[700], what[128];
+            snprintf(qpath, sizeof qpath, "%s/%s.gguf", dir, preset);
+            snprintf(dpath, sizeof dpath, "%s/%s-deq.gguf", dir, preset);
+            int vq = 0, vd = 0;
+            float *lq = cli_logits(qpath, idsets[s], nids[s], &vq), *ld = cli_logits(dpath, idsets[s], nids[s], &vd);
+            snprintf(what, sizeof what, "%s (%s) %d ids: quantised vs gguf.quants-dequantised logits", preset, tstr, nids[s]);
+            if (lq && ld && vq == vd) fx_close(what, lq, ld, (int64_t)nids[s] * vq, 1e-4);
+            free(lq), free(ld);
+        }
+        json_decref(o);
+    }
+    static const char *want[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char key[32];
+        snprintf(key, sizeof key, " %s ", want[i]);
+        CHECK_MSG(strstr(seen, key), "no preset produced %s tensors (seen:%s)", want[i], seen);
+    }
+    free(out), free(err);
 }
