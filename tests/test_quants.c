@@ -246,9 +246,10 @@ PT_TEST(test_quants_lora_linear_over_quantised_base) {
 }
 
 /* Logits (n_ids, vocab) of `model` over `ids` through the CLI, or NULL with a failure. */
-static float *cli_logits(const char *model, const char *ids, int n_ids, int *vocab) {
+static float *cli_logits(const char *model, const char *ids, int n_ids, int *vocab, const char *kernels) {
     char *out = NULL, *err = NULL;
-    int rc = pt_test_run(&out, &err, "\"$POLITUNE_BIN\" logits --model '%s' --ids %s", model, ids);
+    int rc = pt_test_run(&out, &err, "%s%s \"$POLITUNE_BIN\" logits --model '%s' --ids %s", kernels ? "POLITUNE_KERNELS=" : "",
+                         kernels ? kernels : "", model, ids);
     CHECK_MSG(rc == 0, "logits on %s exited %d: %s", model, rc, err ? err : "");
     json_t *o = rc == 0 && out ? json_loads(out, 0, NULL) : NULL, *rows = json_object_get(o, "logits");
     float *v = NULL;
@@ -266,11 +267,10 @@ static float *cli_logits(const char *model, const char *ids, int n_ids, int *voc
 /* A small random Llama (dim 256, so every row length suits the K-quants) quantised by
  * llama.cpp's own quantiser with its presets, against the same file with every tensor
  * dequantised by gguf.quants and stored as F32 (tools/oracles/quant_models.py). politune's
- * dequantisation equals gguf.quants exactly and activations stay float32 in every kernel, so
- * the two runs differ only in the order of float32 sums (SIMD blocks, the minimum folded in as
- * m * sum(x)) through two layers: within 1e-4 of the largest logit. Three ids take the decode
- * kernels (matrix-vector), twelve the dequantised tiles with sgemm. The presets together must
- * have produced every type politune reads besides F32 / F16 / BF16. */
+ * dequantisation equals gguf.quants exactly, so where activations stay float32 the two runs
+ * differ only in the order of float32 sums through two layers: within 1e-4 of the largest
+ * logit. The presets together must have produced every type politune reads besides F32 / F16
+ * / BF16. */
 PT_TEST(test_quants_llamacpp_presets) {
     const char *why;
     const char *py = pt_test_python("numpy gguf llama_cpp", &why);
@@ -296,16 +296,22 @@ PT_TEST(test_quants_llamacpp_presets) {
             snprintf(seen + strlen(seen), sizeof seen - strlen(seen), " %s ", tn);
             snprintf(tstr + strlen(tstr), sizeof tstr - strlen(tstr), "%s%s", k ? "+" : "", tn);
         }
-        static const char *idsets[] = {"1,100,200", "1,10,20,30,40,50,60,70,80,90,100,110"};
-        static const int nids[] = {3, 12};
-        for (int s = 0; s < 2; s++) {
-            char qpath[700], dpath[700], what[128];
+        /* twelve ids: dequantised tiles and sgemm, float32 throughout; three ids: the decode
+         * kernels, in float with the portable ones, and with the SIMD ones on an int8 copy
+         * of the activations (checked per product against its rounding bound in
+         * test_kernels.c; through two layers and the head it moved the logits by 1-4% of the
+         * largest in trials, so here only a 10% sanity bound) */
+        static const struct { const char *ids; int n; const char *kernels; double tol; } runs[] = {
+            {"1,10,20,30,40,50,60,70,80,90,100,110", 12, NULL, 1e-4}, {"1,100,200", 3, "generic", 1e-4}, {"1,100,200", 3, NULL, 0.1}};
+        for (int s = 0; s < 3; s++) {
+            char qpath[700], dpath[700], what[160];
             snprintf(qpath, sizeof qpath, "%s/%s.gguf", dir, preset);
             snprintf(dpath, sizeof dpath, "%s/%s-deq.gguf", dir, preset);
             int vq = 0, vd = 0;
-            float *lq = cli_logits(qpath, idsets[s], nids[s], &vq), *ld = cli_logits(dpath, idsets[s], nids[s], &vd);
-            snprintf(what, sizeof what, "%s (%s) %d ids: quantised vs gguf.quants-dequantised logits", preset, tstr, nids[s]);
-            if (lq && ld && vq == vd) fx_close(what, lq, ld, (int64_t)nids[s] * vq, 1e-4);
+            float *lq = cli_logits(qpath, runs[s].ids, runs[s].n, &vq, runs[s].kernels), *ld = cli_logits(dpath, runs[s].ids, runs[s].n, &vd, NULL);
+            snprintf(what, sizeof what, "%s (%s) %d ids%s%s: quantised vs gguf.quants-dequantised logits", preset, tstr, runs[s].n,
+                     runs[s].kernels ? ", kernels " : "", runs[s].kernels ? runs[s].kernels : "");
+            if (lq && ld && vq == vd) fx_close(what, lq, ld, (int64_t)runs[s].n * vq, runs[s].tol);
             free(lq), free(ld);
         }
         json_decref(o);

@@ -318,9 +318,10 @@ AVX2 static void rows_q4_0_avx2(float *out, const uint8_t *w, size_t rb, const f
  * A block is unpacked into 32-element slices of small integers q (int8 in one 256-bit
  * register) with a scale d and an additive term m per 16 elements: value = d * q + m (m = 0
  * and never added for types without a minimum, so -0 stays -0 as in the reference). The dot
- * kernels widen q to float in registers, as the Q4_0 ones do, and fold the minima in through
- * per-16 sums of the activation row computed once per call: sum_l (d q_l + m) x_l =
- * d (q . x) + m sum(x). The dequantiser computes d * q then + m, the reference's order. */
+ * kernels (rows_blocks_i8) multiply q by an int8 copy of the activation row and fold the
+ * minima in through per-16 float sums of the row computed once per call:
+ * sum_l (d q_l + m) x_l = d (q . x) + m sum(x). The dequantiser computes d * q then + m, the
+ * reference's order. */
 typedef struct {
     __m256i q[8];       /* (slices, 32) int8 */
     float d[16], m[16]; /* per 16 elements */
@@ -442,32 +443,97 @@ AVX2_INLINE void sums16(float *xs, const float *x, int n) {
 
 AVX2_INLINE __m256 cvt8(__m128i v) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)); }
 
-AVX2_INLINE void rows_blocks_avx2(float *out, const uint8_t *w, size_t rb, pt_dtype t, const float *x, int nr, int cols) {
+/* The activation row quantised per 32 elements as llama.cpp's Q8_0 does: qx (cols) int8 =
+ * round(x / dx), dx (cols / 32) = max |x| / 127 over the 32. */
+AVX2_INLINE void quantize_x(int8_t *qx, float *dx, const float *x, int cols) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < cols / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m256 v[4], amax = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i), amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float mx = _mm_cvtss_f32(m);
+        dx[b] = mx / 127.0f;
+        const __m256 id = _mm256_set1_ps(mx > 0 ? 127.0f / mx : 0.0f);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+        /* packing works per 128-bit lane; the permutation restores element order */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256((__m256i *)(qx + 32 * b), _mm256_permutevar8x32_epi32(p, order));
+    }
+}
+
+/* Decode products for the block types: integer dot products of the unpacked weights with the
+ * activation row quantised to int8 per 32 (as llama.cpp does), scaled in float32; the minima
+ * use exact float sums of x. One maddubs covers 32 products where widening to float took
+ * eight instructions; the cost is the activation's rounding, at most dx / 2 per element
+ * (tests/test_kernels.c checks products against that bound). The sign trick makes the
+ * weights the unsigned operand: |q| * (sign(q) x); |q| <= 127, so no pair saturates. */
+/* Sum of the int8 products of slice q with activations xq, as 8 int32 lanes converted to
+ * float (lanes 0-3: elements 0-15, lanes 4-7: elements 16-31). */
+AVX2_INLINE __m256 slice_dot_i8(__m256i q, __m256i xq) {
+    const __m256i prod = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(xq, q));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(prod, _mm256_set1_epi16(1)));
+}
+
+/* One scale for all 32 elements of a slice (every type but Q2_K, Q3_K, Q6_K). */
+static inline int one_scale(pt_dtype t) { return t != PT_Q2_K && t != PT_Q3_K && t != PT_Q6_K; }
+
+/* acc += slice k of u against activation slice s; the minimum's share goes to *msum. */
+AVX2_INLINE __m256 slice_step(__m256 acc, float *msum, const unpacked *u, int k, int s, pt_dtype t, const int8_t *qx,
+                              const float *dx, const float *xs) {
+    const __m256 f = slice_dot_i8(u->q[k], _mm256_loadu_si256((const __m256i *)(qx + 32 * s)));
+    if (one_scale(t)) {
+        if (has_min(t)) *msum += u->m[2 * k] * xs[s];
+        return _mm256_fmadd_ps(f, _mm256_set1_ps(u->d[2 * k] * dx[s]), acc);
+    }
+    if (has_min(t)) *msum += u->m[2 * k] * xs[2 * s] + u->m[2 * k + 1] * xs[2 * s + 1];
+    const __m256 sc = _mm256_mul_ps(_mm256_setr_m128(_mm_set1_ps(u->d[2 * k]), _mm_set1_ps(u->d[2 * k + 1])), _mm256_set1_ps(dx[s]));
+    return _mm256_fmadd_ps(f, sc, acc);
+}
+
+AVX2_INLINE void rows_blocks_i8(float *out, const uint8_t *w, size_t rb, pt_dtype t, const float *x, int nr, int cols) {
     const int block = pt_dtype_block(t), nb = cols / block, mins = has_min(t);
     const size_t bytes = pt_dtype_block_bytes(t);
-    float xs[mins ? cols / 16 : 1]; /* (cols / 16) */
-    if (mins) sums16(xs, x, cols);
+    int8_t qx[cols];                /* (cols) */
+    float dx[cols / 32];            /* (cols / 32) */
+    float xs[mins ? cols / 16 : 1]; /* (cols / 16), then (cols / 32) pairwise sums for one-scale types */
+    quantize_x(qx, dx, x, cols);
+    if (mins) {
+        sums16(xs, x, cols);
+        if (one_scale(t))
+            for (int s = 0; s < cols / 32; s++) xs[s] = xs[2 * s] + xs[2 * s + 1];
+    }
     for (int r = 0; r < nr; r++) {
         const uint8_t *p = w + (size_t)r * rb;
-        __m256 acc = _mm256_setzero_ps();
-        float msum = 0;
-        for (int b = 0; b < nb; b++, p += bytes) {
-            unpacked u;
-            const int ns = unpack(&u, p, t);
-            for (int k = 0; k < ns; k++) {
-                const float *xk = x + (size_t)b * block + 32 * k;
-                const __m128i lo = _mm256_castsi256_si128(u.q[k]), hi = _mm256_extracti128_si256(u.q[k], 1);
-                __m256 t0 = _mm256_fmadd_ps(cvt8(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(xk + 8), _mm256_mul_ps(cvt8(lo), _mm256_loadu_ps(xk)));
-                __m256 t1 = _mm256_fmadd_ps(cvt8(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(xk + 24), _mm256_mul_ps(cvt8(hi), _mm256_loadu_ps(xk + 16)));
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d[2 * k]), t0, acc);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d[2 * k + 1]), t1, acc);
-                if (mins) {
-                    const int g = (b * block + 32 * k) / 16;
-                    msum += u.m[2 * k] * xs[g] + u.m[2 * k + 1] * xs[g + 1];
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0; /* two chains of FMAs */
+        float m0 = 0, m1 = 0;
+        unpacked u, v;
+        if (block == 32) { /* two blocks per step */
+            int b = 0;
+            for (; b + 2 <= nb; b += 2, p += 2 * bytes) {
+                unpack(&u, p, t);
+                unpack(&v, p + bytes, t);
+                acc0 = slice_step(acc0, &m0, &u, 0, b, t, qx, dx, xs);
+                acc1 = slice_step(acc1, &m1, &v, 0, b + 1, t, qx, dx, xs);
+            }
+            if (b < nb) {
+                unpack(&u, p, t);
+                acc0 = slice_step(acc0, &m0, &u, 0, b, t, qx, dx, xs);
+            }
+        } else { /* eight slices per super-block, two per step */
+            for (int b = 0; b < nb; b++, p += bytes) {
+                unpack(&u, p, t);
+                for (int k = 0; k < 8; k += 2) {
+                    acc0 = slice_step(acc0, &m0, &u, k, 8 * b + k, t, qx, dx, xs);
+                    acc1 = slice_step(acc1, &m1, &u, k + 1, 8 * b + k + 1, t, qx, dx, xs);
                 }
             }
         }
-        out[r] = hsum256(acc) + msum;
+        out[r] = hsum256(_mm256_add_ps(acc0, acc1)) + (m0 + m1);
     }
 }
 
@@ -494,43 +560,10 @@ AVX2_INLINE void dequant_blocks_avx2(float *dst, const uint8_t *src, size_t rb, 
     }
 }
 
-AVX512 static inline __attribute__((always_inline)) __m512 cvt16(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v)); }
-
-AVX512 static inline __attribute__((always_inline)) void rows_blocks_avx512(float *out, const uint8_t *w, size_t rb, pt_dtype t,
-                                                                              const float *x, int nr, int cols) {
-    const int block = pt_dtype_block(t), nb = cols / block, mins = has_min(t);
-    const size_t bytes = pt_dtype_block_bytes(t);
-    float xs[mins ? cols / 16 : 1]; /* (cols / 16) */
-    if (mins)
-        for (int g = 0; g < cols / 16; g++) xs[g] = _mm512_reduce_add_ps(_mm512_loadu_ps(x + 16 * g));
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *p = w + (size_t)r * rb;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        float msum = 0;
-        for (int b = 0; b < nb; b++, p += bytes) {
-            unpacked u;
-            const int ns = unpack(&u, p, t);
-            for (int k = 0; k < ns; k++) {
-                const float *xk = x + (size_t)b * block + 32 * k;
-                a0 = _mm512_fmadd_ps(_mm512_set1_ps(u.d[2 * k]), _mm512_mul_ps(cvt16(_mm256_castsi256_si128(u.q[k])), _mm512_loadu_ps(xk)), a0);
-                a1 = _mm512_fmadd_ps(_mm512_set1_ps(u.d[2 * k + 1]), _mm512_mul_ps(cvt16(_mm256_extracti128_si256(u.q[k], 1)), _mm512_loadu_ps(xk + 16)), a1);
-                if (mins) {
-                    const int g = (b * block + 32 * k) / 16;
-                    msum += u.m[2 * k] * xs[g] + u.m[2 * k + 1] * xs[g + 1];
-                }
-            }
-        }
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + msum;
-    }
-}
-
 /* One function per type, so that unpack's switch folds away. */
 #define DEFINE_TYPE(T)                                                                                                    \
-    AVX2 static void rows_##T##_avx2(float *o, const uint8_t *w, size_t rb, const float *x, int nr, int c) {              \
-        rows_blocks_avx2(o, w, rb, PT_##T, x, nr, c);                                                                     \
-    }                                                                                                                     \
-    AVX512 static void rows_##T##_avx512(float *o, const uint8_t *w, size_t rb, const float *x, int nr, int c) {          \
-        rows_blocks_avx512(o, w, rb, PT_##T, x, nr, c);                                                                   \
+    AVX2 static void rows_##T##_i8(float *o, const uint8_t *w, size_t rb, const float *x, int nr, int c) {                \
+        rows_blocks_i8(o, w, rb, PT_##T, x, nr, c);                                                                       \
     }                                                                                                                     \
     AVX2 static void dequant_##T##_avx2(float *d, const uint8_t *s, size_t rb, int nr, int c) {                           \
         dequant_blocks_avx2(d, s, rb, PT_##T, nr, c);                                                                     \
@@ -547,9 +580,10 @@ DEFINE_TYPE(IQ4_NL)
 
 typedef void (*rows_fn)(float *, const uint8_t *, size_t, const float *, int, int);
 typedef void (*dequant_fn)(float *, const uint8_t *, size_t, int, int);
-#define ENTRY(T) [PT_##T] = {rows_##T##_avx2, rows_##T##_avx512, dequant_##T##_avx2}
+/* AVX-512 CPUs run the AVX2 code for these types: same results on every x86 machine. */
+#define ENTRY(T) [PT_##T] = {rows_##T##_i8, dequant_##T##_avx2}
 static const struct {
-    rows_fn avx2, avx512;
+    rows_fn rows;
     dequant_fn dequant;
 } block_kernels[PT_DTYPE_COUNT] = {ENTRY(Q4_1), ENTRY(Q5_0), ENTRY(Q5_1), ENTRY(Q2_K), ENTRY(Q3_K),
                                    ENTRY(Q4_K), ENTRY(Q5_K), ENTRY(Q6_K), ENTRY(IQ4_NL)};
@@ -586,8 +620,8 @@ const char *pt_kern_name(void) {
 void pt_kern_dot_rows(float *out, const uint8_t *w, size_t row_bytes, pt_dtype dtype, const float *x, int nr, int cols) {
 #if HAVE_X86
     int k = pick();
-    if (k >= K_AVX2 && block_kernels[dtype].avx2) {
-        (k == K_AVX512 ? block_kernels[dtype].avx512 : block_kernels[dtype].avx2)(out, w, row_bytes, x, nr, cols);
+    if (k >= K_AVX2 && block_kernels[dtype].rows) {
+        block_kernels[dtype].rows(out, w, row_bytes, x, nr, cols);
         return;
     }
     if (k == K_AVX512) {
