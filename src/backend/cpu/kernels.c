@@ -620,8 +620,10 @@ const char *pt_kern_name(void) {
 void pt_kern_dot_rows(float *out, const uint8_t *w, size_t row_bytes, pt_dtype dtype, const float *x, int nr, int cols) {
 #if HAVE_X86
     int k = pick();
-    if (k >= K_AVX2 && block_kernels[dtype].rows) {
-        block_kernels[dtype].rows(out, w, row_bytes, x, nr, cols);
+    /* the int8 kernels keep the quantised activation row on the stack: 1.3 bytes per column */
+    if (block_kernels[dtype].rows) {
+        if (k >= K_AVX2 && cols <= (1 << 17)) block_kernels[dtype].rows(out, w, row_bytes, x, nr, cols);
+        else dot_rows_c(out, w, row_bytes, dtype, x, nr, cols);
         return;
     }
     if (k == K_AVX512) {
