@@ -9,12 +9,12 @@
 # of BENCHMARKS.md.
 #
 # usage: bench/llamacpp.sh [MODEL.gguf]   (default: `politune pull smollm2-135m-instruct`)
-# env:   ROUNDS (3), RUNS (3), THREADS (2), PREFILL (128), PROMPT (64), DECODE (32),
+# env:   ROUNDS (3), RUNS (3), THREADS (2), PREFILL (64), PROMPT (32), DECODE (16),
 #        POLITUNE_PYTHON (the oracle venv's python), OUT (BENCHMARKS.md; '-' prints only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "llamacpp.sh: $*" >&2; }
-ROUNDS=${ROUNDS:-3} RUNS=${RUNS:-3} THREADS=${THREADS:-2} PREFILL=${PREFILL:-128} PROMPT=${PROMPT:-64} DECODE=${DECODE:-32}
+ROUNDS=${ROUNDS:-3} RUNS=${RUNS:-3} THREADS=${THREADS:-2} PREFILL=${PREFILL:-64} PROMPT=${PROMPT:-32} DECODE=${DECODE:-16}
 PY=${POLITUNE_PYTHON:-$HOME/.cache/politune/oracle-venv/bin/python}
 OUT=${OUT:-BENCHMARKS.md}
 "$PY" -c 'import llama_cpp' 2>/dev/null || { log "llama-cpp-python is missing in $PY (run tools/oracles/setup.sh)"; exit 1; }
@@ -26,7 +26,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 Q8="$TMP/SmolLM2-135M-Instruct.Q8_0.gguf"
 log "making $Q8 with llama.cpp's quantiser"
-"$PY" bench/llamacpp.py quantize "$MODEL" "$Q8" Q8_0 >&2
+"$PY" bench/llamacpp.py quantize "$MODEL" "$Q8" Q8_0 >"$TMP/quantize.log" 2>&1 || { cat "$TMP/quantize.log" >&2; exit 1; }
 CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 FLAGS=$(grep -o -w 'avx2\|avx512f\|avx512_vnni\|avx512bw' /proc/cpuinfo | sort -u | tr '\n' ' ')
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
