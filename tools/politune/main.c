@@ -5,6 +5,7 @@
 
 #include "assets_env.h"
 #include "backend/cpu/kernels.h"
+#include "cli_wheel.h"
 #include "commands.h"
 #include "politune.h"
 
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "politune: %s%s\n", kernels && st == PT_ERR_ARG ? "POLITUNE_KERNELS: " : "", pt_errmsg());
         return 2;
     }
+    cli_wheel_install(NULL); /* any command may pull an asset published in a Python wheel */
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "politune: unknown command '%s' (see 'politune --help')\n", argv[1]);
