@@ -96,3 +96,9 @@ struct pt_adapter;
 pt_status pt_model_save_gguf(const pt_model *m, const struct pt_adapter *adapter, const char *path, pt_dtype type);
 pt_status pt_model_save_hf(const pt_model *m, const struct pt_adapter *adapter, const char *dir, pt_dtype type,
                            size_t shard_bytes);
+/* Writes the adapter as llama.cpp's LoRA-adapter GGUF (what its convert_lora_to_gguf.py
+ * writes): general.type "adapter", adapter.type "lora", adapter.lora.alpha (the effective
+ * alpha, scale * r, so rsLoRA scales survive llama.cpp's alpha / r), and per targeted weight
+ * "<gguf name>.lora_a" (r, in) and ".lora_b" (out, r) in float32, with the Q/K rows of B
+ * interleaved like the base file's for the `llama` architecture. */
+pt_status pt_adapter_save_gguf(const struct pt_adapter *adapter, const pt_model *m, const char *path);
