@@ -12,6 +12,7 @@
  * Tolerance for logits: 1e-4 x max |logit| (float32 sums in a different order; the adapter's
  * own effect on the logits is checked to be far above it, so the comparison can fail). */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -139,4 +140,109 @@ PT_TEST(test_interop_hf_merge_and_peft_adapter) {
     json_decref(base);
     json_decref(ours);
     json_decref(theirs);
+}
+
+/* "1,2,3" of a JSON array of integers (malloc'd). */
+static char *ids_csv(json_t *ids) {
+    size_t n = json_array_size(ids);
+    char *s = malloc(n * 12 + 2);
+    size_t k = 0;
+    s[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)sprintf(s + k, "%s%lld", i ? "," : "", (long long)json_integer_value(json_array_get(ids, i)));
+    return s;
+}
+
+static bool same_ids(json_t *a, json_t *b) {
+    if (!a || !b || json_array_size(a) != json_array_size(b)) return false;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (json_integer_value(json_array_get(a, i)) != json_integer_value(json_array_get(b, i))) return false;
+    return true;
+}
+
+/* politune's greedy continuation of PROMPT (ids), NULL on error. */
+static json_t *politune_greedy(const char *model, const char *adapter) {
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err,
+                         "OMP_NUM_THREADS=1 \"$POLITUNE_BIN\" generate --model '%s' %s%s%s --prompt '" PROMPT
+                         "' --max-new-tokens %d --json", model, adapter ? "--adapter '" : "", adapter ? adapter : "",
+                         adapter ? "'" : "", N_GREEDY);
+    CHECK_MSG(rc == 0, "politune generate %s: %s", model, err ? err : "");
+    json_t *ids = json_field(out, "ids");
+    free(out);
+    free(err);
+    return ids;
+}
+
+/* llama.cpp's greedy continuation of the prompt ids, with an optional LoRA GGUF. */
+static json_t *llama_greedy(const char *py, const char *model, const char *lora, const char *prompt_csv) {
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "'%s' '%s' llama-greedy '%s' --ids %s --n %d %s%s%s", py, oracle_script(), model,
+                         prompt_csv, N_GREEDY, lora ? "--lora '" : "", lora ? lora : "", lora ? "'" : "");
+    CHECK_MSG(rc == 0, "llama.cpp on %s: %s", model, err ? err : "");
+    json_t *all = json_field(out, "ids"), *ids = json_incref(json_array_get(all, 0));
+    json_decref(all);
+    free(out);
+    free(err);
+    return ids;
+}
+
+PT_TEST(test_interop_gguf_merge_and_lora_in_llamacpp) {
+    const char *why;
+    const char *py = pt_test_python("llama_cpp numpy", &why);
+    if (!py) SKIP("%s", why);
+    const char *dir = pt_test_tmpdir();
+    if (train_adapter(dir, stories_gguf())) return;
+    char *err = NULL, *out = NULL;
+    int rc = pt_test_run(NULL, &err,
+                         "cd '%s' && \"$POLITUNE_BIN\" merge --model '%s' --adapter adapter --out merged.gguf && "
+                         "\"$POLITUNE_BIN\" export-lora --model '%s' --adapter adapter --out lora.gguf --gguf",
+                         dir, stories_gguf(), stories_gguf());
+    CHECK_MSG(rc == 0, "merge / export-lora: %s", err ? err : "");
+    free(err);
+    REQUIRE(rc == 0);
+    char merged[600], lora[600], adapter[600];
+    snprintf(merged, sizeof merged, "%s/merged.gguf", dir);
+    snprintf(lora, sizeof lora, "%s/lora.gguf", dir);
+    snprintf(adapter, sizeof adapter, "%s/adapter", dir);
+
+    /* the prompt as politune feeds it (BOS included, as the tokenizer adds it) */
+    rc = pt_test_run(&out, NULL, "\"$POLITUNE_BIN\" tokenize --model '%s' --add-special --text '" PROMPT "'", merged);
+    json_t *prompt = json_field(out, "ids");
+    free(out);
+    REQUIRE(rc == 0 && prompt && json_array_size(prompt) > 2);
+    char *csv = ids_csv(prompt);
+
+    /* llama.cpp tokenises the prompt of the merged file like politune (no BOS on its side) */
+    pt_test_write(dir, "texts.json", "[\"" PROMPT "\"]");
+    out = NULL;
+    err = NULL;
+    rc = pt_test_run(&out, &err, "cd '%s' && '%s' '%s' llama-tokenize merged.gguf texts.json", dir, py, oracle_script());
+    CHECK_MSG(rc == 0, "llama.cpp tokenize: %s", err ? err : "");
+    json_t *lt = json_field(out, "ids");
+    free(out);
+    free(err);
+    json_t *lt0 = json_array_get(lt, 0);
+    bool tok_ok = lt0 && json_array_size(lt0) + 1 == json_array_size(prompt);
+    for (size_t i = 0; tok_ok && i < json_array_size(lt0); i++)
+        tok_ok = json_integer_value(json_array_get(lt0, i)) == json_integer_value(json_array_get(prompt, i + 1));
+    CHECK_MSG(tok_ok, "llama.cpp tokenises the merged file's prompt differently");
+    json_decref(lt);
+
+    json_t *ours_merged = politune_greedy(merged, NULL), *theirs_merged = llama_greedy(py, merged, NULL, csv);
+    json_t *ours_lora = politune_greedy(stories_gguf(), adapter), *theirs_lora = llama_greedy(py, stories_gguf(), lora, csv);
+    json_t *ours_base = politune_greedy(stories_gguf(), NULL);
+    char *a = ours_merged ? ids_csv(ours_merged) : NULL, *b = theirs_merged ? ids_csv(theirs_merged) : NULL;
+    CHECK_MSG(same_ids(ours_merged, theirs_merged), "merged GGUF: politune %s, llama.cpp %s", a ? a : "?", b ? b : "?");
+    free(a), free(b);
+    a = ours_lora ? ids_csv(ours_lora) : NULL, b = theirs_lora ? ids_csv(theirs_lora) : NULL;
+    CHECK_MSG(same_ids(ours_lora, theirs_lora), "base + LoRA GGUF: politune %s, llama.cpp %s", a ? a : "?", b ? b : "?");
+    free(a), free(b);
+    CHECK_MSG(same_ids(ours_merged, ours_lora), "politune: merged and base + adapter continue differently");
+    printf("    %zu greedy tokens equal; the adapter %s the base model's continuation\n", json_array_size(ours_lora),
+           same_ids(ours_lora, ours_base) ? "does not change" : "changes");
+    json_decref(ours_merged), json_decref(theirs_merged), json_decref(ours_lora), json_decref(theirs_lora);
+    json_decref(ours_base);
+    json_decref(prompt);
+    free(csv);
 }

@@ -2,8 +2,9 @@
 """The Python side of politune's interop tests (tests/test_interop.c, tests/test_smollm.c):
 each subcommand loads a model with the reference implementation and prints JSON on stdout.
 
-  llama-greedy GGUF --ids 1,2,3 --n N [--lora ADAPTER.gguf]
-      llama.cpp (llama-cpp-python) greedy continuation: {"ids": [...]} (stops at end-of-generation)
+  llama-greedy GGUF --ids 1,2,3 [--ids ...] --n N [--lora ADAPTER.gguf]
+      llama.cpp (llama-cpp-python) greedy continuation of each prompt: {"ids": [[...], ...]}
+      (at most N tokens; an end-of-generation token ends it and is not included)
   llama-tokenize GGUF TEXTS.json
       llama.cpp's tokenisation of each text (no BOS, special tokens parsed): {"ids": [[...], ...]}
   hf-logits --ids 1,2,3 MODEL [MODEL ...]
@@ -36,20 +37,20 @@ def llama_greedy(a):
     import llama_cpp
 
     llm = llama_model(a.gguf, a.lora)
-    vocab = llama_cpp.llama_model_get_vocab(llm.model) if hasattr(llama_cpp, "llama_model_get_vocab") else None
-    ids = ids_arg(a.ids)
-    llm.reset()
-    llm.eval(ids)
-    out = []
-    for _ in range(a.n):
-        logits = np.asarray(llm.scores[llm.n_tokens - 1])
-        t = int(np.argmax(logits))
-        out.append(t)
-        eog = llama_cpp.llama_vocab_is_eog(vocab, t) if vocab is not None else t == llm.token_eos()
-        if eog:
-            break
-        llm.eval([t])
-    print(json.dumps({"ids": out}))
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    results = []
+    for prompt in a.ids:
+        llm.reset()
+        llm.eval(ids_arg(prompt))
+        out = []
+        for _ in range(a.n):
+            t = int(np.argmax(np.asarray(llm.scores[llm.n_tokens - 1])))
+            if llama_cpp.llama_vocab_is_eog(vocab, t):
+                break
+            out.append(t)
+            llm.eval([t])
+        results.append(out)
+    print(json.dumps({"ids": results}))
 
 
 def llama_tokenize(a):
@@ -82,7 +83,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("llama-greedy")
     p.add_argument("gguf")
-    p.add_argument("--ids", required=True)
+    p.add_argument("--ids", required=True, action="append")
     p.add_argument("--n", type=int, default=32)
     p.add_argument("--lora")
     p.set_defaults(fn=llama_greedy)
