@@ -22,6 +22,14 @@ typedef struct {
     bool is_qk;               /* rows re-interleaved for GGUF llama */
 } item;
 
+/* The GGUF architecture name: mistral checkpoints are `llama` files in GGUF. */
+static const char *gguf_arch(const pt_config *c) {
+    return c->arch == PT_ARCH_QWEN2 ? "qwen2" : c->arch == PT_ARCH_QWEN3 ? "qwen3" : "llama";
+}
+
+/* Qwen GGUF files keep Q/K rows in the half-rotation order (llama.cpp's NEOX rope). */
+static bool qwen_rope(const pt_config *c) { return c->arch == PT_ARCH_QWEN2 || c->arch == PT_ARCH_QWEN3; }
+
 /* Whether the written checkpoint ties lm_head to the embedding: not when the adapter adapts
  * lm_head, whose merged delta belongs to the output projection alone. */
 static bool tied_output(const pt_model *m, const pt_adapter *a) {
@@ -52,6 +60,12 @@ static int list_items(const pt_model *m, const pt_adapter *a, item *it) {
         for (int t = 0; t < 7; t++) {
             snprintf(nm, sizeof nm, "model.layers.%d.%s.weight", l, mods[t]);
             ADD_W(nm, ws[t], l, t, t < 2);
+        }
+        if (L->q_norm) {
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.q_norm.weight", l);
+            ADD_V(nm, L->q_norm, c->head_dim);
+            snprintf(nm, sizeof nm, "model.layers.%d.self_attn.k_norm.weight", l);
+            ADD_V(nm, L->k_norm, c->head_dim);
         }
         if (c->qkv_bias) {
             snprintf(nm, sizeof nm, "model.layers.%d.self_attn.q_proj.bias", l);
@@ -167,9 +181,7 @@ static pt_status copy_source_metadata(pt_gguf_writer *w, const pt_model *m) {
 
 pt_status pt_model_save_gguf(const pt_model *m, const pt_adapter *a, const char *path, pt_dtype type) {
     const pt_config *c = &m->cfg;
-    if (c->arch == PT_ARCH_QWEN2 && type != PT_F32 && type != PT_F16 && type != PT_BF16 && type != PT_Q8_0 && type != PT_Q4_0)
-        return pt_error(PT_ERR_ARG, "unsupported GGUF type");
-    const char *arch = c->arch == PT_ARCH_QWEN2 ? "qwen2" : "llama";
+    const char *arch = gguf_arch(c);
     char key[128];
     pt_gguf_writer *w = pt_gguf_writer_new();
     if (!w) return pt_error(PT_ERR_OOM, "out of memory");
@@ -212,7 +224,7 @@ pt_status pt_model_save_gguf(const pt_model *m, const pt_adapter *a, const char 
         int rows, cols;
         float *data = materialise(m, a, &items[i], &rows, &cols);
         if (!data) { rc = pt_error(PT_ERR_OOM, "out of memory"); break; }
-        if (items[i].is_qk && c->arch != PT_ARCH_QWEN2) {
+        if (items[i].is_qk && !qwen_rope(c)) {
             /* back to Meta's interleaved rotary order, as GGUF llama files store Q and K */
             float *p = malloc(sizeof(float) * (size_t)rows * cols);
             int d = c->head_dim;
@@ -251,7 +263,7 @@ static float *interleave_rows(const float *data, int rows, int cols, int d) {
 
 pt_status pt_adapter_save_gguf(const pt_adapter *a, const pt_model *m, const char *path) {
     const pt_config *c = &m->cfg;
-    const char *arch = c->arch == PT_ARCH_QWEN2 ? "qwen2" : "llama";
+    const char *arch = gguf_arch(c);
     if (a->targets & (1u << PT_LT_HEAD) && c->tied_embeddings)
         return pt_error(PT_ERR_UNSUPPORTED, "%s: the adapter targets lm_head, but the model ties it to the embedding: "
                         "llama.cpp has no output.weight to apply it to", path);
@@ -262,7 +274,7 @@ pt_status pt_adapter_save_gguf(const pt_adapter *a, const pt_model *m, const cha
     pt_gguf_set_str(w, "adapter.type", "lora");
     pt_gguf_set_f32(w, "adapter.lora.alpha", a->scale * (float)a->r);
     pt_status rc = PT_OK;
-    bool interleave = c->arch != PT_ARCH_QWEN2;
+    bool interleave = !qwen_rope(c);
     for (int l = -1; l < c->n_layers && !rc; l++)
         for (int t = 0; t < PT_LT_COUNT && !rc; t++) {
             if ((l < 0) != (t == PT_LT_HEAD)) continue;
@@ -294,7 +306,7 @@ pt_status pt_adapter_save_gguf(const pt_adapter *a, const pt_model *m, const cha
 
 static pt_status write_config(const pt_model *m, const pt_adapter *a, const char *dir, pt_dtype type) {
     const pt_config *c = &m->cfg;
-    static const char *arch_cls[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    static const char *arch_cls[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"};
     json_t *o = json_pack("{s:[s],s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b,s:s,s:s}", "architectures", arch_cls[c->arch],
                           "model_type", pt_arch_name(c->arch), "vocab_size", c->vocab_size, "hidden_size", c->dim,
                           "intermediate_size", c->ffn_dim, "num_hidden_layers", c->n_layers, "num_attention_heads", c->n_heads,

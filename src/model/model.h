@@ -16,7 +16,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"
 
-typedef enum { PT_ARCH_LLAMA = 0, PT_ARCH_MISTRAL, PT_ARCH_QWEN2 } pt_arch;
+typedef enum { PT_ARCH_LLAMA = 0, PT_ARCH_MISTRAL, PT_ARCH_QWEN2, PT_ARCH_QWEN3 } pt_arch;
 
 typedef struct {
     pt_arch arch;
@@ -50,6 +50,7 @@ typedef struct {
     const float *attn_norm, *ffn_norm; /* (D) */
     pt_weight wq, wk, wv, wo;          /* (H*hd, D) (KV*hd, D) (KV*hd, D) (D, H*hd) */
     const float *bq, *bk, *bv;         /* qwen2 biases or NULL */
+    const float *q_norm, *k_norm;      /* (hd) qwen3: RMSNorm of each head of Q and K before RoPE, or NULL */
     pt_weight w_gate, w_up, w_down;    /* (F, D) (F, D) (D, F) */
 } pt_layer;
 
