@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "format/safetensors.h"
 #include "model/adapter.h"
 #include "train/batch.h"
 #include "train/checkpoint.h"
@@ -314,6 +315,18 @@ static bool all_finite(const float *v, int64_t n) {
     return true;
 }
 
+/* The gradients as an oracle test compares them (tools/trl_dpo_oracle.py): one flat tensor
+ * per PEFT key, in the adapter's row-major order. */
+static pt_status dump_grads(const pt_lora_params *ps, const char *path) {
+    pt_safetensors_entry *e = calloc((size_t)ps->n, sizeof *e);
+    if (!e) return pt_error(PT_ERR_OOM, "out of memory");
+    for (int i = 0; i < ps->n; i++)
+        e[i] = (pt_safetensors_entry){.name = ps->key[i], .dtype = PT_F32, .n_dims = 1, .shape = {ps->numel[i]}, .data = ps->g[i]};
+    pt_status st = pt_safetensors_write(path, e, ps->n, NULL);
+    free(e);
+    return st;
+}
+
 static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_before) {
     const pt_train_config *c = t->cfg;
     const int n = t->data.n;
@@ -345,6 +358,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
     if (!isfinite(loss) || !isfinite(norm))
         return pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
                         step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
+    if (c->grad_dump && step == 0) PT_TRY(dump_grads(&t->ps, c->grad_dump));
     if (c->max_grad_norm > 0) { /* torch.nn.utils.clip_grad_norm_ */
         double k = c->max_grad_norm / (norm + 1e-6);
         if (k < 1.0) {

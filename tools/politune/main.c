@@ -18,6 +18,7 @@ static const pt_cli_command commands[] = {
     {"logits", cmd_logits, "vocabulary logits for every position of a token sequence (JSON)"},
     {"train", cmd_train, "LoRA fine-tuning with DPO or SFT (PEFT adapters, resumable)"},
     {"merge", cmd_merge, "merge a LoRA adapter into the base weights (HF directory or GGUF)"},
+    {"export-lora", cmd_export_lora, "write a LoRA adapter as llama.cpp's LoRA-adapter GGUF"},
     {"compass", cmd_compass, "Political Compass Test of a model/adapter: robust answers, scores, chart"},
     {"compass-score", cmd_compass_score, "coordinates of an answer vector, as the Political Compass website scores"},
     {"report", cmd_report, "one HTML page comparing compass result directories"},
