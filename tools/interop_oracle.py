@@ -2,7 +2,7 @@
 """The Python side of politune's interop tests (tests/test_interop.c, tests/test_smollm.c):
 each subcommand loads a model with the reference implementation and prints JSON on stdout.
 
-  llama-greedy GGUF --ids 1,2,3 [--ids ...] --n N [--lora ADAPTER.gguf]
+  llama-greedy GGUF --ids 1,2,3 [--ids ...] --n N [--lora ADAPTER.gguf] [--f32-kv]
       llama.cpp (llama-cpp-python) greedy continuation of each prompt: {"ids": [[...], ...]}
       (at most N tokens; an end-of-generation token ends it and is not included)
   llama-tokenize GGUF TEXTS.json
@@ -23,10 +23,12 @@ def ids_arg(s):
     return [int(x) for x in s.split(",") if x]
 
 
-def llama_model(path, lora=None, n_ctx=1024):
+def llama_model(path, lora=None, n_ctx=1024, f32_kv=False):
     from llama_cpp import Llama
 
     kw = dict(model_path=path, n_ctx=n_ctx, n_threads=2, n_batch=512, verbose=False, logits_all=False)
+    if f32_kv:  # llama.cpp's default cache is F16; politune keeps keys and values in float32
+        kw.update(type_k=0, type_v=0)
     if lora:
         kw["lora_path"] = lora
     return Llama(**kw)
@@ -36,7 +38,7 @@ def llama_greedy(a):
     import numpy as np
     import llama_cpp
 
-    llm = llama_model(a.gguf, a.lora)
+    llm = llama_model(a.gguf, a.lora, f32_kv=a.f32_kv)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     results = []
     for prompt in a.ids:
@@ -44,7 +46,10 @@ def llama_greedy(a):
         llm.eval(ids_arg(prompt))
         out = []
         for _ in range(a.n):
-            t = int(np.argmax(np.asarray(llm.scores[llm.n_tokens - 1])))
+            # the last position's logits straight from the context (Llama.scores is only
+            # filled with logits_all)
+            last = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+            t = int(np.argmax(np.ctypeslib.as_array(last, shape=(llm.n_vocab(),))))
             if llama_cpp.llama_vocab_is_eog(vocab, t):
                 break
             out.append(t)
@@ -86,6 +91,7 @@ def main():
     p.add_argument("--ids", required=True, action="append")
     p.add_argument("--n", type=int, default=32)
     p.add_argument("--lora")
+    p.add_argument("--f32-kv", action="store_true", help="float32 key/value cache (-ctk f32 -ctv f32)")
     p.set_defaults(fn=llama_greedy)
     p = sub.add_parser("llama-tokenize")
     p.add_argument("gguf")
