@@ -15,7 +15,7 @@
 #include "eval/compass.h"
 #include "eval/compass_impl.h"
 #include "format/safetensors.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "util/rng.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 static double compare(const char *dir, json_t *expected, const char *model, const char *ids, double *scale) {

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 #define SMOLLM2_REL "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
