@@ -148,9 +148,9 @@ PT_TEST(test_report_html_from_result_dirs) {
     snprintf(html, sizeof html, "%s/report.html", pt_test_tmpdir());
     pt_compass_result *r0 = fake_result(q, s, 2, 2, 0), *r1 = fake_result(q, s, 2, 3, 0), *r2 = fake_result(q, s, 2, 0, 5);
     REQUIRE(r0 && r1 && r2);
-    pt_compass_meta m0 = {"base", "m.gguf", NULL, "q.csv", "s.json", 0, 0};
-    pt_compass_meta m1 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 1, 64};
-    pt_compass_meta m2 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 2, 128};
+    pt_compass_meta m0 = {"base", "m.gguf", NULL, "q.csv", "s.json", 0, 0, 0, 0};
+    pt_compass_meta m1 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 1, 64, 0, 0};
+    pt_compass_meta m2 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 2, 128, 0, 0};
     CHECK_OK(pt_compass_save(base, r0, &m0));
     CHECK_OK(pt_compass_save(left, r1, &m1));
     CHECK_OK(pt_compass_save(left, r2, &m2)); /* a trajectory: two evaluations */

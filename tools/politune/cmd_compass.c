@@ -172,7 +172,7 @@ int cmd_compass(int argc, char **argv) {
     }
     double t_run = pt_now_s() - t0;
     if (!st) {
-        pt_compass_meta meta = {label, mo.model, mo.adapter, qpath, spath, iteration, step};
+        pt_compass_meta meta = {label, mo.model, mo.adapter, qpath, spath, iteration, step, 0, 0};
         st = pt_compass_save(out, res, &meta);
     }
     if (st) {
