@@ -202,7 +202,8 @@ json_t *pt_compare_json(const pt_compare *c, json_t *doc, const char *name_a, co
     for (int x = 0; x < c->n_axes; x++) {
         const pt_compare_axis *a = &c->axes[x];
         int dec = a->decimals + 3;
-        json_t *ci = isfinite(a->shift.lo) ? json_pack("[f,f]", pt_round_half_away(a->shift.lo, dec), pt_round_half_away(a->shift.hi, dec)) : json_null();
+        json_t *ci = isfinite(a->shift.lo) ? json_pack("[f,f]", pt_round_half_away(a->shift.lo, a->decimals), pt_round_half_away(a->shift.hi, a->decimals))
+                                           : json_null();
         json_object_set_new(axes, a->name,
                             json_pack("{s:o,s:o,s:o,s:o,s:o,s:b}", "a", num(pt_round_half_away(a->a, dec)), "b", num(pt_round_half_away(a->b, dec)),
                                       "shift", num(pt_round_half_away(a->shift.estimate, dec)), "interval", ci, "p", num(a->p), "exact", a->exact));

@@ -160,10 +160,11 @@ static pt_status position_intervals(const pt_compass_result *r, int resamples, u
 static json_t *position_json(const pt_compass_result *r, const pt_interval *iv) {
     json_t *o = json_object();
     for (int x = 0; x < r->n_axes; x++) {
-        /* intervals at the coordinates' decimals + 3, like the mean */
-        int dec = r->s->axes[x].decimals + 3;
+        /* the interval is rounded as coordinates are (the website's rule), the unrounded
+         * estimate it is built around at three more decimals, like the mean */
+        int dec = r->s->axes[x].decimals + 3, cdec = r->s->axes[x].decimals;
         bool has = r->n_positioned > 0 && iv && isfinite(iv[x].lo);
-        json_t *ci = has ? json_pack("[o,o]", num(pt_round_half_away(iv[x].lo, dec)), num(pt_round_half_away(iv[x].hi, dec))) : json_null();
+        json_t *ci = has ? json_pack("[o,o]", num(pt_round_half_away(iv[x].lo, cdec)), num(pt_round_half_away(iv[x].hi, cdec))) : json_null();
         json_object_set_new(o, r->s->axes[x].name,
                             json_pack("{s:o,s:o,s:o,s:o,s:i,s:o,s:o}", "mean", num(r->mean[x]), "sd", num(r->sd[x]), "min", num(r->min[x]),
                                       "max", num(r->max[x]), "n", r->n_positioned, "estimate",
