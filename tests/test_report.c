@@ -33,7 +33,7 @@ PT_TEST(test_report_svg_point_pixels) {
     double px[] = {-2.38, 0, 10, -10, 5.5}, py[] = {-4.15, 0, 10, -10, 12};
     const char *sx[] = {"-2.38", "0.00", "10.00", "-10.00", "5.50"}, *sy[] = {"-4.15", "0.00", "10.00", "-10.00", "12.00"};
     pt_svg_series series[5];
-    for (int i = 0; i < 5; i++) series[i] = (pt_svg_series){i == 0 ? "gpt <3.5> & \"friends\"" : "m", 1, &px[i], &py[i], NULL, NULL, NULL};
+    for (int i = 0; i < 5; i++) series[i] = (pt_svg_series){.label = i == 0 ? "gpt <3.5> & \"friends\"" : "m", .n = 1, .x = &px[i], .y = &py[i]};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, series, 5, true, &svg));
     xml_doc d;
@@ -66,7 +66,7 @@ PT_TEST(test_report_svg_labels_do_not_overlap) {
     double x[] = {0.38, 0.38, 0.38, -6}, y[] = {2.41, 2.41, 2.41, -6};
     const char *names[] = {"base", "left", "right", "far"};
     pt_svg_series series[4];
-    for (int i = 0; i < 4; i++) series[i] = (pt_svg_series){names[i], 1, &x[i], &y[i], NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++) series[i] = (pt_svg_series){.label = names[i], .n = 1, .x = &x[i], .y = &y[i]};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, series, 4, true, &svg));
     double ly[4] = {0};
@@ -90,7 +90,7 @@ PT_TEST(test_report_svg_labels_do_not_overlap) {
 PT_TEST(test_report_svg_trajectory) {
     double x[] = {0.38, -1.2, NAN, -3.5}, y[] = {2.41, 1.0, NAN, -0.5}, s[] = {0.5, 0.2, 0, 1.1};
     long step[] = {0, 64, 128, 192};
-    pt_svg_series series = {"left-dpo", 4, x, y, s, s, step};
+    pt_svg_series series = {.label = "left-dpo", .n = 4, .x = x, .y = y, .sx = s, .sy = s, .step = step};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, &series, 1, false, &svg));
     xml_doc d;
