@@ -14,7 +14,7 @@ static const char *usage =
     "usage: politune compare RUN_A RUN_B [--label-a NAME] [--label-b NAME] [--resamples N] [--seed S]\n"
     "                        [--top K] [--json]\n\n"
     "Compares the last evaluation in RUN_B/compass.json with the last one in RUN_A (B minus A): the\n"
-    "shift on each axis with its 95%% bootstrap interval (templates x option orders resampled within\n"
+    "shift on each axis with its 95% bootstrap interval (templates x option orders resampled within\n"
     "each proposition), the p-value of a paired sign-flip permutation test over propositions, the\n"
     "number of items whose consensus answer changed, and the propositions contributing most to the\n"
     "shift (the contributions of all items add up to it). The runs must cover the same items, be\n"

@@ -41,7 +41,7 @@ static const char *usage =
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
-    "  --resamples N         bootstrap resamples for the 95%% interval of the position (default 2000)\n"
+    "  --resamples N         bootstrap resamples for the 95% interval of the position (default 2000)\n"
     "                        (--seed also seeds the bootstrap: the same seed gives the same interval)\n"
     "  --verbose             progress and timing on stderr\n\n"
     "example:\n"
