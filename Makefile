@@ -15,7 +15,8 @@ override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lcurl -lmic
 BUILD    ?= build
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
-               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
+               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
+               chromium
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))

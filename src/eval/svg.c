@@ -155,7 +155,7 @@ static void draw_uncertainty(FILE *f, const pt_svg_chart *c, const pt_svg_series
         fmt_value(v[3], sizeof v[3], s->y_hi[i]);
         fprintf(f, "<path class=\"interval\" fill=\"none\" stroke-width=\"1.6\" data-x-lo=\"%s\" data-x-hi=\"%s\" data-y-lo=\"%s\" data-y-hi=\"%s\" "
                    "d=\"M%.2f %.2fH%.2fM%.2f %.2fV%.2fM%.2f %.2fV%.2fM%.2f %.2fV%.2fM%.2f %.2fH%.2fM%.2f %.2fH%.2f\"/>\n",
-                v[0], v[1], v[2], v[3], ax, py, bx, px, ay, by, ax, py - 4, py + 4, bx, py - 4, py + 4, px - 4, px + 4, ay, px - 4, px + 4, by);
+                v[0], v[1], v[2], v[3], ax, py, bx, px, ay, by, ax, py - 4, py + 4, bx, py - 4, py + 4, px - 4, ay, px + 4, px - 4, by, px + 4);
     } else if (s->sx && s->sy && isfinite(s->sx[i]) && isfinite(s->sy[i]) && (s->sx[i] > 0 || s->sy[i] > 0)) {
         double ax, ay, bx, by;
         pt_svg_pixel(c, s->x[i] - s->sx[i], s->y[i] - s->sy[i], &ax, &ay);
