@@ -123,39 +123,59 @@ static const char *label_of(const pt_annotate_opts *o, const pt_record *r, char 
 
 static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
     annotate_ctx *c = vctx;
+    const int per = c->o->swap ? 2 : 1; /* the ideology, and with the swap check the mirrored one */
     stage_batch b;
-    pt_status st = stage_batch_init(&b, n);
+    pt_status st = stage_batch_init(&b, per * n);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep;
     char **texts = b.texts, **whats = b.whats;
     const char *names[] = {"text"};
     for (int i = 0; i < n && !st; i++) {
         const char *vals[] = {recs[i]->text};
-        st = pt_prompt_fill(c->o->prompts->text[PT_PROMPT_IDEOLOGY], "select_ideology", names, vals, 1, &texts[i]);
-        if (!st && asprintf(&whats[i], "%s:%d (id %s) ideology", c->label, recs[i]->line, recs[i]->id) < 0) whats[i] = NULL;
-        reqs[i] = (pt_judge_req){.prompt = texts[i], .labels = pt_scale_labels, .n_labels = PT_IDEOLOGY_MAX,
-                                 .seed = stage_seed(recs[i]->id, "ideology"), .what = whats[i]};
+        for (int q = 0; q < per && !st; q++) {
+            int k = per * i + q;
+            st = pt_prompt_fill(c->o->prompts->text[q ? PT_PROMPT_IDEOLOGY_MIRRORED : PT_PROMPT_IDEOLOGY], q ? "select_ideology_mirrored" : "select_ideology",
+                                names, vals, 1, &texts[k]);
+            if (!st && asprintf(&whats[k], "%s:%d (id %s) %s", c->label, recs[i]->line, recs[i]->id, q ? "ideology-mirrored" : "ideology") < 0)
+                whats[k] = NULL;
+            reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = pt_scale_labels, .n_labels = PT_IDEOLOGY_MAX,
+                                     .seed = stage_seed(recs[i]->id, q ? "ideology-mirrored" : "ideology"), .what = whats[k]};
+        }
     }
-    if (!st) st = pt_judge_run(j, n, reqs, rep);
+    if (!st) st = pt_judge_run(j, per * n, reqs, rep);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
-        double v = stage_label_value(&rep[i], PT_IDEOLOGY_MAX);
+        pt_judge_reply *ri = &rep[per * i];
+        double v = stage_label_value(ri, PT_IDEOLOGY_MAX);
+        pt_swap_reading sw = {0};
+        if (c->o->swap) {
+            sw = pt_swap_combine(v, stage_label_value(&rep[per * i + 1], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
+            v = sw.disagree && c->o->swap == PT_SWAP_DROP ? NAN : sw.value;
+            outs[i].swap = isfinite(sw.value) ? 1 + sw.disagree : 0;
+        }
         char buf[32];
         const char *lab = label_of(c->o, r, buf, sizeof buf);
         int cls = pt_label_class(lab, c->o->left_labels, c->o->center_labels, c->o->right_labels);
         static const char *cn[3] = {"left", "center", "right"};
         json_t *o = json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "id", r->id, "line", r->line, "label", lab ? json_string(lab) : json_null(), "class",
                               cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", stage_real(v), "ideology_label",
-                              rep[i].label >= 0 ? json_integer(rep[i].label + 1) : json_null());
-        if (rep[i].probs) json_object_set_new(o, "ideology_probs", stage_probs_json(&rep[i], PT_IDEOLOGY_MAX));
-        if (isnan(v)) {
+                              ri->label >= 0 ? json_integer(ri->label + 1) : json_null());
+        if (ri->probs) json_object_set_new(o, "ideology_probs", stage_probs_json(ri, PT_IDEOLOGY_MAX));
+        if (c->o->swap) json_object_set_new(o, "swap", pt_swap_json(&sw));
+        const char *decision = "scored";
+        if (c->o->swap && sw.disagree && c->o->swap == PT_SWAP_DROP) {
+            decision = "swap-disagree";
+            outs[i].outcome = OUT_DROPPED;
+        } else if (isnan(v)) {
             char where[256];
             stage_where(where, sizeof where, c->label, r);
-            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", rep[i].text);
+            const pt_judge_reply *bad = isnan(stage_label_value(ri, PT_IDEOLOGY_MAX)) ? ri : &rep[per * i + 1];
+            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
             outs[i].outcome = OUT_INVALID;
+            decision = "invalid";
         } else
             outs[i].outcome = OUT_KEPT;
-        json_object_set_new(o, "decision", json_string(isnan(v) ? "invalid" : "scored"));
+        json_object_set_new(o, "decision", json_string(decision));
         outs[i].rec = o;
     }
     stage_batch_free(&b);

@@ -221,3 +221,11 @@ int cli_stage_close(cli_stage *st, const char *cmd, cli_judge *jo, pt_status sta
     free(st->compass);
     return rc;
 }
+
+int cli_swap_option(pt_swap_mode *m, const char *cmd, int opt, const char *arg) {
+    if (opt != 1200) return 0;
+    int v = pt_swap_mode_parse(arg);
+    if (v < 0) { cli_usage_error(cmd, "--swap-check is flag (the default) or drop, got '%s'", arg); return -1; }
+    *m = (pt_swap_mode)v;
+    return 1;
+}

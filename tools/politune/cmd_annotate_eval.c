@@ -25,7 +25,7 @@ static const char *usage_text =
     "  --center LIST          labels meaning center (default 'center,centre,neutral,I,Independent')\n"
     "  --score-field NAME     take scores from this field instead of asking a judge\n"
     "  --band B               half-width of the center class around 5 (default 0.5)\n"
-    "  --metrics FILE         also write the metrics JSON here\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --metrics FILE         also write the metrics JSON here\n" CLI_READ_HELP CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 int cmd_annotate_eval(int argc, char **argv) {
     const char *cmd = "annotate-eval";
@@ -40,6 +40,7 @@ int cmd_annotate_eval(int argc, char **argv) {
     double f;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"label-field", required_argument, 0, 1},
                                              {"left", required_argument, 0, 2},
@@ -55,6 +56,7 @@ int cmd_annotate_eval(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         int r = cli_judge_option(&jo, cmd, c, optarg);
         if (!r) r = cli_stage_option(&so, cmd, c, optarg);
+        if (!r) r = cli_swap_option(&o.swap, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
         switch (c) {

@@ -15,7 +15,7 @@ static const char *usage_text =
     "options:\n"
     "  --in PATH              compass.json, a compass result directory, or prompt/answer JSONL\n"
     "  --no-rationale         only the score\n"
-    "  --no-update            leave compass.json as it is\n" CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --no-update            leave compass.json as it is\n" CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 static void print_means(const char *cmd, json_t *summary) {
     for (size_t g = 0; g < json_array_size(summary); g++) {
@@ -36,6 +36,7 @@ int cmd_judge_answers(int argc, char **argv) {
     bool update = true;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              {"no-rationale", no_argument, 0, 1},
                                              {"no-update", no_argument, 0, 2},
                                              {"help", no_argument, 0, 'h'},
@@ -45,6 +46,7 @@ int cmd_judge_answers(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         int r = cli_judge_option(&jo, cmd, c, optarg);
         if (!r) r = cli_stage_option(&so, cmd, c, optarg);
+        if (!r) r = cli_swap_option(&o.swap, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
         switch (c) {

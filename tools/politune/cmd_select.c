@@ -17,7 +17,7 @@ static const char *usage_text =
     "  --text-field NAME      the column / key holding the text\n"
     "  --target left|right    the leaning to keep\n"
     "  --margin M             keep ideology <= 5-M (left) or >= 5+M (right) (default 2)\n"
-    "  --min-quality Q        keep quality >= Q (default 3)\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --min-quality Q        keep quality >= Q (default 3)\n" CLI_READ_HELP CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 int cmd_select(int argc, char **argv) {
     const char *cmd = "select";
@@ -28,6 +28,7 @@ int cmd_select(int argc, char **argv) {
     double f;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"target", required_argument, 0, 1},
                                              {"margin", required_argument, 0, 2},
@@ -39,6 +40,7 @@ int cmd_select(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         int r = cli_judge_option(&jo, cmd, c, optarg);
         if (!r) r = cli_stage_option(&so, cmd, c, optarg);
+        if (!r) r = cli_swap_option(&o.swap, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
         switch (c) {

@@ -16,7 +16,12 @@ static const char *usage_text =
     "  --text-field NAME      the post's text (default 'text')\n"
     "  --target left|right    leaning of the chosen responses (default: each record's 'target')\n"
     "  --all                  use every record, not only the kept ones\n"
-    "  --chat-json FILE       also write the pairs as PoliTune chat JSON\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --chat-json FILE       also write the pairs as PoliTune chat JSON\n" CLI_READ_HELP CLI_STAGE_HELP
+    "  --swap-check[=flag|drop]  ask the judge which answer is more on the target side, with the chosen one\n"
+    "                         first and then second; a pair whose two verdicts name the same position (A\n"
+    "                         twice or B twice) follows the order, not the answers: flagged (\"swap\":\n"
+    "                         {\"disagree\": true}) or with =drop moved to the .invalid.jsonl side file\n"
+    "\n" CLI_JUDGE_HELP;
 
 int cmd_synth(int argc, char **argv) {
     const char *cmd = "synth";
@@ -27,6 +32,7 @@ int cmd_synth(int argc, char **argv) {
     const char *chat_json = NULL;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"target", required_argument, 0, 1},
                                              {"all", no_argument, 0, 2},
@@ -38,6 +44,7 @@ int cmd_synth(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         int r = cli_judge_option(&jo, cmd, c, optarg);
         if (!r) r = cli_stage_option(&so, cmd, c, optarg);
+        if (!r) r = cli_swap_option(&o.swap, cmd, c, optarg);
         if (r < 0) return 2;
         if (r) continue;
         switch (c) {
