@@ -1,11 +1,13 @@
 /* The statistics of compass measurements checked on constructed cases with a known answer:
  * the bootstrap interval's coverage of the true position under an answer model with known
  * per-item probabilities, the sign-flip p-value against brute-force enumeration, and the
- * attributions of a compare adding up to the shift between two saved runs. */
+ * attributions of a compare adding up to the shift between two saved runs, and annotate-eval's
+ * agreement intervals on a hand case. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/pipeline.h"
 #include "eval/compare.h"
 #include "eval/compass.h"
 #include "eval/report.h"
@@ -213,4 +215,33 @@ PT_TEST(test_stats_attribution_sums_to_shift) {
     pt_compass_result_free(rb);
     pt_scoring_free(s);
     pt_questionnaire_free(q);
+}
+
+/* annotate-eval's intervals on the hand case of test_data_agreement_hand_case: 4 of 7 correct
+ * (Wilson 95%: 0.2505..0.8418, the value interval calculators such as R's binom.confint
+ * "wilson" give), per class 2/3 left, 1/1 center, 1/3 right (0.2077..0.9385 and
+ * 0.0615..0.7923), AUC 6.5/9 with its Hanley-McNeil interval clipped to 1, and the
+ * calibration counts per rounded score. */
+PT_TEST(test_stats_agreement_intervals) {
+    double score[] = {2, 4, 5, 5, 8, 3, 5, 7, NAN};
+    int truth[] = {0, 0, 0, 2, 2, 2, 1, -1, 2};
+    pt_agreement a;
+    pt_agreement_compute(score, truth, 9, 5, 0.5, &a);
+    CHECK_NEAR(a.accuracy_lo, 0.2505, 1e-4);
+    CHECK_NEAR(a.accuracy_hi, 0.8418, 1e-4);
+    CHECK_NEAR(a.class_accuracy[PT_CLASS_LEFT], 2.0 / 3, 1e-12);
+    CHECK_NEAR(a.class_accuracy[PT_CLASS_CENTER], 1.0, 1e-12);
+    CHECK_NEAR(a.class_accuracy[PT_CLASS_RIGHT], 1.0 / 3, 1e-12);
+    CHECK_NEAR(a.class_lo[PT_CLASS_LEFT], 0.2077, 1e-4);
+    CHECK_NEAR(a.class_hi[PT_CLASS_LEFT], 0.9385, 1e-4);
+    CHECK_NEAR(a.class_lo[PT_CLASS_RIGHT], 0.0615, 1e-4);
+    CHECK_NEAR(a.class_hi[PT_CLASS_RIGHT], 0.7923, 1e-4);
+    CHECK_NEAR(a.auc_lo, 0.2810, 1e-4);
+    CHECK(a.auc_hi == 1.0);
+    CHECK(a.calibration[4][0] == 1 && a.calibration[4][1] == 1 && a.calibration[4][2] == 1); /* score 5 */
+    CHECK(a.calibration[7][2] == 1 && a.calibration[1][0] == 1 && a.calibration[2][2] == 1);
+    json_t *j = pt_agreement_json(&a);
+    CHECK(json_array_size(json_object_get(j, "calibration")) == 5); /* scores 2, 3, 4, 5, 8 */
+    CHECK(json_is_object(json_object_get(json_object_get(j, "per_class"), "right")));
+    json_decref(j);
 }

@@ -1,5 +1,6 @@
-/* annotate-eval: a judge's ideology scores against known labels — accuracy, confusion matrix
- * and ROC AUC (see pipeline.h). */
+/* annotate-eval: a judge's ideology scores against known labels — accuracy overall and per
+ * class with 95% intervals, confusion matrix, ROC AUC with its interval, and a calibration
+ * table (see pipeline.h). */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -46,6 +47,25 @@ static int by_score(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The Wilson score interval of k successes in n at 95% (z = 1.959964). */
+static void wilson(long k, long n, double *lo, double *hi) {
+    if (n <= 0) { *lo = *hi = NAN; return; }
+    const double z = 1.959964, p = (double)k / n, z2n = z * z / n;
+    double centre = (p + z2n / 2) / (1 + z2n), half = z * sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n);
+    *lo = fmax(0, centre - half);
+    *hi = fmin(1, centre + half);
+}
+
+/* Hanley and McNeil (1982): the standard error of an AUC from n_pos positives and n_neg negatives. */
+static void auc_interval(double auc, int n_pos, int n_neg, double *lo, double *hi) {
+    if (!isfinite(auc) || n_pos < 1 || n_neg < 1) { *lo = *hi = NAN; return; }
+    double q1 = auc / (2 - auc), q2 = 2 * auc * auc / (1 + auc);
+    double var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / ((double)n_pos * n_neg);
+    double se = sqrt(fmax(var, 0));
+    *lo = fmax(0, auc - 1.959964 * se);
+    *hi = fmin(1, auc + 1.959964 * se);
+}
+
 void pt_agreement_compute(const double *score, const int *truth, int n, double center, double band, pt_agreement *a) {
     memset(a, 0, sizeof *a);
     a->center = center;
@@ -59,6 +79,9 @@ void pt_agreement_compute(const double *score, const int *truth, int n, double c
         int t = truth[i], p = score[i] < center - band ? PT_CLASS_LEFT : score[i] > center + band ? PT_CLASS_RIGHT : PT_CLASS_CENTER;
         a->confusion[t][p]++;
         a->n_class[t]++;
+        int bin = (int)lround(score[i]);
+        bin = bin < 1 ? 1 : bin > PT_IDEOLOGY_MAX ? PT_IDEOLOGY_MAX : bin;
+        a->calibration[bin - 1][t]++;
         sums[t] += score[i];
         a->n++;
         if (lr && t != PT_CLASS_CENTER) {
@@ -68,7 +91,12 @@ void pt_agreement_compute(const double *score, const int *truth, int n, double c
     }
     long correct = a->confusion[0][0] + a->confusion[1][1] + a->confusion[2][2];
     a->accuracy = a->n ? (double)correct / a->n : NAN;
-    for (int t = 0; t < 3; t++) a->mean_score[t] = a->n_class[t] ? sums[t] / a->n_class[t] : NAN;
+    wilson(correct, a->n, &a->accuracy_lo, &a->accuracy_hi);
+    for (int t = 0; t < 3; t++) {
+        a->mean_score[t] = a->n_class[t] ? sums[t] / a->n_class[t] : NAN;
+        a->class_accuracy[t] = a->n_class[t] ? (double)a->confusion[t][t] / a->n_class[t] : NAN;
+        wilson(a->confusion[t][t], a->n_class[t], &a->class_lo[t], &a->class_hi[t]);
+    }
     /* Mann-Whitney: AUC = (sum of the positives' ranks - n_pos (n_pos + 1) / 2) / (n_pos n_neg),
      * tied scores sharing their average rank (so a tie counts one half) */
     int n_neg = n_lr - n_pos;
@@ -86,6 +114,7 @@ void pt_agreement_compute(const double *score, const int *truth, int n, double c
         }
         a->roc_auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / ((double)n_pos * n_neg);
     }
+    auc_interval(a->roc_auc, n_pos, n_neg, &a->auc_lo, &a->auc_hi);
     free(lr);
 }
 
@@ -101,9 +130,29 @@ json_t *pt_agreement_json(const pt_agreement *a) {
         json_object_set_new(cls, names[t], json_integer(a->n_class[t]));
         json_object_set_new(mean, names[t], num_or_null(a->mean_score[t]));
     }
-    return json_pack("{s:i,s:i,s:i,s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:s}}", "n", a->n, "unlabelled", a->n_unlabelled, "invalid", a->n_invalid,
-                     "accuracy", num_or_null(a->accuracy), "roc_auc", num_or_null(a->roc_auc), "class_counts", cls, "mean_score", mean,
-                     "confusion", conf, "prediction", "center", a->center, "band", a->band, "rows", "true class; columns: predicted class");
+    json_t *per = json_object();
+    for (int t = 0; t < 3; t++)
+        json_object_set_new(per, names[t], json_pack("{s:o,s:[o,o]}", "accuracy", num_or_null(a->class_accuracy[t]), "interval",
+                                                     num_or_null(a->class_lo[t]), num_or_null(a->class_hi[t])));
+    /* calibration: per score level, the records of each class and the share labelled right among
+     * those labelled left or right, beside what the score would mean as a probability */
+    json_t *cal = json_array();
+    for (int b = 0; b < PT_IDEOLOGY_MAX; b++) {
+        long l = a->calibration[b][PT_CLASS_LEFT], c = a->calibration[b][PT_CLASS_CENTER], r = a->calibration[b][PT_CLASS_RIGHT];
+        if (l + c + r == 0) continue;
+        double lo, hi;
+        wilson(r, l + r, &lo, &hi);
+        json_array_append_new(cal, json_pack("{s:i,s:I,s:I,s:I,s:o,s:[o,o],s:o}", "score", b + 1, "left", (json_int_t)l, "center", (json_int_t)c, "right",
+                                             (json_int_t)r, "share_right", l + r ? num_or_null((double)r / (l + r)) : json_null(),
+                                             "share_right_interval", num_or_null(lo), num_or_null(hi), "score_as_probability",
+                                             num_or_null((double)b / (PT_IDEOLOGY_MAX - 1))));
+    }
+    return json_pack("{s:i,s:i,s:i,s:o,s:[o,o],s:o,s:[o,o],s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:s},s:s}", "n", a->n, "unlabelled", a->n_unlabelled, "invalid",
+                     a->n_invalid, "accuracy", num_or_null(a->accuracy), "accuracy_interval", num_or_null(a->accuracy_lo), num_or_null(a->accuracy_hi),
+                     "roc_auc", num_or_null(a->roc_auc), "roc_auc_interval", num_or_null(a->auc_lo), num_or_null(a->auc_hi), "class_counts", cls,
+                     "mean_score", mean, "per_class", per, "calibration", cal, "confusion", conf, "prediction", "center", a->center, "band", a->band,
+                     "rows", "true class; columns: predicted class", "intervals",
+                     "95%: Wilson score for accuracies and shares, Hanley-McNeil for the ROC AUC");
 }
 
 /* ---- scoring with the judge ---------------------------------------------------------------- */

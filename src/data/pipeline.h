@@ -155,6 +155,13 @@ typedef struct {
     double accuracy;         /* NAN when n == 0 */
     double roc_auc;          /* right (positive) against left, higher score = more right; ties count
                                 one half; NAN without both classes */
+    /* uncertainty: Wilson score 95% intervals for the accuracies (overall and per true class),
+     * the Hanley-McNeil normal interval for the AUC (clipped to 0..1); NAN when undefined */
+    double accuracy_lo, accuracy_hi;
+    double class_accuracy[3], class_lo[3], class_hi[3]; /* share of class t predicted as t */
+    double auc_lo, auc_hi;
+    /* calibration: records by judge score (rounded to 1..9) and true class */
+    long calibration[PT_IDEOLOGY_MAX][3];
 } pt_agreement;
 
 /* truth[i]: PT_CLASS_* or -1 (unlabelled); score[i]: NAN when not scored. */

@@ -98,8 +98,9 @@ int cmd_annotate_eval(int argc, char **argv) {
             free(js);
         }
         if (!s)
-            fprintf(stderr, "politune %s: %d scored, accuracy %.3f, ROC AUC %.3f (%d unlabelled, %d invalid)\n", cmd, a.n, a.accuracy, a.roc_auc,
-                    a.n_unlabelled, a.n_invalid);
+            fprintf(stderr, "politune %s: %d scored, accuracy %.3f [%.3f, %.3f] (left %.3f, center %.3f, right %.3f), ROC AUC %.3f [%.3f, %.3f] "
+                            "(%d unlabelled, %d invalid)\n", cmd, a.n, a.accuracy, a.accuracy_lo, a.accuracy_hi, a.class_accuracy[0], a.class_accuracy[1],
+                    a.class_accuracy[2], a.roc_auc, a.auc_lo, a.auc_hi, a.n_unlabelled, a.n_invalid);
     }
     return cli_stage_close(&st, cmd, &jo, s);
 }
