@@ -230,3 +230,56 @@ PT_TEST(test_report_bad_input) {
     CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s/r.html'", dir, dir) == 1 && err && strstr(err, "invalid JSON"));
     free(err);
 }
+
+/* Forced against free answers: the same label measured in log-prob and in generate mode; the
+ * report gives the agreement over the items both answered and lists the others. */
+PT_TEST(test_report_forced_against_free) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char dir[600], html[700];
+    snprintf(dir, sizeof dir, "%s/both", pt_test_tmpdir());
+    snprintf(html, sizeof html, "%s/both.html", pt_test_tmpdir());
+    pt_compass_result *forced = fake_result(q, s, 2, 2, 0), *free_ = NULL;
+    pt_template_variant *v;
+    int nv;
+    REQUIRE(forced && pt_templates_select("t1", &v, &nv) == PT_OK);
+    REQUIRE_OK(pt_compass_result_new(q, s, PT_COMPASS_GENERATE, 1, v, nv, &free_));
+    free(v);
+    /* free text: items 1..4 answer 0 instead of 2, item 62 has no valid answer */
+    for (int i = 0; i < free_->n_items - 1; i++)
+        for (int t = 0; t < nv; t++) {
+            pt_compass_cell *c = &free_->cells[(size_t)i * nv + t];
+            int a = i < 4 ? 0 : 2;
+            c->answer = a;
+            c->probs[a] = 1;
+            c->expected = a;
+            c->n_valid = 1;
+            c->sample_answers[0] = a;
+            c->sample_status[0] = 0;
+            c->texts[0] = strdup("2");
+        }
+    pt_compass_aggregate(free_);
+    pt_compass_meta m = {.label = "base", .model_path = "m.gguf"};
+    CHECK_OK(pt_compass_save(dir, forced, &m));
+    CHECK_OK(pt_compass_save(dir, free_, &m));
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s'", dir, html);
+    CHECK_MSG(rc == 0, "report: rc %d: %s", rc, err ? err : "");
+    free(err);
+    char *page = pt_test_read(NULL, html);
+    REQUIRE(page);
+    const char *sec = strstr(page, "<h2>Forced against free answers</h2>");
+    CHECK(sec && strstr(sec, "data-agree=\"57\" data-both=\"61\""));
+    const char *end = sec ? strstr(sec, "<h2>") + 4 : NULL;
+    const char *next = end ? strstr(end, "<h2>") : NULL;
+    int listed = 0;
+    for (const char *p = sec; p && next && (p = strstr(p + 1, "<tr><td>pc-")) && p < next;) listed++;
+    CHECK_MSG(listed == 4, "%d disagreeing items listed", listed);
+    free(page);
+    pt_compass_result_free(forced);
+    pt_compass_result_free(free_);
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
+}
