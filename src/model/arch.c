@@ -52,6 +52,11 @@ pt_status pt_arch_bind_weights(pt_model *m, pt_tensor_finder find, void *user, c
 #define GNAME(i) (gi ? global_names[i].gguf : global_names[i].hf)
     PT_TRY(find_req(&t, find, user, label, GNAME(0)));
     if (V <= 0 && t->n_dims == 2) m->cfg.vocab_size = V = (int)t->shape[0]; /* GGUF files may omit vocab_size */
+    /* A tied embedding doubles as the output projection: a row count that disagrees with the
+     * vocabulary would make every logit past it read another tensor's bytes. */
+    if ((c->tied_embeddings || gguf) && !find(user, GNAME(2)) && t->n_dims == 2 && t->shape[0] != V)
+        return pt_error(PT_ERR_FORMAT, "%s: tied embeddings: tensor '%s' has %lld rows but the vocabulary (%s) has %d tokens",
+                        label, t->name, (long long)t->shape[0], gguf ? "vocab_size" : "config vocab_size", V);
     PT_TRY(pt_model_weight(m, &m->tok_emb, t, label, V, D, 0));
     PT_TRY(find_req(&t, find, user, label, GNAME(1)));
     PT_TRY(pt_model_vector(m, &m->out_norm, t, label, D));

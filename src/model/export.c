@@ -9,6 +9,7 @@
 #include "format/safetensors.h"
 #include "model/adapter.h"
 #include "model/arch.h"
+#include "model/storage.h"
 #include "util/file.h"
 
 typedef struct {
@@ -84,6 +85,80 @@ static float *materialise(const pt_model *m, const pt_adapter *a, const item *x,
     return w;
 }
 
+static char *str_dup(const pt_gguf_str *s) {
+    char *p = malloc(s->len + 1);
+    if (p) memcpy(p, s->ptr, s->len), p[s->len] = 0;
+    return p;
+}
+
+/* Copies one metadata entry of the source GGUF through the writer's typed setters: strings,
+ * bools, integers (as u32, which is how llama.cpp's converters write ids and counts), floats,
+ * and arrays of strings, floats and integers (i32: token types). */
+static pt_status copy_kv(pt_gguf_writer *w, const pt_gguf_kv *kv) {
+    switch (kv->type) {
+    case PT_GGUF_STRING: {
+        char *v = str_dup(&kv->v.s);
+        if (!v) return pt_error(PT_ERR_OOM, "out of memory");
+        pt_gguf_set_str(w, kv->key, v);
+        free(v);
+        return PT_OK;
+    }
+    case PT_GGUF_BOOL: pt_gguf_set_bool(w, kv->key, kv->v.u != 0); return PT_OK;
+    case PT_GGUF_U8: case PT_GGUF_U16: case PT_GGUF_U32: case PT_GGUF_U64:
+        if (kv->v.u <= UINT32_MAX) pt_gguf_set_u32(w, kv->key, (uint32_t)kv->v.u);
+        return PT_OK;
+    case PT_GGUF_I8: case PT_GGUF_I16: case PT_GGUF_I32: case PT_GGUF_I64:
+        if (kv->v.i >= 0 && kv->v.i <= UINT32_MAX) pt_gguf_set_u32(w, kv->key, (uint32_t)kv->v.i);
+        return PT_OK;
+    case PT_GGUF_F32: case PT_GGUF_F64: pt_gguf_set_f32(w, kv->key, (float)kv->v.f); return PT_OK;
+    case PT_GGUF_ARRAY: break;
+    default: return PT_OK;
+    }
+    uint64_t n = kv->arr_n;
+    if (kv->arr_type == PT_GGUF_STRING) {
+        char **v = calloc(n ? n : 1, sizeof *v);
+        pt_status st = v ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+        for (uint64_t i = 0; i < n && !st; i++)
+            if (!(v[i] = str_dup(&kv->arr_str[i]))) st = pt_error(PT_ERR_OOM, "out of memory");
+        if (!st) pt_gguf_set_arr_str(w, kv->key, (const char *const *)v, n);
+        for (uint64_t i = 0; v && i < n; i++) free(v[i]);
+        free(v);
+        return st;
+    }
+    bool is_float = kv->arr_type == PT_GGUF_F32 || kv->arr_type == PT_GGUF_F64;
+    void *v = malloc((n ? n : 1) * 4);
+    if (!v) return pt_error(PT_ERR_OOM, "out of memory");
+    for (uint64_t i = 0; i < n; i++) {
+        double x = pt_gguf_arr_num(kv, i);
+        if (is_float) ((float *)v)[i] = (float)x;
+        else ((int32_t *)v)[i] = (int32_t)x;
+    }
+    if (is_float) pt_gguf_set_arr_f32(w, kv->key, v, n);
+    else if (kv->arr_type != PT_GGUF_BOOL) pt_gguf_set_arr_i32(w, kv->key, v, n);
+    free(v);
+    return PT_OK;
+}
+
+/* The tokenizer (tokens, scores or merges, token types, special ids, add_bos/add_eos, the
+ * pre-tokenizer name) and the general.* description of a GGUF-loaded model, copied verbatim
+ * so that the written file tokenizes exactly like its source in llama.cpp and in politune.
+ * Keys the export writes itself are left out. */
+static pt_status copy_source_metadata(pt_gguf_writer *w, const pt_model *m) {
+    if (!m->storage || !m->storage->has_gguf) return PT_OK;
+    const pt_gguf *g = &m->storage->gguf;
+    static const char *const own[] = {"general.architecture", "general.file_type", "general.quantization_version",
+                                      "general.alignment", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                      "tokenizer.chat_template"};
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const pt_gguf_kv *kv = &g->kv[i];
+        if (strncmp(kv->key, "tokenizer.", 10) != 0 && strncmp(kv->key, "general.", 8) != 0) continue;
+        bool skip = false;
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) skip |= !strcmp(kv->key, own[k]);
+        if (!skip) PT_TRY(copy_kv(w, kv));
+    }
+    return PT_OK;
+}
+
 pt_status pt_model_save_gguf(const pt_model *m, const pt_adapter *a, const char *path, pt_dtype type) {
     const pt_config *c = &m->cfg;
     if (c->arch == PT_ARCH_QWEN2 && type != PT_F32 && type != PT_F16 && type != PT_BF16 && type != PT_Q8_0 && type != PT_Q4_0)
@@ -109,8 +184,13 @@ pt_status pt_model_save_gguf(const pt_model *m, const pt_adapter *a, const char 
     if (c->bos_id >= 0) pt_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_id);
     if (c->eos_id >= 0) pt_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_id);
     if (m->chat_source) pt_gguf_set_str(w, "tokenizer.chat_template", m->chat_source);
-    pt_status rc = PT_OK;
-    if (c->rope_llama3) {
+    pt_status rc = copy_source_metadata(w, m);
+    if (!rc && !(m->storage && m->storage->has_gguf) && m->tok)
+        /* a Hugging Face source: its tokenizer.json is not converted to GGUF metadata yet */
+        rc = pt_error(PT_ERR_UNSUPPORTED, "%s: GGUF export of a Hugging Face checkpoint's tokenizer is not supported; "
+                      "write a Hugging Face directory (--format hf) or convert with llama.cpp's convert_hf_to_gguf.py",
+                      m->path ? m->path : "model");
+    if (!rc && c->rope_llama3) {
         /* llama.cpp's convention: per-frequency divisors relative to the unscaled base */
         int half = c->head_dim / 2;
         float *div = malloc(sizeof(float) * half);
@@ -176,12 +256,37 @@ static pt_status write_config(const pt_model *m, const char *dir, pt_dtype type)
     return rc;
 }
 
+/* The tokenizer and generation files of a Hugging Face source directory, copied as they are
+ * so that transformers loads the written directory with the same tokenizer and template. */
+static pt_status copy_tokenizer_files(const pt_model *m, const char *dir) {
+    if (m->from_gguf || !m->path || !pt_dir_exists(m->path)) return PT_OK;
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                                        "generation_config.json", "tokenizer.model", "vocab.json", "merges.txt",
+                                        "added_tokens.json", "chat_template.jinja"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *src = pt_path_join(m->path, files[i]), *dst = pt_path_join(dir, files[i]);
+        pt_status st = src && dst ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+        if (!st && pt_file_exists(src)) {
+            char *data = NULL;
+            size_t len = 0;
+            st = pt_file_read_all(src, &data, &len);
+            if (!st) st = pt_file_write_atomic(dst, data, len);
+            free(data);
+        }
+        free(src);
+        free(dst);
+        PT_TRY(st);
+    }
+    return PT_OK;
+}
+
 pt_status pt_model_save_hf(const pt_model *m, const pt_adapter *a, const char *dir, pt_dtype type, size_t shard_bytes) {
     if (type != PT_F32 && type != PT_F16 && type != PT_BF16)
         return pt_error(PT_ERR_ARG, "Hugging Face export supports F32, F16 and BF16, not %s", pt_dtype_name(type));
     mkdir(dir, 0755);
     if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: cannot create directory", dir);
     PT_TRY(write_config(m, dir, type));
+    PT_TRY(copy_tokenizer_files(m, dir));
     int n = list_items(m, NULL);
     item *items = calloc((size_t)n, sizeof *items);
     float **data = calloc((size_t)n, sizeof *data);

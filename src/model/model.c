@@ -50,13 +50,13 @@ pt_status pt_model_weight(pt_model *m, pt_weight *w, const pt_tensor_view *t, co
         if (is_vec) return pt_error(PT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected (%d)", label, t->name, shape_str(t, sb, sizeof sb), rows);
         return pt_error(PT_ERR_FORMAT, "%s: tensor '%s': shape %s, expected (%d, %d)", label, t->name, shape_str(t, sb, sizeof sb), rows, cols);
     }
-    if (t->dtype != PT_F32 && t->dtype != PT_F16 && t->dtype != PT_BF16 && t->dtype != PT_Q8_0 && t->dtype != PT_Q4_0)
+    if (t->dtype == PT_I32 || t->dtype == PT_I64)
         return pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s cannot be a weight", label, t->name, pt_dtype_name(t->dtype));
     if (is_vec) cols = 1;
     int64_t numel = (int64_t)rows * cols;
     w->rows = rows;
     w->cols = cols;
-    bool quant = t->dtype == PT_Q8_0 || t->dtype == PT_Q4_0;
+    bool quant = pt_dtype_is_quant(t->dtype);
     bool keep = (t->dtype == PT_F32 && ((uintptr_t)t->data % 4) == 0) || (quant && !is_vec);
     size_t row_bytes = pt_dtype_nbytes(keep ? t->dtype : PT_F32, cols);
     if (keep && !permute_head_dim) {

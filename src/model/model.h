@@ -41,7 +41,7 @@ typedef struct {
 
 /* A weight matrix (rows, cols) = (out, in), row-major, or a vector when rows == 1. */
 typedef struct {
-    pt_dtype dtype;    /* PT_F32, PT_Q8_0 or PT_Q4_0 after loading */
+    pt_dtype dtype;    /* PT_F32 or a GGML block type (Q8_0, Q4_1, Q4_K, ...) after loading */
     int rows, cols;
     const void *data;
 } pt_weight;

@@ -5,7 +5,8 @@
  * score-based merges, <0xXX> byte fallback) and decoded like llama2.c.
  * tokenizer.ggml.model = "gpt2": byte-level BPE with tokenizer.ggml.merges; the split regex
  * comes from tokenizer.ggml.pre (llama-bpe/llama3: Llama 3's, qwen2: Qwen2's, default/gpt2 or
- * absent: GPT-2's). For qwen2 the NFC normaliser of Qwen's tokenizer.json is applied too, so
+ * absent: GPT-2's; smollm (and starcoder, which llama.cpp treats alike): every digit isolated
+ * first, then GPT-2's, as SmolLM's tokenizer.json chains Digits(individual_digits) and ByteLevel). For qwen2 the NFC normaliser of Qwen's tokenizer.json is applied too, so
  * both sources of the same checkpoint encode alike (llama.cpp itself skips it).
  *
  * Control (3), unknown (2) and user-defined (4) tokens are recognised in the text, as
@@ -147,7 +148,7 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     if (pre && pre->type != PT_GGUF_STRING)
         return pt_error(PT_ERR_FORMAT, "%s: metadata key 'tokenizer.ggml.pre': expected a string", label);
     const char *regex = gpt2_regex;
-    bool nfc = false;
+    bool nfc = false, split_digits = false;
     t->add_bos = false;
     if (pre && (str_eq(pre, "llama-bpe") || str_eq(pre, "llama3") || str_eq(pre, "llama-v3") ||
                 str_eq(pre, "smaug-bpe"))) {
@@ -157,11 +158,18 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     } else if (pre && str_eq(pre, "qwen2")) {
         regex = qwen2_regex;
         nfc = true;
+    } else if (pre && (str_eq(pre, "smollm") || str_eq(pre, "starcoder"))) {
+        split_digits = true;
     } else if (pre && !str_eq(pre, "default") && !str_eq(pre, "gpt2") && !str_eq(pre, "gpt-2")) {
         return pt_error(PT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre: pre-tokenizer '%.*s' is not supported "
-                        "(supported: llama-bpe, llama3, qwen2, default, gpt2)", label, (int)pre->v.s.len, pre->v.s.ptr);
+                        "(supported: llama-bpe, llama3, qwen2, smollm, starcoder, default, gpt2)", label, (int)pre->v.s.len, pre->v.s.ptr);
     }
     if (nfc) PT_TRY(push_norm(t, TK_NORM_NFC, NULL, NULL));
+    if (split_digits) {
+        tk_pre digits = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
+        PT_TRY(pt_tok_compile_regex(&digits.re, "\\p{N}", 5, label, "tokenizer.ggml.pre"));
+        PT_TRY(push_pre(t, digits));
+    }
     tk_pre split = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
     PT_TRY(pt_tok_compile_regex(&split.re, regex, strlen(regex), label, "tokenizer.ggml.pre"));
     PT_TRY(push_pre(t, split));

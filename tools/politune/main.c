@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_wheel.h"
 #include "commands.h"
 #include "politune.h"
 
@@ -43,6 +44,7 @@ int main(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     if (!strcmp(argv[1], "--version")) { printf("politune %s\n", PT_VERSION); return 0; }
+    cli_wheel_install(NULL); /* any command may pull an asset published in a Python wheel */
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "politune: unknown command '%s' (see 'politune --help')\n", argv[1]);
