@@ -2,7 +2,7 @@
  * first byte picks the form), as a scoring file scored against the parsed questionnaire,
  * and as a model reply for the answer parser. Everything must be accepted or rejected
  * without reading outside the buffer; accepted inputs are walked and scored. */
-// fuzz-sources: src/eval/questionnaire.c src/eval/csv.c src/eval/scoring.c src/eval/answer_parse.c src/eval/templates.c
+// fuzz-sources: src/eval/questionnaire.c src/eval/scoring.c src/eval/answer_parse.c src/eval/templates.c
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,7 @@
 /* Test runner: runs every registered test (or those whose name contains one of the
  * arguments) and ends with "N passed, N failed, N skipped". */
 
+#include "../tools/politune/assets_env.h"
 #include "test.h"
 
 #include "backend/backend.h"
@@ -159,6 +160,11 @@ int main(int argc, char **argv) {
     char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
     if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
     free(abs_bin);
+    /* the library reads no environment: the runner passes the asset settings on, as the CLI does */
+    if (cli_assets_from_env()) {
+        fprintf(stderr, "asset settings: %s\n", pt_errmsg());
+        return 2;
+    }
     /* POLITUNE_DEVICE (cpu by default, for the CLI's runs too) is the backend the tests' models
      * run on: `make test-gpu` reruns the inference tests with cuda */
     if (!getenv("POLITUNE_DEVICE")) setenv("POLITUNE_DEVICE", "cpu", 1);

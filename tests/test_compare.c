@@ -1,6 +1,6 @@
 /* `politune compare` and the repeatability of compass.json: a rerun with the same seed writes
  * the same bytes; compare reports the shift, its interval and p-value, and the items that
- * changed; runs that cannot be compared (other questionnaire, other scoring rule or answer
+ * changed; runs that cannot be compared (other questionnaire, other scoring rule or option
  * scoring, no valid answers) and a resample count of 0 fail with a message naming the run. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -89,8 +89,8 @@ static void other_weight(json_t *d) {
     json_array_set_new(json_array_get(w, 0), 0, json_real(99));
 }
 static void other_mode(json_t *d) { json_object_set_new(json_array_get(json_object_get(d, "evaluations"), 0), "mode", json_string("generate")); }
-static void other_answer_scoring(json_t *d) {
-    json_object_set_new(json_array_get(json_object_get(d, "evaluations"), 0), "answer_scoring", json_string("number"));
+static void other_option_scoring(json_t *d) {
+    json_object_set_new(json_array_get(json_object_get(d, "evaluations"), 0), "option_scoring", json_string("mean"));
 }
 static void no_rule(json_t *d) { json_object_del(d, "scoring_rule"); }
 
@@ -144,7 +144,7 @@ PT_TEST(test_compare_shift_and_bad_input) {
 
     struct { void (*edit)(json_t *); const char *needle; } cases[] = {
         {other_item, "different questionnaires"}, {other_weight, "different scoring rules"}, {other_mode, "generate mode"},
-        {other_answer_scoring, "number scoring"}, {no_rule, "no scoring rule"}};
+        {other_option_scoring, "mean scoring"}, {no_rule, "no scoring rule"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         snprintf(bad, sizeof bad, "%s/bad%zu", tmp, k);
         edited_copy(left, bad, cases[k].edit);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "backend/cpu/kernels.h"
 #include "util/rng.h"

@@ -2,13 +2,14 @@
  * (the failures it must report in one line without caching anything), the tied-embedding
  * shape check, and, when the model has been pulled and llama-cpp-python is installed,
  * tokenisation and greedy chat continuations compared with llama.cpp on the same file. */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "format/gguf.h"
-#include "model/model.h"
+#include "internal.h"
 #include "test.h"
 
 #define SMOLLM2_REL "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -128,5 +129,158 @@ PT_TEST(test_smollm_tied_embedding_shape) {
     CHECK_MSG(strstr(pt_errmsg(), "tied embeddings") && strstr(pt_errmsg(), "'token_embd.weight' has 8 rows") &&
                   strstr(pt_errmsg(), "has 10 tokens") && strstr(pt_errmsg(), "tied.gguf"),
               "message: %s", pt_errmsg());
+    pt_model_free(m);
+}
+
+/* ---- against llama.cpp on the real file ------------------------------------------------ */
+
+static const char *oracle_script(void) {
+    static char path[4096];
+    if (!path[0] && getcwd(path, sizeof path - 32)) strcat(path, "/tools/interop_oracle.py");
+    return path;
+}
+
+/* Runs the oracle with `args` (after the script) and returns its "ids" (a new reference). */
+static json_t *oracle_ids(const char *py, const char *args) {
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "'%s' '%s' %s", py, oracle_script(), args);
+    CHECK_MSG(rc == 0, "oracle %s: %s", args, err ? err : "");
+    json_error_t e;
+    json_t *o = out ? json_loads(out, 0, &e) : NULL, *ids = o ? json_incref(json_object_get(o, "ids")) : NULL;
+    json_decref(o);
+    free(out);
+    free(err);
+    return ids;
+}
+
+static const char *const tok_texts[] = {
+    "Hello world",
+    "The year 2024 had 366 days; 3.14159 is pi.",
+    "I'm sure they've said it's fine, we'll see.",
+    "  leading spaces, trailing spaces   ",
+    "line one\nline two\n\n\tindented",
+    "caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u2014 \u00fcber Stra\u00dfe",
+    "\u6c49\u5b57 \u65e5\u672c\u8a9e \U0001F600 emoji",
+    "<|im_start|>user\nWhat is 12+30?<|im_end|>\n<|im_start|>assistant\n",
+    "def f(x):\n    return x**2  # square",
+    "Should the government redistribute wealth? Strongly agree / Agree / Disagree",
+};
+
+PT_TEST(test_smollm_tokenize_like_llamacpp) {
+    const char *why;
+    const char *path = pt_test_smollm2(&why);
+    if (!path) SKIP("%s", why);
+    const char *py = pt_test_python("llama_cpp", &why);
+    if (!py) SKIP("%s", why);
+    const int n = (int)(sizeof tok_texts / sizeof tok_texts[0]);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(arr, json_string(tok_texts[i]));
+    char texts[600];
+    snprintf(texts, sizeof texts, "%s/texts.json", pt_test_tmpdir());
+    json_dump_file(arr, texts, 0);
+    json_decref(arr);
+    char args[5000];
+    snprintf(args, sizeof args, "llama-tokenize '%s' '%s'", path, texts);
+    json_t *theirs = oracle_ids(py, args);
+    pt_model *m = NULL;
+    REQUIRE_OK(pt_model_load(&m, path));
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t *ids = NULL;
+        size_t k = 0;
+        CHECK_OK(pt_tokenizer_encode(m->tok, tok_texts[i], strlen(tok_texts[i]), false, &ids, &k));
+        json_t *t = json_array_get(theirs, (size_t)i);
+        bool eq = t && json_array_size(t) == k;
+        for (size_t j = 0; eq && j < k; j++) eq = json_integer_value(json_array_get(t, j)) == ids[j];
+        CHECK_MSG(eq, "text %d (\"%s\"): politune's %zu ids differ from llama.cpp's %zu", i, tok_texts[i], k,
+                  json_array_size(t));
+        same += eq;
+        free(ids);
+    }
+    printf("    %d/%d texts tokenised exactly as llama.cpp does\n", same, n);
+    json_decref(theirs);
+    pt_model_free(m);
+}
+
+static const char *const chat_prompts[] = {
+    "What is the capital of France?",
+    "Give me three tips for staying healthy.",
+    "Explain in one sentence what photosynthesis is.",
+    "Should the minimum wage be raised? Answer briefly.",
+    "Write a haiku about the sea.",
+};
+#define N_CHAT_TOKENS 32
+
+/* The five prompts rendered with the file's own chat template, continued greedily for up to
+ * 32 tokens by politune and by llama.cpp from the same ids: the ids must be identical.
+ *
+ * The comparison runs on the file's weights dequantised to F32 (tools/gguf_dequant.py, the gguf
+ * package's reference dequantisers) with llama.cpp's key/value cache in F32: on the Q4_1 file
+ * itself llama.cpp quantises every activation row to Q8_1 (Q8_0 for the Q8_0 output head)
+ * before its integer dot products, which moves SmolLM2's logits by tenths (0.4 on the first
+ * answer token) and flips greedy choices, while politune's kernels compute the float product
+ * of the dequantised weights, the same as on the F32 copy. */
+PT_TEST(test_smollm_greedy_chat_like_llamacpp) {
+    const char *why;
+    const char *q41 = pt_test_smollm2(&why);
+    if (!q41) SKIP("%s", why);
+    const char *py = pt_test_python("llama_cpp numpy gguf", &why);
+    if (!py) SKIP("%s", why);
+    char path[600], script[4096];
+    snprintf(path, sizeof path, "%s/smollm2-f32.gguf", pt_test_tmpdir());
+    snprintf(script, sizeof script, "%s", oracle_script());
+    strcpy(strrchr(script, '/') + 1, "gguf_dequant.py");
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "'%s' '%s' '%s' '%s'", py, script, q41, path);
+    CHECK_MSG(rc == 0, "gguf_dequant.py: %s", err ? err : "");
+    free(err);
+    REQUIRE(rc == 0);
+    pt_model *m = NULL;
+    REQUIRE_OK(pt_model_load(&m, path));
+    CHECK_MSG(m->chat == PT_CHAT_SMOLLM, "chat template detected as %s", pt_chat_template_name(m->chat));
+    const int n = (int)(sizeof chat_prompts / sizeof chat_prompts[0]);
+    int32_t *prompt[5];
+    size_t n_prompt[5];
+    char args[20000];
+    size_t k = (size_t)snprintf(args, sizeof args, "llama-greedy '%s' --f32-kv --n %d", path, N_CHAT_TOKENS);
+    for (int i = 0; i < n; i++) {
+        pt_chat_msg msg = {"user", chat_prompts[i]};
+        char *text = NULL;
+        REQUIRE_OK(pt_chat_render(m->chat, &msg, 1, true, NULL, &text));
+        REQUIRE_OK(pt_tokenizer_encode(m->tok, text, strlen(text), true, &prompt[i], &n_prompt[i]));
+        free(text);
+        k += (size_t)snprintf(args + k, sizeof args - k, " --ids ");
+        for (size_t j = 0; j < n_prompt[i]; j++) k += (size_t)snprintf(args + k, sizeof args - k, "%s%d", j ? "," : "", prompt[i][j]);
+    }
+    json_t *theirs = oracle_ids(py, args);
+    pt_engine *e = NULL;
+    REQUIRE_OK(pt_engine_new(&e, m, 1, 256));
+    int32_t stops[16];
+    int n_stops = 0;
+    CHECK_OK(pt_tokenizer_stop_ids(m->tok, stops, 16, &n_stops));
+    pt_gen_params gp = pt_gen_params_default();
+    gp.max_new_tokens = N_CHAT_TOKENS;
+    gp.stop_ids = stops;
+    gp.n_stop_ids = n_stops;
+    int equal = 0;
+    for (int i = 0; i < n; i++) {
+        pt_gen_result r = {0};
+        CHECK_OK(pt_generate(e, 0, prompt[i], (int)n_prompt[i], &gp, NULL, NULL, &r));
+        json_t *t = json_array_get(theirs, (size_t)i);
+        int first_diff = -1, nt = (int)json_array_size(t);
+        for (int j = 0; j < (r.n_ids > nt ? r.n_ids : nt) && first_diff < 0; j++)
+            if (j >= r.n_ids || j >= nt || json_integer_value(json_array_get(t, (size_t)j)) != r.ids[j]) first_diff = j;
+        CHECK_MSG(first_diff < 0 && nt > 0,
+                  "prompt %d: politune's %d greedy ids and llama.cpp's %d first differ at %d (politune %d, llama.cpp %lld)", i,
+                  r.n_ids, nt, first_diff, first_diff >= 0 && first_diff < r.n_ids ? r.ids[first_diff] : -1,
+                  first_diff >= 0 && first_diff < nt ? (long long)json_integer_value(json_array_get(t, (size_t)first_diff)) : -1LL);
+        equal += first_diff < 0;
+        if (i == 0) printf("    \"%s\" -> \"%s\"\n", chat_prompts[i], r.text ? r.text : "");
+        pt_gen_result_free(&r);
+        free(prompt[i]);
+    }
+    printf("    %d/%d greedy continuations equal llama.cpp's token for token\n", equal, n);
+    json_decref(theirs);
+    pt_engine_free(e);
     pt_model_free(m);
 }

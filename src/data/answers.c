@@ -153,13 +153,13 @@ typedef struct {
     const pt_answers_opts *o;
 } answers_ctx;
 
-static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     answers_ctx *c = vctx;
     /* per answer: the ideology, the rationale (optional), the mirrored ideology (swap check) */
     const int per = 1 + c->o->rationale + (c->o->swap != PT_SWAP_OFF);
     const int q_mirror = c->o->swap ? per - 1 : -1;
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, n * per);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, n * per);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep;
     char **texts = b.texts, **whats = b.whats;
@@ -178,18 +178,18 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
                                 json_string_value(json_object_get(r->fields, "evaluation")), purpose) < 0)
                 whats[k] = NULL;
             reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = rationale ? NULL : pt_scale_labels, .n_labels = rationale ? 0 : PT_IDEOLOGY_MAX,
-                                     .max_tokens = rationale ? c->o->rationale_tokens : 0, .seed = stage_seed(r->id, purpose), .what = whats[k]};
+                                     .max_tokens = rationale ? c->o->rationale_tokens : 0, .seed = pt_stage_seed(r->id, purpose), .what = whats[k]};
         }
     }
     if (!st) st = pt_judge_run(j, n * per, reqs, rep);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         pt_judge_reply *ri = &rep[per * i];
-        double v = stage_label_value(ri, PT_IDEOLOGY_MAX);
+        double v = pt_stage_label_value(ri, PT_IDEOLOGY_MAX);
         json_t *o = json_object();
         pt_swap_reading sw = {0};
         if (c->o->swap) {
-            sw = pt_swap_combine(v, stage_label_value(&rep[per * i + q_mirror], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
+            sw = pt_swap_combine(v, pt_stage_label_value(&rep[per * i + q_mirror], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
             v = sw.disagree && c->o->swap == PT_SWAP_DROP ? NAN : sw.value;
             outs[i].swap = isfinite(sw.value) ? 1 + sw.disagree : 0;
         }
@@ -197,9 +197,9 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         const char *keys[] = {"evaluation", "iteration", "step", "prompt_id", "prompt"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) json_object_set(o, keys[k], json_object_get(r->fields, keys[k]));
         json_object_set_new(o, "answer", json_string(r->text));
-        json_object_set_new(o, "ideology", stage_real(v));
+        json_object_set_new(o, "ideology", pt_stage_real(v));
         json_object_set_new(o, "ideology_label", ri->label >= 0 ? json_integer(ri->label + 1) : json_null());
-        if (ri->probs) json_object_set_new(o, "ideology_probs", stage_probs_json(ri, PT_IDEOLOGY_MAX));
+        if (ri->probs) json_object_set_new(o, "ideology_probs", pt_stage_probs_json(ri, PT_IDEOLOGY_MAX));
         if (c->o->rationale) {
             char *t = rep[per * i + 1].text;
             size_t a = 0, b = t ? strlen(t) : 0;
@@ -215,8 +215,8 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
             char where[256];
             snprintf(where, sizeof where, "%s (answer %s, prompt %s)", json_string_value(json_object_get(r->fields, "evaluation")), r->id,
                      json_string_value(json_object_get(r->fields, "prompt_id")));
-            const pt_judge_reply *bad = isnan(stage_label_value(ri, PT_IDEOLOGY_MAX)) || !c->o->swap ? ri : &rep[per * i + q_mirror];
-            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
+            const pt_judge_reply *bad = isnan(pt_stage_label_value(ri, PT_IDEOLOGY_MAX)) || !c->o->swap ? ri : &rep[per * i + q_mirror];
+            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
             outs[i].outcome = OUT_INVALID;
             json_object_set_new(o, "decision", json_string("invalid"));
         } else {
@@ -225,15 +225,15 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         }
         outs[i].rec = o;
     }
-    stage_batch_free(&b);
+    pt_stage_batch_free(&b);
     return st;
 }
 
 pt_status pt_answers_run(const pt_recordset *in, pt_judge *j, const pt_answers_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
                          pt_stage_summary *sum) {
     answers_ctx c = {o};
-    stage_def d = {.key = "id", .fn = answers_window, .ctx = &c};
-    return stage_run(&d, in, j, io, h, sum);
+    pt_stage_def d = {.key = "id", .fn = answers_window, .ctx = &c};
+    return pt_stage_run(&d, in, j, io, h, sum);
 }
 
 /* ---- summaries ----------------------------------------------------------------------------- */
@@ -278,7 +278,7 @@ pt_status pt_answers_summary(const pt_recordset *in, const char *judged_jsonl, c
             json_t *s = json_object_get(json_array_get(bp, p), "ideology");
             if (json_is_number(s)) sum += json_number_value(s), k++;
         }
-        json_object_set_new(c, "mean", k ? stage_real(sum / k) : json_null());
+        json_object_set_new(c, "mean", k ? pt_stage_real(sum / k) : json_null());
     }
     json_decref(by_id);
     if (!res) return pt_error(PT_ERR_OOM, "out of memory");

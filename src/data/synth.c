@@ -55,8 +55,8 @@ static const char *const ab_labels[2] = {"A", "B"};
 /* The swap check's requests: for each of the m pairs, "which is more <target>?" with the
  * chosen answer first, then second (labels A/B); replies in chk->rep[2 slot + 0/1]. */
 static pt_status pair_check(synth_ctx *c, pt_judge *j, const pt_record *const *recs, int n, const int *slot, char *const *instr,
-                            const pt_judge_reply *rep, int m, stage_batch *chk) {
-    PT_TRY(stage_batch_init(chk, 2 * m));
+                            const pt_judge_reply *rep, int m, pt_stage_batch *chk) {
+    PT_TRY(pt_stage_batch_init(chk, 2 * m));
     const char *names[] = {"instruction", "leaning", "first", "second"};
     for (int i = 0; i < n; i++) {
         if (slot[i] < 0) continue;
@@ -68,17 +68,17 @@ static pt_status pair_check(synth_ctx *c, pt_judge *j, const pt_record *const *r
             if (asprintf(&chk->whats[k], "%s:%d (id %s) pair check, chosen %s", c->label, recs[i]->line, recs[i]->id, q ? "second" : "first") < 0)
                 chk->whats[k] = NULL;
             chk->reqs[k] = (pt_judge_req){.prompt = chk->texts[k], .labels = ab_labels, .n_labels = 2,
-                                          .seed = stage_seed(recs[i]->id, q ? "check-chosen-second" : "check-chosen-first"), .what = chk->whats[k]};
+                                          .seed = pt_stage_seed(recs[i]->id, q ? "check-chosen-second" : "check-chosen-first"), .what = chk->whats[k]};
         }
     }
     return pt_judge_run(j, 2 * m, chk->reqs, chk->rep);
 }
 
-static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     synth_ctx *c = vctx;
     const pt_prompts *pr = c->o->prompts;
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, 2 * n);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, 2 * n);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep, *inst = calloc((size_t)n, sizeof *inst);
     char **texts = b.texts, **whats = b.whats;
@@ -91,7 +91,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         const char *v1[] = {recs[i]->text};
         st = pt_prompt_fill(pr->text[PT_PROMPT_INSTRUCTION], "synth_instruction", n1, v1, 1, &texts[i]);
         if (!st && asprintf(&whats[i], "%s:%d (id %s) instruction", c->label, recs[i]->line, recs[i]->id) < 0) whats[i] = NULL;
-        reqs[i] = (pt_judge_req){.prompt = texts[i], .max_tokens = c->o->max_tokens, .seed = stage_seed(recs[i]->id, "instruction"), .what = whats[i]};
+        reqs[i] = (pt_judge_req){.prompt = texts[i], .max_tokens = c->o->max_tokens, .seed = pt_stage_seed(recs[i]->id, "instruction"), .what = whats[i]};
     }
     if (!st) st = pt_judge_run(j, n, reqs, inst);
     for (int i = 0; texts && i < n; i++) {
@@ -106,7 +106,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         slot[i] = -1;
         const char *target = target_of(c, recs[i]);
         char where[256];
-        stage_where(where, sizeof where, c->label, recs[i]);
+        pt_stage_where(where, sizeof where, c->label, recs[i]);
         if (!target) {
             if (asprintf(&outs[i].note, "%s: no target leaning (give --target, or synthesise from select output)", where) < 0) outs[i].note = NULL;
             continue;
@@ -114,7 +114,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         instr[i] = clean(inst[i].text ? inst[i].text : "");
         if (!instr[i]) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
         if (!*instr[i]) {
-            outs[i].note = stage_invalid_note(where, "the instruction", "a non-empty question", inst[i].text);
+            outs[i].note = pt_stage_invalid_note(where, "the instruction", "a non-empty question", inst[i].text);
             continue;
         }
         const char *opposite = !strcmp(target, "left") ? "right" : "left";
@@ -123,26 +123,26 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
             int k = 2 * m + q;
             st = pt_prompt_fill(pr->text[q ? PT_PROMPT_REJECTED : PT_PROMPT_CHOSEN], q ? "synth_rejected" : "synth_chosen", n2, v2, 4, &texts[k]);
             if (!st && asprintf(&whats[k], "%s:%d (id %s) %s", c->label, recs[i]->line, recs[i]->id, q ? "rejected" : "chosen") < 0) whats[k] = NULL;
-            reqs[k] = (pt_judge_req){.prompt = texts[k], .max_tokens = c->o->max_tokens, .seed = stage_seed(recs[i]->id, q ? "rejected" : "chosen"),
+            reqs[k] = (pt_judge_req){.prompt = texts[k], .max_tokens = c->o->max_tokens, .seed = pt_stage_seed(recs[i]->id, q ? "rejected" : "chosen"),
                                      .what = whats[k]};
         }
         slot[i] = m++;
     }
     if (!st && m) st = pt_judge_run(j, 2 * m, reqs, rep);
     /* round 3 (swap check): the chosen answer as A, then as B */
-    stage_batch chk = {0};
+    pt_stage_batch chk = {0};
     if (!st && c->o->swap && m) st = pair_check(c, j, recs, n, slot, instr, rep, m, &chk);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         char where[256];
-        stage_where(where, sizeof where, c->label, r);
+        pt_stage_where(where, sizeof where, c->label, r);
         char *chosen = NULL, *rejected = NULL;
         if (slot[i] >= 0) {
             chosen = clean(rep[2 * slot[i]].text ? rep[2 * slot[i]].text : "");
             rejected = clean(rep[2 * slot[i] + 1].text ? rep[2 * slot[i] + 1].text : "");
             if (!chosen || !rejected) st = pt_error(PT_ERR_OOM, "out of memory");
-            else if (!*chosen) outs[i].note = stage_invalid_note(where, "the chosen response", "a non-empty text", rep[2 * slot[i]].text);
-            else if (!*rejected) outs[i].note = stage_invalid_note(where, "the rejected response", "a non-empty text", rep[2 * slot[i] + 1].text);
+            else if (!*chosen) outs[i].note = pt_stage_invalid_note(where, "the chosen response", "a non-empty text", rep[2 * slot[i]].text);
+            else if (!*rejected) outs[i].note = pt_stage_invalid_note(where, "the rejected response", "a non-empty text", rep[2 * slot[i] + 1].text);
         }
         if (!st && slot[i] >= 0 && *chosen && *rejected) {
             char pid_src[64], pid[17];
@@ -182,8 +182,8 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         free(chosen);
         free(rejected);
     }
-    stage_batch_free(&b);
-    stage_batch_free(&chk);
+    pt_stage_batch_free(&b);
+    pt_stage_batch_free(&chk);
     for (int i = 0; i < n; i++) {
         if (inst) pt_judge_reply_free(&inst[i]);
         if (instr) free(instr[i]);
@@ -201,8 +201,8 @@ pt_status pt_synth_run(const pt_recordset *in, pt_judge *j, const pt_synth_opts 
     synth_ctx c = {o, in->label ? in->label : "input"};
     char *side = NULL;
     if (asprintf(&side, "%s.invalid.jsonl", io->out) < 0) return pt_error(PT_ERR_OOM, "out of memory");
-    stage_def d = {.key = "source_id", .side_path = side, .wanted = synth_wanted, .fn = synth_window, .ctx = &c};
-    pt_status st = stage_run(&d, in, j, io, h, sum);
+    pt_stage_def d = {.key = "source_id", .side_path = side, .wanted = synth_wanted, .fn = synth_window, .ctx = &c};
+    pt_status st = pt_stage_run(&d, in, j, io, h, sum);
     free(side);
     return st;
 }

@@ -23,14 +23,14 @@ json_t *pt_compare_pick(json_t *doc, const char *label) {
     return hit;
 }
 
-/* The answer scoring of an evaluation: its mode, and (HOOK for the unbiased log-prob
- * scorings of issue 14 item 5) the "answer_scoring" name when compass.json records one;
- * evaluations written before it count as the full-label scoring. */
+/* The answer scoring of an evaluation: its mode, and in logprob mode the option scoring
+ * ("option_scoring" in compass.json: number, mean, first or full, see compass_json.c);
+ * evaluations written before it was recorded count as the full-label scoring. */
 static void method_of(json_t *e, char *buf, size_t n) {
     const char *mode = json_string_value(json_object_get(e, "mode"));
-    const char *sc = json_string_value(json_object_get(e, "answer_scoring"));
+    const char *sc = json_string_value(json_object_get(e, "option_scoring"));
     if (!mode) mode = "?";
-    if (!strcmp(mode, "logprob")) snprintf(buf, n, "%s mode, %s scoring", mode, sc ? sc : "full-label");
+    if (!strcmp(mode, "logprob")) snprintf(buf, n, "%s mode, %s scoring", mode, sc ? sc : "full");
     else snprintf(buf, n, "%s mode", mode);
 }
 

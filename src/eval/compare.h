@@ -6,7 +6,7 @@
  *
  * Two evaluations are comparable when they cover the same items (ids, in order), were scored
  * with the same rule (the "scoring_rule" compass.json carries), in the same answer mode and
- * answer scoring, under the same template variants, and both have at least one valid answer;
+ * option scoring (logprob mode), under the same template variants, and both have at least one valid answer;
  * otherwise the call fails with a message naming the runs. */
 #ifndef PT_EVAL_COMPARE_H
 #define PT_EVAL_COMPARE_H

@@ -43,6 +43,13 @@ typedef struct {
     size_t nbytes;
 } pt_tensor_view;
 
+/* A weight matrix (rows, cols) = (out, in), row-major, or a vector when rows == 1. */
+typedef struct {
+    pt_dtype dtype;    /* PT_F32 or a GGML block type (Q8_0, Q4_1, Q4_K, ...) after loading */
+    int rows, cols;
+    const void *data;
+} pt_weight;
+
 const char *pt_dtype_name(pt_dtype t);
 /* Bytes needed for `n` elements (n must be a multiple of the type's block); 0 on misuse. */
 size_t pt_dtype_nbytes(pt_dtype t, int64_t n);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 static const struct {
     pt_chat_template t;
@@ -82,17 +83,17 @@ pt_chat_template pt_chat_template_detect(const char *src) {
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static bool py_space(uint32_t cp) { return pt_tok_is_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
+static bool py_space(uint32_t cp) { return pt_tokenizer_is_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
 
 /* Python str.strip() on a UTF-8 string: the [*a, *b) range without surrounding whitespace. */
 static void trim(const char *s, size_t *a, size_t *b) {
     size_t n = strlen(s), i = 0, j = n;
     int len;
-    while (i < j && py_space(pt_tok_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
+    while (i < j && py_space(pt_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
     while (j > i) {
         size_t k = j - 1;
         while (k > i && ((uint8_t)s[k] & 0xC0) == 0x80) k--;
-        if (!py_space(pt_tok_utf8_decode(s + k, j - k, &len))) break;
+        if (!py_space(pt_utf8_decode(s + k, j - k, &len))) break;
         j = k;
     }
     *a = i;
@@ -105,7 +106,7 @@ typedef struct {
 } out_t;
 
 static void put_n(out_t *o, const char *s, size_t n) {
-    if (!o->st) o->st = pt_tok_buf_put(&o->b, s, n);
+    if (!o->st) o->st = pt_tokenizer_buf_put(&o->b, s, n);
 }
 static void put(out_t *o, const char *s) { put_n(o, s ? s : "", s ? strlen(s) : 0); }
 static void put_trim(out_t *o, const char *s) {
@@ -351,7 +352,7 @@ pt_status pt_chat_render_ex(pt_chat_template t, const pt_chat_msg *msgs, int n, 
         int first = is_role(&msgs[0], "system") ? 1 : 0;
         pt_status st = check_alternation(msgs, n, first, pt_chat_template_name(t));
         if (st) {
-            pt_tok_buf_free(&o.b);
+            pt_tokenizer_buf_free(&o.b);
             return st;
         }
         render_mistral(&o, t, msgs, n, bos, eos);
@@ -364,18 +365,18 @@ pt_status pt_chat_render_ex(pt_chat_template t, const pt_chat_msg *msgs, int n, 
         int first = is_role(&msgs[0], "system") ? 1 : 0;
         pt_status st = check_alternation(msgs, n, first, "alpaca");
         if (st) {
-            pt_tok_buf_free(&o.b);
+            pt_tokenizer_buf_free(&o.b);
             return st;
         }
         render_alpaca(&o, msgs, n);
         break;
     }
     default:
-        pt_tok_buf_free(&o.b);
+        pt_tokenizer_buf_free(&o.b);
         return pt_error(PT_ERR_ARG, "chat template: no template selected (value %d)", (int)t);
     }
     if (o.st) {
-        pt_tok_buf_free(&o.b);
+        pt_tokenizer_buf_free(&o.b);
         return o.st;
     }
     *out = o.b.v;

@@ -167,11 +167,11 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     if (nfc) PT_TRY(push_norm(t, TK_NORM_NFC, NULL, NULL));
     if (split_digits) {
         tk_pre digits = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
-        PT_TRY(pt_tok_compile_regex(&digits.re, "\\p{N}", 5, label, "tokenizer.ggml.pre"));
+        PT_TRY(pt_tokenizer_compile_regex(&digits.re, "\\p{N}", 5, label, "tokenizer.ggml.pre"));
         PT_TRY(push_pre(t, digits));
     }
     tk_pre split = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
-    PT_TRY(pt_tok_compile_regex(&split.re, regex, strlen(regex), label, "tokenizer.ggml.pre"));
+    PT_TRY(pt_tokenizer_compile_regex(&split.re, regex, strlen(regex), label, "tokenizer.ggml.pre"));
     PT_TRY(push_pre(t, split));
     PT_TRY(push_pre(t, (tk_pre){.type = TK_PRE_BYTELEVEL}));
     PT_TRY(push_dec(t, (tk_dec){.type = TK_DEC_BYTELEVEL}));
@@ -179,7 +179,7 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     if (merges->arr_n >= UINT32_MAX)
         return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges: %llu merges is too many", label,
                         (unsigned long long)merges->arr_n);
-    PT_TRY(pt_tok_reserve_merges(t, merges->arr_n));
+    PT_TRY(pt_tokenizer_reserve_merges(t, merges->arr_n));
     for (uint64_t i = 0; i < merges->arr_n; i++) {
         const pt_gguf_str *m = &merges->arr_str[i];
         const char *sp = memchr(m->ptr, ' ', m->len);
@@ -187,19 +187,19 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
             return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu]: expected \"left right\" with one space",
                             label, (unsigned long long)i);
         size_t an = (size_t)(sp - m->ptr), bn = m->len - an - 1;
-        int32_t a = pt_tok_vocab_find(t, m->ptr, an), b = pt_tok_vocab_find(t, sp + 1, bn);
+        int32_t a = pt_tokenizer_vocab_find(t, m->ptr, an), b = pt_tokenizer_vocab_find(t, sp + 1, bn);
         char small[256];
         char *cat = m->len <= sizeof small ? small : malloc(m->len);
         if (!cat) return pt_error(PT_ERR_OOM, "%s: out of memory", label);
         memcpy(cat, m->ptr, an);
         memcpy(cat + an, sp + 1, bn);
-        int32_t c = pt_tok_vocab_find(t, cat, an + bn);
+        int32_t c = pt_tokenizer_vocab_find(t, cat, an + bn);
         if (cat != small) free(cat);
         if (a < 0 || b < 0 || c < 0)
             return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu]: '%.*s' names a token that is not in "
                             "tokenizer.ggml.tokens", label, (unsigned long long)i, (int)(m->len > 80 ? 80 : m->len),
                             m->ptr);
-        PT_TRY(pt_tok_add_merge(t, a, b, (uint32_t)i, c));
+        PT_TRY(pt_tokenizer_add_merge(t, a, b, (uint32_t)i, c));
     }
     t->model = TK_MODEL_BPE;
     t->kind = "byte-level BPE";
@@ -221,8 +221,8 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
                         (unsigned long long)tokens->arr_n, MAX_VOCAB);
     int32_t n = (int32_t)tokens->arr_n;
     PT_TRY(get_array(g, label, "tokenizer.ggml.token_type", false, (uint64_t)n, false, &types));
-    PT_TRY(pt_tok_set_vocab_size(t, n));
-    for (int32_t i = 0; i < n; i++) PT_TRY(pt_tok_add_vocab(t, i, tokens->arr_str[i].ptr, tokens->arr_str[i].len));
+    PT_TRY(pt_tokenizer_set_vocab_size(t, n));
+    for (int32_t i = 0; i < n; i++) PT_TRY(pt_tokenizer_add_vocab(t, i, tokens->arr_str[i].ptr, tokens->arr_str[i].len));
     for (int32_t i = 0; types && i < n; i++) {
         int type = (int)pt_gguf_arr_num(types, (uint64_t)i);
         const pt_gguf_str *s = &tokens->arr_str[i];
@@ -230,7 +230,7 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
         if (type == TYPE_UNUSED) t->attr[i] |= TK_ATTR_SPECIAL;
         if ((type == TYPE_CONTROL || type == TYPE_UNKNOWN || type == TYPE_USER) && s->len > 0) {
             tk_added a = {.content = (char *)s->ptr, .len = s->len, .id = i, .special = type != TYPE_USER};
-            PT_TRY(pt_tok_add_added(t, &a));
+            PT_TRY(pt_tokenizer_add_added(t, &a));
             if (type == TYPE_CONTROL) t->attr[i] |= TK_ATTR_CONTROL;
         }
     }
@@ -261,14 +261,14 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
         memcpy(t->chat_template, ct->v.s.ptr, ct->v.s.len);
         t->chat_template[ct->v.s.len] = 0;
     }
-    return pt_tok_finish(t);
+    return pt_tokenizer_finish(t);
 }
 
 pt_status pt_tokenizer_load_gguf(pt_tokenizer **out, const pt_gguf *g) {
     *out = NULL;
     const char *label = g->label ? g->label : "gguf";
     pt_tokenizer *t = NULL;
-    pt_status st = pt_tok_new(&t, label);
+    pt_status st = pt_tokenizer_new(&t, label);
     if (!st) st = build(t, g, label);
     if (st) {
         pt_tokenizer_free(t);

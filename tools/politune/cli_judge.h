@@ -23,6 +23,8 @@ typedef struct {
 void cli_judge_defaults(cli_judge *j);
 /* 1 if the option was a judge flag, 0 if not, -1 on a bad value (message printed). */
 int cli_judge_option(cli_judge *j, const char *cmd, int opt, const char *arg);
+/* cli_judge_option as a cli_option_group handler (opts: a cli_judge). */
+int cli_judge_group(void *opts, const char *cmd, int opt, const char *arg);
 /* Connects to / loads the judge; returns 0 or the exit status (message printed). */
 int cli_judge_open(cli_judge *j, const char *cmd);
 void cli_judge_close(cli_judge *j);
@@ -70,6 +72,8 @@ typedef struct {
 
 /* 1 if the option was a stage flag, 0 if not, -1 on a bad value (message printed). */
 int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *arg);
+/* cli_stage_option as a cli_option_group handler (opts: a cli_stage_opts). */
+int cli_stage_group(void *opts, const char *cmd, int opt, const char *arg);
 
 #define CLI_STAGE_LONGOPTS                                                                                 \
     {"in", required_argument, 0, 1100}, {"out", required_argument, 0, 1101},                               \
@@ -97,6 +101,8 @@ int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *ar
     "                         or with =drop left out; agreeing ones are averaged. The rate is reported\n"
 /* 1 if the option was --swap-check, 0 if not, -1 on a bad value (message printed). */
 int cli_swap_option(pt_swap_mode *m, const char *cmd, int opt, const char *arg);
+/* cli_swap_option as a cli_option_group handler (opts: a pt_swap_mode). */
+int cli_swap_group(void *opts, const char *cmd, int opt, const char *arg);
 
 /* Progress bar (on a terminal) and notes on stderr. */
 typedef struct cli_stage_ui {

@@ -38,6 +38,12 @@ static const char *usage =
     "  --batch N             sequences per forward pass (default 8)\n"
     "  --no-prefix-sharing   logprob mode: prefill the prompt once per option instead of once per\n"
     "                        item (same numbers, about 4x the work; a benchmark baseline)\n"
+    "  --option-scoring S    logprob mode: number (default; the options numbered 0-3 in the prompt,\n"
+    "                        the number token scored), mean (label log-prob per token), first (the\n"
+    "                        label tokens where the labels branch apart) or full (summed label\n"
+    "                        log-prob, which favours short labels); see docs/compass.md\n"
+    "  --compare-scorings    logprob mode: compute all four scorings and record their answer counts,\n"
+    "                        positions and agreement in compass.json (one more prefill per item)\n"
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
@@ -63,7 +69,7 @@ typedef struct {
 /* The command's own options; a new one needs a row here and a case in compass_option. */
 enum { OPT_MODE = 1000, OPT_SAMPLES, OPT_TEMPLATES, OPT_QUESTIONNAIRE, OPT_SCORING, OPT_OUT, OPT_LABEL, OPT_ITERATION, OPT_STEP,
        OPT_SYSTEM, OPT_OPEN_PROMPTS, OPT_NO_OPEN_PROMPTS, OPT_BATCH, OPT_VERBOSE, OPT_NO_PREFIX_SHARING, OPT_RESAMPLES,
-       OPT_HELP };
+       OPT_OPTION_SCORING, OPT_COMPARE_SCORINGS, OPT_HELP };
 
 static const struct option compass_opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
                                              {"mode", required_argument, 0, OPT_MODE},
@@ -82,6 +88,8 @@ static const struct option compass_opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPT
                                              {"verbose", no_argument, 0, OPT_VERBOSE},
                                              {"no-prefix-sharing", no_argument, 0, OPT_NO_PREFIX_SHARING},
                                              {"resamples", required_argument, 0, OPT_RESAMPLES},
+                                             {"option-scoring", required_argument, 0, OPT_OPTION_SCORING},
+                                             {"compare-scorings", no_argument, 0, OPT_COMPARE_SCORINGS},
                                              {"help", no_argument, 0, OPT_HELP},
                                              {0, 0, 0, 0}};
 
@@ -123,6 +131,11 @@ static int compass_option(compass_args *a, const char *cmd, int opt, const char 
             return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", arg);
         a->resamples = (int)v;
         return 0;
+    case OPT_OPTION_SCORING:
+        if (pt_option_scoring_from_name(arg, &a->cfg.option_scoring))
+            return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);
+        return 0;
+    case OPT_COMPARE_SCORINGS: a->cfg.compare_scorings = true; return 0;
     case OPT_HELP: fputs(usage, stdout); return -1;
     default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", as_given);
     }

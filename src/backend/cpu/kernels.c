@@ -593,6 +593,18 @@ static const struct {
 
 enum { K_GENERIC, K_AVX2, K_AVX512 };
 static int level = -1;
+static int cap = K_AVX512; /* pt_kern_limit */
+
+pt_status pt_kern_limit(const char *name) {
+    static const char *names[] = {"generic", "avx2", "avx512"};
+    for (int k = K_GENERIC; k <= K_AVX512; k++)
+        if (!strcmp(name, names[k])) {
+            cap = k;
+            level = -1;
+            return PT_OK;
+        }
+    return pt_error(PT_ERR_ARG, "kernels '%s': expected generic, avx2 or avx512", name);
+}
 
 static int pick(void) {
     int v = level;
@@ -600,8 +612,6 @@ static int pick(void) {
     v = K_GENERIC;
 #if HAVE_X86
     __builtin_cpu_init();
-    const char *env = getenv("POLITUNE_KERNELS"); /* "generic" / "avx2" caps the choice */
-    int cap = env && !strcmp(env, "generic") ? K_GENERIC : env && !strcmp(env, "avx2") ? K_AVX2 : K_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v = K_AVX2;
     if (v == K_AVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))

@@ -32,6 +32,10 @@ float pt_kern_max(const float *x, int n);
 
 /* Name of the kernel set in use ("avx512", "avx2" or "generic"), for benchmark reports. */
 const char *pt_kern_name(void);
+/* Caps the kernels' instruction set below what the CPU offers: "generic", "avx2" or "avx512"
+ * (the CLI passes $POLITUNE_KERNELS; the library reads no environment). Call before the
+ * first computation. PT_ERR_ARG for another name. */
+pt_status pt_kern_limit(const char *name);
 
 /* BLAS is run single-threaded and called from OpenMP threads on disjoint blocks, so only
  * one thread pool ever competes for the cores; this sets that up once (idempotent). */

@@ -5,7 +5,7 @@
 #ifndef PT_BACKEND_CPU_MATMUL_H
 #define PT_BACKEND_CPU_MATMUL_H
 
-#include "model/model.h"
+#include "format/tensor.h"
 
 /* out (n, W.rows) = in (n, W.cols) @ W^T, plus bias (W.rows) when non-NULL.
  * With accumulate, adds into out instead of overwriting it. */
