@@ -19,7 +19,7 @@ BUILD    ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
                libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
-               unzip python3-pip
+               unzip python3-pip chromium
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
