@@ -6,9 +6,13 @@
 #include <string.h>
 #include <yaml.h>
 
+/* Recipes nest a few levels; the limit keeps a hostile file's recursion off the stack's end. */
+#define RUN_YAML_MAX_DEPTH 64
+
 typedef struct {
     yaml_parser_t p;
     const char *label;
+    int depth; /* of the collection read_node is inside */
 } reader;
 
 static run_node *node_new(run_node_kind k, int line) {
@@ -72,6 +76,8 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
     case YAML_MAPPING_START_EVENT: break;
     default: return pt_error(PT_ERR_FORMAT, "%s:%d: unexpected YAML event", r->label, line);
     }
+    if (r->depth >= RUN_YAML_MAX_DEPTH)
+        return pt_error(PT_ERR_FORMAT, "%s:%d: nested more than %d levels deep", r->label, line, RUN_YAML_MAX_DEPTH);
     bool map = ev->type == YAML_MAPPING_START_EVENT;
     run_node *n = node_new(map ? RUN_NODE_MAP : RUN_NODE_SEQ, line);
     if (!n) return pt_error(PT_ERR_OOM, "out of memory");
@@ -100,7 +106,9 @@ static pt_status read_node(reader *r, yaml_event_t *ev, run_node **out) {
             if (st) { free(key); break; }
         }
         run_node *child = NULL;
+        r->depth++;
         st = read_node(r, &e, &child);
+        r->depth--;
         yaml_event_delete(&e);
         if (!st) st = push(n, key, key_line, child);
         if (st) { free(key); run_node_free(child); break; }
