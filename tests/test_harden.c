@@ -16,6 +16,7 @@
 #include "format/safetensors.h"
 #include "politune.h"
 #include "test.h"
+#include "util/clock.h"
 
 /* Knobs of the tiny GGUF: the tensors always have the physical sizes below (hidden 64, q rows
  * 64, kv rows 32, ffn 64, vocab 32); the metadata says whatever the case needs. */
@@ -386,4 +387,105 @@ PT_TEST(test_harden_generate_nan_logits) {
     CHECK_MSG(rc != 0 && err && strstr(err, "non-finite logit") && strstr(err, "nan.gguf"), "exit %d, stderr: %s", rc, err ? err : "");
     free(out);
     free(err);
+}
+
+/* Item 3: a recipe (or a --set value) nested 50,000 deep overflowed the stack of the reader. */
+PT_TEST(test_harden_run_yaml_depth) {
+    const size_t depth = 50000;
+    char *deep = malloc(depth + 1);
+    memset(deep, '[', depth);
+    deep[depth] = 0;
+    char *text = malloc(depth + 64);
+    snprintf(text, depth + 64, "name: deep\nmodel: %s\n", deep);
+    const char *dir = pt_test_tmpdir();
+    pt_test_write(dir, "deep.yaml", text);
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" run deep.yaml --dry-run", dir);
+    CHECK_MSG(rc > 0 && rc < 128 && err && strstr(err, "deep.yaml:2") && strstr(err, "nested"), "recipe: exit %d, stderr: %.300s", rc,
+              err ? err : "");
+    free(err);
+    err = NULL;
+    pt_test_write(dir, "deep.txt", deep); /* through the shell: the command line buffer is short */
+    rc = pt_test_run(NULL, &err, "\"$POLITUNE_BIN\" run recipes/senators-small.yaml --dry-run --set \"model=$(cat '%s/deep.txt')\"", dir);
+    CHECK_MSG(rc > 0 && rc < 128 && err && strstr(err, "nested"), "--set: exit %d, stderr: %.300s", rc, err ? err : "");
+    free(err);
+    free(text);
+    free(deep);
+}
+
+/* Item 9: a recipe name of ".." made the run directory the parent of the current one. */
+PT_TEST(test_harden_run_name_dotdot) {
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "\"$POLITUNE_BIN\" run recipes/senators-small.yaml --dry-run --set name=..");
+    CHECK_MSG(rc > 0 && rc < 128 && err && strstr(err, "name"), "exit %d, stderr: %.300s", rc, err ? err : "");
+    free(err);
+}
+
+/* Item 5: tokenizer.json pipelines that grow the text exponentially must stop with an error
+ * (the sizes here finish quickly even without the bound, so the test cannot hang). */
+static pt_tokenizer *tokenizer_with(const char *extra) {
+    char *json = malloc(strlen(extra) + 512);
+    sprintf(json, "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]}%s}", extra);
+    const char *dir = pt_test_tmpdir();
+    pt_test_write(dir, "tokenizer.json", json);
+    free(json);
+    char path[700];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    pt_tokenizer *t = NULL;
+    if (pt_tokenizer_load_json(&t, path) != PT_OK) pt_test_fail(__FILE__, __LINE__, "load: %s", pt_errmsg());
+    return t;
+}
+
+static void expect_encode_refused(pt_tokenizer *t, const char *text, const char *what) {
+    int32_t *ids = NULL;
+    size_t n = 0;
+    double t0 = pt_now_s();
+    pt_status st = pt_tokenizer_encode(t, text, strlen(text), false, &ids, &n);
+    CHECK_MSG(st != PT_OK && strstr(pt_errmsg(), "work limit"), "%s: status %d after %.2f s: %s", what, st, pt_now_s() - t0, pt_errmsg());
+    free(ids);
+}
+
+PT_TEST(test_harden_tokenizer_work_bound) {
+    char *extra = malloc(8192);
+    strcpy(extra, ",\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[");
+    for (int i = 0; i < 22; i++)
+        strcat(extra, i ? ",{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}"
+                        : "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":true}");
+    strcat(extra, "]}");
+    pt_tokenizer *t = tokenizer_with(extra);
+    if (t) expect_encode_refused(t, "h\xC3\xA9llo w\xC3\xB6rld", "22 ByteLevel steps");
+    pt_tokenizer_free(t);
+    strcpy(extra, ",\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[");
+    for (int i = 0; i < 18; i++)
+        strcat(extra, i ? ",{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}"
+                        : "{\"type\":\"Replace\",\"pattern\":{\"String\":\"a\"},\"content\":\"aa\"}");
+    strcat(extra, "]}");
+    t = tokenizer_with(extra);
+    char text[101];
+    memset(text, 'a', 100);
+    text[100] = 0;
+    if (t) expect_encode_refused(t, text, "18 doubling Replace steps");
+    pt_tokenizer_free(t);
+    free(extra);
+}
+
+PT_TEST(test_harden_tokenizer_empty_vocab) {
+    const char *dir = pt_test_tmpdir();
+    pt_test_write(dir, "tokenizer.json", "{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}");
+    char path[700];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    pt_tokenizer *t = NULL;
+    pt_status st = pt_tokenizer_load_json(&t, path);
+    CHECK_MSG(st == PT_ERR_FORMAT && strstr(pt_errmsg(), "model.vocab") && strstr(pt_errmsg(), "empty"), "status %d: %s", st, pt_errmsg());
+    pt_tokenizer_free(t);
+}
+
+/* Item 9: a <0x00> byte token decodes to a NUL inside the text, not to its end. */
+PT_TEST(test_harden_decode_nul_byte) {
+    const char *model = pt_test_shared("assets/models/stories260K/stories260K.gguf");
+    if (access(model, R_OK) != 0) SKIP("no stories260K.gguf under the shared assets");
+    char *out = NULL;
+    int rc = pt_test_run(&out, NULL, "\"$POLITUNE_BIN\" tokenize --model '%s' --decode 72,3,73", model); /* E, <0x00>, F */
+    CHECK_MSG(rc == 0 && out && strstr(out, "\"E\\u0000F\""), "exit %d, output %s", rc, out ? out : "");
+    free(out);
 }

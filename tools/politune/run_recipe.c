@@ -243,6 +243,7 @@ static pt_status parse_report(run_recipe *r, const run_ctx *c, const run_node *r
 
 static bool good_name(const char *s) {
     if (!*s || strlen(s) > 64) return false;
+    if (!strcmp(s, ".") || !strcmp(s, "..")) return false; /* the current or parent directory, not a new one */
     for (; *s; s++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *s)) return false;
     return true;
