@@ -9,12 +9,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "politune.h"
+#include "train/metrics.h"
 #include "test.h"
 #include "util/clock.h"
 
@@ -488,4 +492,65 @@ PT_TEST(test_harden_decode_nul_byte) {
     int rc = pt_test_run(&out, NULL, "\"$POLITUNE_BIN\" tokenize --model '%s' --decode 72,3,73", model); /* E, <0x00>, F */
     CHECK_MSG(rc == 0 && out && strstr(out, "\"E\\u0000F\""), "exit %d, output %s", rc, out ? out : "");
     free(out);
+}
+
+/* Item 9: `train --data /dev/zero` read until memory ran out; "-" is standard input. */
+PT_TEST(test_harden_train_data_not_regular) {
+    const char *model = pt_test_shared("assets/models/stories260K/stories260K.gguf");
+    if (access(model, R_OK) != 0) SKIP("no stories260K.gguf under the shared assets");
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", pt_test_tmpdir());
+    pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
+    char *err = NULL;
+    /* the memory limit keeps a reader without the check from taking the machine down */
+    int rc = pt_test_run(NULL, &err, "cd '%s' && ulimit -v 4000000 && timeout 60 \"$POLITUNE_BIN\" train --method dpo --model '%s' "
+                         "--data /dev/zero --out o1 --max-steps 1", dir, model);
+    CHECK_MSG(rc > 0 && rc < 124 && err && strstr(err, "/dev/zero") && strstr(err, "regular file"), "exit %d, stderr: %.300s", rc,
+              err ? err : "");
+    free(err);
+    err = NULL;
+    rc = pt_test_run(NULL, &err, "cd '%s' && OMP_NUM_THREADS=1 \"$POLITUNE_BIN\" train --method dpo --model '%s' --data - --out o2 "
+                     "--max-steps 1 --batch-size 2 < pairs.jsonl", dir, model);
+    CHECK_MSG(rc == 0, "--data -: exit %d, stderr: %.300s", rc, err ? err : "");
+    free(err);
+}
+
+/* Item 9: a full disk while logging metrics: the message names the file and the reason, and
+ * the log keeps whole lines only. The file-size limit stands in for the full disk, in a child
+ * process so the runner's own files are not limited. */
+PT_TEST(test_harden_metrics_full_disk) {
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", pt_test_tmpdir());
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        pt_metrics_log l;
+        if (pt_metrics_open(&l, dir, true, -1) != PT_OK) _exit(10);
+        struct rlimit rl = {1500, 1500};
+        setrlimit(RLIMIT_FSIZE, &rl);
+        pt_train_metrics m = {.step = 1, .loss = 0.693, .lr = 1e-4};
+        pt_status st = PT_OK;
+        for (int i = 0; i < 100 && !st; i++, m.step++) st = pt_metrics_write(&l, &m);
+        int ok = st == PT_ERR_IO && strstr(pt_errmsg(), "metrics.") && strstr(pt_errmsg(), "File too large");
+        if (!ok) fprintf(stderr, "    child: status %d: %s\n", st, pt_errmsg());
+        pt_metrics_close(&l);
+        _exit(ok ? 0 : 11);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %d (11: no error or the message lacks the file or reason)", status);
+    char *text = pt_test_read(dir, "metrics.jsonl");
+    REQUIRE(text);
+    size_t n = strlen(text);
+    CHECK_MSG(n > 0 && text[n - 1] == '\n', "metrics.jsonl ends in a partial line: ...%s", n > 80 ? text + n - 80 : text);
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        if (!nl) break;
+        json_t *o = json_loadb(line, (size_t)(nl - line), 0, NULL);
+        CHECK_MSG(o, "a line of metrics.jsonl is not JSON: %.*s", (int)(nl - line), line);
+        json_decref(o);
+        line = nl + 1;
+    }
+    free(text);
 }
