@@ -554,3 +554,9 @@ PT_TEST(test_harden_metrics_full_disk) {
     }
     free(text);
 }
+
+/* Item 8, config.json side: a configuration listing fewer layers than the file holds. */
+PT_TEST(test_harden_hf_fewer_layers) {
+    expect_refused("num_hidden_layers 1", edited_hf("num_hidden_layers", json_integer(1)), "model.safetensors", "model.layers.1.",
+                   "1 layers", NULL);
+}
