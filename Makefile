@@ -62,7 +62,10 @@ test: all $(BUILD)/test_runner
 demo: all
 	./politune demo
 
+# The whole suite (CLI end-to-end tests included: they run build-asan/politune). A UBSan report
+# stops the process, so undefined behaviour fails the test that reached it.
 asan:
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 

@@ -364,9 +364,12 @@ pt_status pt_dataset_parse(pt_dataset *d, const char *text, size_t len, const ch
 static pt_status read_dataset(const char *path, char **out, size_t *out_len) {
     *out = NULL;
     bool std_in = !strcmp(path, "-");
+    struct stat sb;
+    /* checked before opening: opening a FIFO would wait for a writer */
+    if (!std_in && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return pt_error(PT_ERR_IO, "%s: not a regular file (give '-' to read standard input)", path);
     FILE *f = std_in ? stdin : fopen(path, "rb");
     if (!f) return pt_error(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
     if (!std_in && (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))) {
         fclose(f);
         return pt_error(PT_ERR_IO, "%s: not a regular file (give '-' to read standard input)", path);
