@@ -12,7 +12,10 @@ CFLAGS   ?= $(OPT) $(ARCH) -g
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp -Isrc -Iinclude \
             $(shell pkg-config --cflags jansson libpcre2-8 2>/dev/null)
 override LDLIBS += -lopenblas -ljansson -lpcre2-8 -lutf8proc -lyaml -lcurl -lmicrohttpd -lcrypto -lm -fopenmp
-BUILD    ?= build
+# `make CUDA=1` adds the CUDA backend (src/backend/cuda, needs nvcc and the CUDA toolkit) and
+# builds into build-cuda/ so the CPU-only objects of build/ stay as they are.
+CUDA     ?= 0
+BUILD    ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
                libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
@@ -25,15 +28,34 @@ REAL_SRC := $(shell grep -l 'PT_RN.pt_' $(LIB_SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(REAL_SRC:%.c=$(BUILD)/f64/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+# The CUDA backend: sm_90 machine code (H100/H200) plus sm_90 PTX, which the driver compiles
+# for newer GPUs. One .cu file, so nvcc's share of a build stays around half a minute.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+NVCCFLAGS ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+ifeq ($(CUDA),1)
+override CFLAGS += -DPT_HAVE_CUDA
+CUDA_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
+LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+TEST_SRC += $(sort $(wildcard tests/gpu/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+endif
+
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all deps test demo asan fuzz bench clean
+.PHONY: all deps test test-gpu demo asan fuzz bench clean
 all: $(BUILD)/politune $(BUILD)/libpolitune.a
 	@ln -sf $(BUILD)/politune politune
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -std=c++17 -DPT_HAVE_CUDA -D_GNU_SOURCE -Isrc -Iinclude -MMD -MP -c $< -o $@
 
 $(BUILD)/f64/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -56,6 +78,13 @@ deps:
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
 test: all $(BUILD)/test_runner
 	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
+
+# The GPU tests (tests/gpu/, names gpu_*) in the CUDA build; each says why it skips where no
+# GPU is present. TESTS narrows them further, as for `make test`.
+test-gpu:
+	@[ -x "$(NVCC)" ] || command -v "$(NVCC)" >/dev/null || { echo "test-gpu: nvcc ($(NVCC)) not found: the CUDA build needs the CUDA toolkit (NVCC=...)"; exit 1; }
+	$(MAKE) CUDA=1 build-cuda/politune build-cuda/test_runner
+	POLITUNE_BIN=$(abspath build-cuda/politune) build-cuda/test_runner $(if $(TESTS),$(TESTS),gpu_)
 
 # The demo finds its assets in $POLITUNE_ASSETS, else ../shared/assets beside the clone, else
 # the download cache of `politune pull` (src/assets/assets.h).
@@ -93,7 +122,7 @@ bench: all bench-tools
 	bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz politune
+	rm -rf $(BUILD) build-cuda build-asan build-fuzz politune
 
 -include $(DEPS)
 include bench/bench.mk

@@ -42,6 +42,7 @@
 #include "engine/engine.h"
 #include "engine/generate.h"
 #include "backend/cpu/matmul.h"
+#include "backend/backend.h"
 #include "train/train.h"
 #include "eval/questionnaire.h"
 #include "eval/scoring.h"

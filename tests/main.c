@@ -3,6 +3,8 @@
 
 #include "test.h"
 
+#include "backend/backend.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -157,6 +159,14 @@ int main(int argc, char **argv) {
     char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
     if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
     free(abs_bin);
+    /* POLITUNE_DEVICE (cpu by default, for the CLI's runs too) is the backend the tests' models
+     * run on: `make test-gpu` reruns the inference tests with cuda */
+    if (!getenv("POLITUNE_DEVICE")) setenv("POLITUNE_DEVICE", "cpu", 1);
+    pt_device dev;
+    if (pt_device_parse(getenv("POLITUNE_DEVICE"), &dev) || pt_backend_select(dev)) {
+        fprintf(stderr, "test_runner: POLITUNE_DEVICE: %s\n", pt_errmsg());
+        return 2;
+    }
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         if (argc > 1) {

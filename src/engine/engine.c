@@ -4,12 +4,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "backend/cpu/matmul.h"
+#include "backend/backend.h"
 #include "model/adapter.h"
-#include "nn/nn.h"
 
 struct pt_engine {
     const pt_model *m;
+    const pt_backend *be;     /* the backend current when the engine was made */
+    int attached;             /* be->attach succeeded: be->detach is owed */
     const pt_adapter *adapter;
     int n_slots, n_ctx, kv_dim;
     float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
@@ -41,6 +42,7 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
     pt_engine *e = calloc(1, sizeof *e);
     if (!e) return pt_error(PT_ERR_OOM, "out of memory");
     e->m = m;
+    e->be = pt_backend_current();
     e->n_slots = n_slots;
     e->n_ctx = n_ctx;
     e->kv_dim = c->n_kv_heads * c->head_dim;
@@ -52,6 +54,11 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
         pt_engine_free(e);
         return pt_error(PT_ERR_OOM, "out of memory for a %d x %d token key/value cache (%.1f MiB)", n_slots, n_ctx,
                         2.0 * sizeof(float) * n / (1 << 20));
+    }
+    if (e->be->attach) {
+        pt_status st = e->be->attach(m, n_slots, n_ctx);
+        if (st) { pt_engine_free(e); return st; }
+        e->attached = 1;
     }
     *out = e;
     return PT_OK;
@@ -68,6 +75,7 @@ static void free_workspace(pt_engine *e) {
 
 void pt_engine_free(pt_engine *e) {
     if (!e) return;
+    if (e->attached) e->be->detach(e->m);
     free_workspace(e);
     free(e->logits);
     free(e->k_cache);
@@ -121,15 +129,15 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
 /* y (N, out) = x W^T (+ bias) [+ scale * (x A^T) B^T when the adapter targets it] */
 static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
                    int layer, pt_lora_target target) {
-    pt_matmul(y, x, W, bias, n, accumulate);
+    e->be->matmul(y, x, W, bias, n, accumulate);
     const pt_lora_pair *p = e->adapter ? pt_adapter_pair(e->adapter, layer, target) : NULL;
     if (!p) return;
     int r = e->adapter->r;
     float *t = e->lora_tmp; /* (N, r) */
-    pt_sgemm_nt(t, x, p->A, n, r, p->in, 0);
+    e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
     float s = e->adapter->scale;
     for (int64_t i = 0; i < (int64_t)n * r; i++) t[i] *= s;
-    pt_sgemm_nt(y, t, p->B, n, p->out, r, 1);
+    e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
 }
 
 static void embed_row(float *dst, const pt_weight *emb, int32_t id) {
@@ -179,31 +187,32 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
             e->pos[row] = e->len[b->slot[s]] + j;
             embed_row(e->x + (size_t)row * D, &m->tok_emb, b->ids[s][j]);
         }
-    pt_rope_tables(e->cos_t, e->sin_t, e->pos, N, m->inv_freq, hd / 2);
+    e->be->rope_tables(e->cos_t, e->sin_t, e->pos, N, m->inv_freq, hd / 2);
 
     for (int l = 0; l < c->n_layers; l++) {
         const pt_layer *L = &m->layers[l];
-        pt_rmsnorm_forward(e->xb, NULL, e->x, L->attn_norm, N, D, c->norm_eps);
+        e->be->rmsnorm_forward(e->xb, NULL, e->x, L->attn_norm, N, D, c->norm_eps);
         linear(e, e->q, e->xb, &L->wq, L->bq, N, 0, l, PT_LT_Q);
         linear(e, e->k, e->xb, &L->wk, L->bk, N, 0, l, PT_LT_K);
         linear(e, e->v, e->xb, &L->wv, L->bv, N, 0, l, PT_LT_V);
-        pt_rope_forward(e->q, e->cos_t, e->sin_t, N, H, hd);
-        pt_rope_forward(e->k, e->cos_t, e->sin_t, N, KVH, hd);
+        e->be->rope_forward(e->q, e->cos_t, e->sin_t, N, H, hd);
+        e->be->rope_forward(e->k, e->cos_t, e->sin_t, N, KVH, hd);
         for (int s = 0, row = 0; s < b->n_seq; row += b->n_tokens[s], s++) {
             size_t ci = cache_index(e, l, b->slot[s]);
             float *kc = e->k_cache + ci, *vc = e->v_cache + ci;
             int start = e->len[b->slot[s]], n = b->n_tokens[s];
             memcpy(kc + (size_t)start * KV, e->k + (size_t)row * KV, sizeof(float) * n * KV);
             memcpy(vc + (size_t)start * KV, e->v + (size_t)row * KV, sizeof(float) * n * KV);
-            pt_attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
+            e->be->attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
         }
         linear(e, e->x, e->xb, &L->wo, NULL, N, 1, l, PT_LT_O); /* residual add */
-        pt_rmsnorm_forward(e->xb, NULL, e->x, L->ffn_norm, N, D, c->norm_eps);
+        e->be->rmsnorm_forward(e->xb, NULL, e->x, L->ffn_norm, N, D, c->norm_eps);
         linear(e, e->hb, e->xb, &L->w_gate, NULL, N, 0, l, PT_LT_GATE);
         linear(e, e->hb2, e->xb, &L->w_up, NULL, N, 0, l, PT_LT_UP);
-        pt_swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
+        e->be->swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
         linear(e, e->x, e->hb, &L->w_down, NULL, N, 1, l, PT_LT_DOWN); /* residual add */
     }
+    if (e->be->take_error) PT_TRY(e->be->take_error()); /* the cache is left as it was */
     for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];
     if (logits) *logits = NULL;
     if (mode == PT_LOGITS_NONE) return PT_OK;
@@ -221,8 +230,9 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         e->cap_logits = e->logits ? rows : 0;
         if (!e->logits) return pt_error(PT_ERR_OOM, "out of memory for %d x %d logits", rows, V);
     }
-    pt_rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
+    e->be->rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
     linear(e, e->logits, e->xb, &m->output, NULL, rows, 0, 0, PT_LT_HEAD);
+    if (e->be->take_error) PT_TRY(e->be->take_error());
     /* NaN weights or hyper-parameters would otherwise reach the sampler, which prints nothing
      * and exits 0: every command that shows model output stops here with a message instead */
     for (size_t i = 0; i < (size_t)rows * V; i++)

@@ -16,24 +16,24 @@ static void layer_backward(tmodel *t, const pt_tbatch *b, int l, const layer_act
     pt_real *dx = t->dx, *dxn = t->dxn;
 
     /* MLP: x_out = x_mid + down(silu(gate(xn2)) * up(xn2)) */
-    PT_RN(pt_linear_backward)(t->df1, t->du, t->xd, t->wtile, dx, a->h, a->lu[PT_LT_DOWN], &L->w_down, &c[PT_LT_DOWN], N, 0);
-    PT_RN(pt_swiglu_backward)(t->df1, t->df2, t->df1, a->gate, a->up, (int64_t)N * F); /* df1: dgate, df2: dup */
-    PT_RN(pt_linear_backward)(dxn, t->du, t->xd, t->wtile, t->df1, a->xn2, a->lu[PT_LT_GATE], &L->w_gate, &c[PT_LT_GATE], N, 0);
-    PT_RN(pt_linear_backward)(dxn, t->du, t->xd, t->wtile, t->df2, a->xn2, a->lu[PT_LT_UP], &L->w_up, &c[PT_LT_UP], N, 1);
-    PT_RN(pt_rmsnorm_backward)(dx, NULL, dxn, a->x_mid, L->ffn_norm, a->rstd2, N, D); /* dx: d x_mid */
+    t->ops->linear_backward(t->df1, t->du, t->xd, t->wtile, dx, a->h, a->lu[PT_LT_DOWN], &L->w_down, &c[PT_LT_DOWN], N, 0);
+    t->ops->swiglu_backward(t->df1, t->df2, t->df1, a->gate, a->up, (int64_t)N * F); /* df1: dgate, df2: dup */
+    t->ops->linear_backward(dxn, t->du, t->xd, t->wtile, t->df1, a->xn2, a->lu[PT_LT_GATE], &L->w_gate, &c[PT_LT_GATE], N, 0);
+    t->ops->linear_backward(dxn, t->du, t->xd, t->wtile, t->df2, a->xn2, a->lu[PT_LT_UP], &L->w_up, &c[PT_LT_UP], N, 1);
+    t->ops->rmsnorm_backward(dx, NULL, dxn, a->x_mid, L->ffn_norm, a->rstd2, N, D); /* dx: d x_mid */
 
     /* attention: x_mid = x_in + o(attention(rope(q(xn1)), rope(k(xn1)), v(xn1))) */
-    PT_RN(pt_linear_backward)(t->datt, t->du, t->xd, t->wtile, dx, a->att, a->lu[PT_LT_O], &L->wo, &c[PT_LT_O], N, 0);
-    PT_RN(pt_attention_backward)(t->dq, t->dk, t->dv, t->datt, a->att, a->lse, a->q, a->k, a->v, b->seq_start, b->seq_len, b->n_seq,
+    t->ops->linear_backward(t->datt, t->du, t->xd, t->wtile, dx, a->att, a->lu[PT_LT_O], &L->wo, &c[PT_LT_O], N, 0);
+    t->ops->attention_backward(t->dq, t->dk, t->dv, t->datt, a->att, a->lse, a->q, a->k, a->v, b->seq_start, b->seq_len, b->n_seq,
                           t->H, t->KVH, t->hd, t->att_scratch);
-    PT_RN(pt_rope_backward)(t->dq, t->cos_t, t->sin_t, N, t->H, t->hd);
-    PT_RN(pt_rope_backward)(t->dk, t->cos_t, t->sin_t, N, t->KVH, t->hd);
+    t->ops->rope_backward(t->dq, t->cos_t, t->sin_t, N, t->H, t->hd);
+    t->ops->rope_backward(t->dk, t->cos_t, t->sin_t, N, t->KVH, t->hd);
     /* the first layer's input is the embedding, which needs no gradient */
     pt_real *dxin = l > 0 ? dxn : NULL;
-    PT_RN(pt_linear_backward)(dxin, t->du, t->xd, t->wtile, t->dq, a->xn1, a->lu[PT_LT_Q], &L->wq, &c[PT_LT_Q], N, 0);
-    PT_RN(pt_linear_backward)(dxin, t->du, t->xd, t->wtile, t->dk, a->xn1, a->lu[PT_LT_K], &L->wk, &c[PT_LT_K], N, 1);
-    PT_RN(pt_linear_backward)(dxin, t->du, t->xd, t->wtile, t->dv, a->xn1, a->lu[PT_LT_V], &L->wv, &c[PT_LT_V], N, 1);
-    if (l > 0) PT_RN(pt_rmsnorm_backward)(dx, NULL, dxn, t->xs[l], L->attn_norm, a->rstd1, N, D); /* dx: d x_in */
+    t->ops->linear_backward(dxin, t->du, t->xd, t->wtile, t->dq, a->xn1, a->lu[PT_LT_Q], &L->wq, &c[PT_LT_Q], N, 0);
+    t->ops->linear_backward(dxin, t->du, t->xd, t->wtile, t->dk, a->xn1, a->lu[PT_LT_K], &L->wk, &c[PT_LT_K], N, 1);
+    t->ops->linear_backward(dxin, t->du, t->xd, t->wtile, t->dv, a->xn1, a->lu[PT_LT_V], &L->wv, &c[PT_LT_V], N, 1);
+    if (l > 0) t->ops->rmsnorm_backward(dx, NULL, dxn, t->xs[l], L->attn_norm, a->rstd1, N, D); /* dx: d x_in */
 }
 
 #ifdef PT_F64
@@ -49,7 +49,7 @@ static void flush_grads(tmodel *t) {
 }
 #endif
 
-void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const double *coef) {
+pt_status PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const double *coef) {
     tmodel *t = handle;
     const int N = b->n_tok, D = t->D, M = b->n_loss, r1 = t->r ? t->r : 1;
     /* head: logits = W_out xg (+ LoRA); dxn collects the final norm's output gradient */
@@ -57,9 +57,9 @@ void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const doub
     for (int c0 = 0; c0 < M; c0 += t->chunk) {
         const int n = M - c0 < t->chunk ? M - c0 : t->chunk;
         if (!t->logits_kept) PT_RN(pt_tmodel_head_chunk)(t, b, c0, n, true, true, t->chunk_logp);
-        PT_RN(pt_logsoftmax_backward)(t->logits, b->loss_tgt + c0, coef + c0, n, t->V);
+        t->ops->logsoftmax_backward(t->logits, b->loss_tgt + c0, coef + c0, n, t->V);
         lora_call c = PT_RN(pt_tmodel_lora_call)(t, t->L, PT_LT_HEAD, true, true, (uint64_t)c0);
-        PT_RN(pt_linear_backward)(t->dxg, t->du, t->xd, t->wtile, t->logits, t->xg + (size_t)c0 * D, t->uh + (size_t)c0 * r1,
+        t->ops->linear_backward(t->dxg, t->du, t->xd, t->wtile, t->logits, t->xg + (size_t)c0 * D, t->uh + (size_t)c0 * r1,
                            &t->m->output, &c, n, 0);
         for (int i = 0; i < n; i++) {
             pt_real *dst = t->dxn + (size_t)b->loss_row[c0 + i] * D;
@@ -69,7 +69,7 @@ void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const doub
     }
     t->logits_kept = false; /* the probabilities became gradients */
     memset(t->dx, 0, sizeof(pt_real) * N * D);
-    PT_RN(pt_rmsnorm_backward)(t->dx, NULL, t->dxn, t->xs[t->L], t->m->out_norm, t->rstdf, N, D);
+    t->ops->rmsnorm_backward(t->dx, NULL, t->dxn, t->xs[t->L], t->m->out_norm, t->rstdf, N, D);
     for (int l = t->L - 1; l >= 0; l--) {
         layer_acts *a = &t->acts[t->shape.recompute ? 0 : l];
         if (t->shape.recompute) PT_RN(pt_tmodel_layer_forward)(t, b, l, a, t->xs[l], t->xs[l + 1], true, true);
@@ -78,4 +78,5 @@ void PT_RN(pt_tmodel_impl_backward)(void *handle, const pt_tbatch *b, const doub
 #ifdef PT_F64
     if (t->ps) flush_grads(t);
 #endif
+    return t->be->take_error ? t->be->take_error() : PT_OK;
 }

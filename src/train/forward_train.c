@@ -100,9 +100,20 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
         return pt_error(PT_ERR_ARG, "training shape: %d sequences, %d tokens, longest %d is not a valid batch shape",
                         shape->max_seq, shape->max_tok, shape->max_len);
     const pt_config *c = &m->cfg;
+    const pt_backend *be = pt_backend_current();
+    const train_ops *ops = PT_RN(pt_backend_train_ops)(be);
+    /* a backend picked by --device auto that cannot train hands the job to the CPU */
+    if (!ops && pt_backend_is_auto()) be = pt_backend_cpu(), ops = PT_RN(pt_backend_train_ops)(be);
+    if (!ops)
+        return pt_error(PT_ERR_ARG, "training in %s on the %s backend is not implemented (use --device cpu%s)",
+                        sizeof(pt_real) == 8 ? "float64" : "float32", be->name, sizeof(pt_real) == 8 ? " or --precision f32" : "");
+    if (be->attach) PT_TRY(be->attach(m, 0, 0));
     tmodel *t = calloc(1, sizeof *t);
-    if (!t) return pt_error(PT_ERR_OOM, "out of memory");
-    t->m = m, t->a = a, t->ps = ps, t->shape = *shape;
+    if (!t) {
+        if (be->detach) be->detach(m);
+        return pt_error(PT_ERR_OOM, "out of memory");
+    }
+    t->m = m, t->be = be, t->ops = ops, t->a = a, t->ps = ps, t->shape = *shape;
     t->D = c->dim, t->H = c->n_heads, t->KVH = c->n_kv_heads, t->hd = c->head_dim, t->L = c->n_layers;
     t->Q = t->H * t->hd, t->KV = t->KVH * t->hd, t->F = c->ffn_dim, t->V = c->vocab_size;
     t->r = a ? a->r : 0;
@@ -138,6 +149,7 @@ pt_status PT_RN(pt_tmodel_impl_new)(void **out, const pt_model *m, const pt_adap
 void PT_RN(pt_tmodel_impl_free)(void *handle) {
     tmodel *t = handle;
     if (!t) return;
+    if (t->be->detach) t->be->detach(t->m);
     free(t->arena);
     free(t->xs);
     free(t->acts);
@@ -156,29 +168,29 @@ void PT_RN(pt_tmodel_layer_forward)(tmodel *t, const pt_tbatch *b, int l, layer_
     const int N = b->n_tok, D = t->D;
     lora_call c[PT_N_LINEAR];
     for (int k = 0; k < PT_N_LINEAR; k++) c[k] = PT_RN(pt_tmodel_lora_call)(t, l, k, lora, train, 0);
-    PT_RN(pt_rmsnorm_forward)(a->xn1, a->rstd1, x_in, L->attn_norm, N, D, m->cfg.norm_eps);
-    PT_RN(pt_linear_forward)(a->q, a->lu[PT_LT_Q], t->xd, t->wtile, a->xn1, &L->wq, L->bq, &c[PT_LT_Q], N, 0);
-    PT_RN(pt_linear_forward)(a->k, a->lu[PT_LT_K], t->xd, t->wtile, a->xn1, &L->wk, L->bk, &c[PT_LT_K], N, 0);
-    PT_RN(pt_linear_forward)(a->v, a->lu[PT_LT_V], t->xd, t->wtile, a->xn1, &L->wv, L->bv, &c[PT_LT_V], N, 0);
-    PT_RN(pt_rope_forward)(a->q, t->cos_t, t->sin_t, N, t->H, t->hd);
-    PT_RN(pt_rope_forward)(a->k, t->cos_t, t->sin_t, N, t->KVH, t->hd);
-    PT_RN(pt_attention_train_forward)(a->att, a->lse, a->q, a->k, a->v, b->seq_start, b->seq_len, b->n_seq, t->H, t->KVH, t->hd,
+    t->ops->rmsnorm_forward(a->xn1, a->rstd1, x_in, L->attn_norm, N, D, m->cfg.norm_eps);
+    t->ops->linear_forward(a->q, a->lu[PT_LT_Q], t->xd, t->wtile, a->xn1, &L->wq, L->bq, &c[PT_LT_Q], N, 0);
+    t->ops->linear_forward(a->k, a->lu[PT_LT_K], t->xd, t->wtile, a->xn1, &L->wk, L->bk, &c[PT_LT_K], N, 0);
+    t->ops->linear_forward(a->v, a->lu[PT_LT_V], t->xd, t->wtile, a->xn1, &L->wv, L->bv, &c[PT_LT_V], N, 0);
+    t->ops->rope_forward(a->q, t->cos_t, t->sin_t, N, t->H, t->hd);
+    t->ops->rope_forward(a->k, t->cos_t, t->sin_t, N, t->KVH, t->hd);
+    t->ops->attention_forward(a->att, a->lse, a->q, a->k, a->v, b->seq_start, b->seq_len, b->n_seq, t->H, t->KVH, t->hd,
                                t->att_scratch);
     memcpy(a->x_mid, x_in, sizeof(pt_real) * N * D);
-    PT_RN(pt_linear_forward)(a->x_mid, a->lu[PT_LT_O], t->xd, t->wtile, a->att, &L->wo, NULL, &c[PT_LT_O], N, 1);
-    PT_RN(pt_rmsnorm_forward)(a->xn2, a->rstd2, a->x_mid, L->ffn_norm, N, D, m->cfg.norm_eps);
-    PT_RN(pt_linear_forward)(a->gate, a->lu[PT_LT_GATE], t->xd, t->wtile, a->xn2, &L->w_gate, NULL, &c[PT_LT_GATE], N, 0);
-    PT_RN(pt_linear_forward)(a->up, a->lu[PT_LT_UP], t->xd, t->wtile, a->xn2, &L->w_up, NULL, &c[PT_LT_UP], N, 0);
-    PT_RN(pt_swiglu_forward)(a->h, a->gate, a->up, (int64_t)N * t->F);
+    t->ops->linear_forward(a->x_mid, a->lu[PT_LT_O], t->xd, t->wtile, a->att, &L->wo, NULL, &c[PT_LT_O], N, 1);
+    t->ops->rmsnorm_forward(a->xn2, a->rstd2, a->x_mid, L->ffn_norm, N, D, m->cfg.norm_eps);
+    t->ops->linear_forward(a->gate, a->lu[PT_LT_GATE], t->xd, t->wtile, a->xn2, &L->w_gate, NULL, &c[PT_LT_GATE], N, 0);
+    t->ops->linear_forward(a->up, a->lu[PT_LT_UP], t->xd, t->wtile, a->xn2, &L->w_up, NULL, &c[PT_LT_UP], N, 0);
+    t->ops->swiglu_forward(a->h, a->gate, a->up, (int64_t)N * t->F);
     memcpy(x_out, a->x_mid, sizeof(pt_real) * N * D);
-    PT_RN(pt_linear_forward)(x_out, a->lu[PT_LT_DOWN], t->xd, t->wtile, a->h, &L->w_down, NULL, &c[PT_LT_DOWN], N, 1);
+    t->ops->linear_forward(x_out, a->lu[PT_LT_DOWN], t->xd, t->wtile, a->h, &L->w_down, NULL, &c[PT_LT_DOWN], N, 1);
 }
 
 void PT_RN(pt_tmodel_head_chunk)(tmodel *t, const pt_tbatch *b, int c0, int n, bool lora, bool train, double *logp) {
     lora_call c = PT_RN(pt_tmodel_lora_call)(t, t->L, PT_LT_HEAD, lora, train, (uint64_t)c0);
-    PT_RN(pt_linear_forward)(t->logits, t->uh + (size_t)c0 * (t->r ? t->r : 1), t->xd, t->wtile, t->xg + (size_t)c0 * t->D, &t->m->output,
+    t->ops->linear_forward(t->logits, t->uh + (size_t)c0 * (t->r ? t->r : 1), t->xd, t->wtile, t->xg + (size_t)c0 * t->D, &t->m->output,
                       NULL, &c, n, 0);
-    PT_RN(pt_logsoftmax_forward)(logp, t->logits, b->loss_tgt + c0, n, t->V);
+    t->ops->logsoftmax_forward(logp, t->logits, b->loss_tgt + c0, n, t->V);
 }
 
 #ifdef PT_F64
@@ -212,7 +224,7 @@ pt_status PT_RN(pt_tmodel_impl_forward)(void *handle, const pt_tbatch *b, bool l
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++)
         pt_dtype_to_real(t->xs[0] + (size_t)i * D, (const uint8_t *)m->tok_emb.data + row_bytes * b->ids[i], m->tok_emb.dtype, D);
-    PT_RN(pt_rope_tables)(t->cos_t, t->sin_t, b->pos, N, m->inv_freq, t->hd / 2);
+    t->ops->rope_tables(t->cos_t, t->sin_t, b->pos, N, m->inv_freq, t->hd / 2);
 
     /* Without backward, two residual buffers and one activation set are enough (this
      * overwrites what an earlier train forward kept). */
@@ -223,7 +235,7 @@ pt_status PT_RN(pt_tmodel_impl_forward)(void *handle, const pt_tbatch *b, bool l
         PT_RN(pt_tmodel_layer_forward)(t, b, l, a, x_in, x_out, lora, train);
     }
     const pt_real *xf = train ? t->xs[t->L] : t->xs[t->L % 2];
-    PT_RN(pt_rmsnorm_forward)(t->xnf, t->rstdf, xf, m->out_norm, N, D, m->cfg.norm_eps);
+    t->ops->rmsnorm_forward(t->xnf, t->rstdf, xf, m->out_norm, N, D, m->cfg.norm_eps);
     const int M = b->n_loss;
     for (int i = 0; i < M; i++) memcpy(t->xg + (size_t)i * D, t->xnf + (size_t)b->loss_row[i] * D, sizeof(pt_real) * D);
     for (int c0 = 0; c0 < M; c0 += t->chunk) {
@@ -232,5 +244,11 @@ pt_status PT_RN(pt_tmodel_impl_forward)(void *handle, const pt_tbatch *b, bool l
     }
     t->logits_kept = train && M <= t->chunk;
     if (!train) t->drop_seed = 0;
+    /* a backend's operations return nothing: a failure among them surfaces here */
+    if (t->be->take_error) {
+        pt_status st = t->be->take_error();
+        if (st) t->logits_kept = false;
+        return st;
+    }
     return PT_OK;
 }

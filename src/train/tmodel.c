@@ -36,7 +36,6 @@ pt_status pt_tmodel_forward(pt_tmodel *t, const pt_tbatch *b, bool lora, bool tr
                   : pt_tmodel_impl_forward(t->impl, b, lora, train, drop_seed, logp);
 }
 
-void pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const double *coef) {
-    if (t->f64) pt_tmodel_impl_backward_f64(t->impl, b, coef);
-    else pt_tmodel_impl_backward(t->impl, b, coef);
+pt_status pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const double *coef) {
+    return t->f64 ? pt_tmodel_impl_backward_f64(t->impl, b, coef) : pt_tmodel_impl_backward(t->impl, b, coef);
 }

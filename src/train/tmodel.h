@@ -52,7 +52,7 @@ size_t pt_tmodel_bytes(const pt_tmodel *t);
 pt_status pt_tmodel_forward(pt_tmodel *t, const pt_tbatch *b, bool lora, bool train, uint64_t drop_seed, double *logp);
 
 /* Backward of sum_i coef[i] * logp[i] after a train forward of the same batch: adds the
- * gradient into the LoRA gradient arrays. */
-void pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const double *coef);
+ * gradient into the LoRA gradient arrays. Fails only when the backend does (a CUDA error). */
+pt_status pt_tmodel_backward(pt_tmodel *t, const pt_tbatch *b, const double *coef);
 
 #endif

@@ -5,6 +5,7 @@
 #ifndef PT_TRAIN_TMODEL_IMPL_H
 #define PT_TRAIN_TMODEL_IMPL_H
 
+#include "backend/backend_train.h"
 #include "nn/linear.h"
 #include "nn/real.h"
 #include "train/tmodel.h"
@@ -13,6 +14,7 @@
 #define PT_N_LINEAR (PT_LT_COUNT - 1) /* per-layer LoRA targets: q k v o gate up down */
 
 typedef PT_RN(pt_lora_call) lora_call;
+typedef PT_RN(pt_train_ops) train_ops;
 
 /* What one layer's forward pass keeps for its backward pass. */
 typedef struct {
@@ -27,6 +29,8 @@ typedef struct {
 
 typedef struct {
     const pt_model *m;
+    const pt_backend *be;        /* the backend current at creation (the CPU for an auto fallback) */
+    const train_ops *ops;        /* its layer operations */
     const pt_adapter *a;
     const pt_lora_params *ps;
     pt_tmodel_shape shape;

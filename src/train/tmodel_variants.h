@@ -14,7 +14,7 @@
     size_t pt_tmodel_impl_bytes##S(const void *t);                                                                    \
     pt_status pt_tmodel_impl_forward##S(void *t, const pt_tbatch *b, bool lora, bool train, uint64_t drop_seed,      \
                                         double *logp);                                                                \
-    void pt_tmodel_impl_backward##S(void *t, const pt_tbatch *b, const double *coef);
+    pt_status pt_tmodel_impl_backward##S(void *t, const pt_tbatch *b, const double *coef);
 
 PT_TMODEL_VARIANT()
 PT_TMODEL_VARIANT(_f64)

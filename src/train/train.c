@@ -308,8 +308,7 @@ static pt_status micro_batch(trainer *t, long start, long count, long step_examp
         }
     }
     for (int i = 0; i < b->n_loss; i++) t->coef[i] = t->seq_coef[b->loss_seq[i]];
-    pt_tmodel_backward(t->tm, b, t->coef);
-    return PT_OK;
+    return pt_tmodel_backward(t->tm, b, t->coef);
 }
 
 static bool all_finite(const float *v, int64_t n) {

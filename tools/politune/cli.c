@@ -69,6 +69,7 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     case 'm': o->model = arg; return 1;
     case 'A': o->adapter = arg; return 1;
     case 'T': o->chat_template = arg; return 1;
+    case 2000: o->device = arg; return 1;
     case 'j':
         if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
         o->threads = (int)v;
@@ -81,9 +82,20 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     return 0;
 }
 
+int cli_device_select(const char *cmd, const char *device) {
+    pt_device d = PT_DEVICE_AUTO;
+    pt_status st;
+    if (!device) device = getenv("POLITUNE_DEVICE");
+    if (device && *device && (st = pt_device_parse(device, &d))) return cli_fail(cmd, st);
+    if ((st = pt_backend_select(d))) return cli_fail(cmd, st);
+    return 0;
+}
+
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots) {
     memset(s, 0, sizeof *s);
     if (!o->model) return cli_usage_error(cmd, "--model PATH is required");
+    int rc = cli_device_select(cmd, o->device);
+    if (rc) return rc;
     pt_status st;
     if (o->chat_template && (st = pt_chat_template_from_name(o->chat_template, &s->chat))) return cli_fail(cmd, st);
     pt_backend_set_threads(o->threads);

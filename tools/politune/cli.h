@@ -24,22 +24,29 @@ pt_status cli_parse_ids(const char *s, int32_t **ids, int *n);
 /* Options every model-using command takes. */
 typedef struct {
     const char *model, *adapter, *chat_template;
+    const char *device; /* --device cpu|cuda|auto; NULL: auto */
     int threads, ctx;
 } cli_model_opts;
 
-/* Handles --model/--adapter/--threads/--ctx/--chat-template (returns 1 if consumed, 0 if not
+/* Makes --device's choice (NULL: $POLITUNE_DEVICE, else auto) the backend of the models loaded after it; returns 0
+ * or the exit status (message printed: an unknown name, or CUDA where it cannot run). */
+int cli_device_select(const char *cmd, const char *device);
+
+/* Handles --model/--adapter/--threads/--ctx/--chat-template/--device (returns 1 if consumed, 0 if not
  * one of them, -1 on a bad value). */
 int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg);
 #define CLI_MODEL_LONGOPTS                                                              \
     {"model", required_argument, 0, 'm'}, {"adapter", required_argument, 0, 'A'},      \
         {"threads", required_argument, 0, 'j'}, {"ctx", required_argument, 0, 'C'},     \
-        {"chat-template", required_argument, 0, 'T'}
+        {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000}
 #define CLI_MODEL_HELP                                                                            \
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
     "  --adapter DIR         apply a PEFT LoRA adapter (adapter_config.json + safetensors)\n"   \
     "  --threads N           worker threads (default: all cores)\n"                              \
     "  --ctx N               context length for the key/value cache (default: model's, max 4096)\n" \
-    "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n"
+    "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n" \
+    "  --device DEV          cpu, cuda or auto (default $POLITUNE_DEVICE, else auto: cuda when this build has\n" \
+    "                        CUDA and a GPU is present)\n"
 
 typedef struct {
     pt_model *model;

@@ -154,6 +154,12 @@ int cmd_compass(int argc, char **argv) {
     }
     double t0 = pt_now_s();
     if (!st) {
+        pt_device dev = PT_DEVICE_AUTO;
+        const char *name = mo.device ? mo.device : getenv("POLITUNE_DEVICE");
+        if (name && *name) st = pt_device_parse(name, &dev);
+        if (!st) st = pt_backend_select(dev);
+    }
+    if (!st) {
         pt_backend_set_threads(mo.threads);
         st = pt_model_load(&m, mo.model);
     }

@@ -24,7 +24,9 @@ static const char *usage_head =
     "TRL's eval_loss, eval_rewards/accuracies, eval_rewards/margins, ... Booleans: --flag / --no-flag /\n"
     "--flag=false.\n\n"
     "options (flags use dashes; recipes and key=value use underscores or dashes):\n"
-    "  --recipe FILE.yaml       read keys from a YAML mapping first\n";
+    "  --recipe FILE.yaml       read keys from a YAML mapping first\n"
+    "  --device DEV             cpu, cuda or auto (default auto: cuda where this build has CUDA, a GPU is\n"
+    "                           present and the CUDA backend trains; else cpu)\n";
 
 typedef struct {
     bool tty;
@@ -138,11 +140,20 @@ int cmd_train(int argc, char **argv) {
             if (st) { pt_train_config_free(&c); return cli_fail(cmd, st); }
         }
     }
+    const char *device = NULL;
     for (int i = 1; i < argc && !rc; i++) {
         if (!strcmp(argv[i], "--recipe")) { i++; continue; }
         if (!strncmp(argv[i], "--recipe=", 9) || !strncmp(argv[i], "recipe=", 7)) continue;
+        /* the device is where the run happens, not a training hyper-parameter: not a config key */
+        if (!strcmp(argv[i], "--device")) {
+            if (i + 1 >= argc) rc = cli_usage_error(cmd, "option '--device' needs a value");
+            else device = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--device=", 9)) { device = argv[i] + 9; continue; }
         rc = apply(&c, argc, argv, &i);
     }
+    if (!rc) rc = cli_device_select(cmd, device);
     if (!rc && !c.model) rc = cli_usage_error(cmd, "--model PATH is required");
     if (!rc && !c.data) rc = cli_usage_error(cmd, "--data FILE is required");
     if (!rc && !c.out) rc = cli_usage_error(cmd, "--out DIR is required");
