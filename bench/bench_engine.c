@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
 
     double sgemm_gflops = sgemm ? sgemm_probe(&rng) : 0;
 
-    const char *dt = m->layers[0].w_gate.dtype == PT_F32 ? "F32" : m->layers[0].w_gate.dtype == PT_Q8_0 ? "Q8_0" : "Q4_0";
+    const char *dt = pt_dtype_name(m->layers[0].w_gate.dtype);
     const char *ct = getenv("OPENBLAS_CORETYPE"), *l2 = getenv("OPENBLAS_L2_SIZE");
     printf("{\"engine\":\"politune\"");
     json_str("model", path);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "politune.h"
+#include "../tests/internal.h"
 #include "train/batch.h"
 #include "train/loss.h"
 #include "train/metrics.h"
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
     pt_lora_params ps;
     if (pt_lora_params_init(&ps, a)) die("params");
     const int n_seq = 2 * pairs, N = n_seq * seq, np = seq / 4;
-    pt_tmodel_shape shape = {n_seq, N, seq, recompute != 0, 0};
+    pt_tmodel_shape shape = {.max_seq = n_seq, .max_tok = N, .max_len = seq, .recompute = recompute != 0};
     pt_tmodel *t = NULL;
     if (pt_tmodel_new(&t, m, a, &ps, &shape)) die("training buffers");
     pt_tbatch b;

@@ -25,3 +25,25 @@ bench_describe() {
     COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 }
+
+# The OpenBLAS core type for this CPU, from the flags in /proc/cpuinfo (or the file given):
+# SKYLAKEX only where avx512f is listed (on an AVX2-only CPU it kills the process), HASWELL
+# where avx2 and fma are (the kernels OpenBLAS picks for Haswell and Zen; Debian's PyTorch
+# would otherwise fall back to a generic core inside its process), and nothing otherwise, for
+# OpenBLAS to choose. Machines differ from session to session: detect, never hard-code.
+# tests/test_bench.c checks it.
+bench_coretype() {
+    local flags
+    flags=" $(grep -m1 '^flags' "${1:-/proc/cpuinfo}" 2>/dev/null | cut -d: -f2) "
+    case "$flags" in
+    *" avx512f "*) echo SKYLAKEX ;;
+    *" avx2 "*) case "$flags" in *" fma "*) echo HASWELL ;; *) echo ;; esac ;;
+    *) echo ;;
+    esac
+}
+
+# Runs a command with OPENBLAS_CORETYPE=$CORETYPE, or with the variable unset when CORETYPE is
+# empty (OpenBLAS chooses).
+with_coretype() {
+    if [ -n "${CORETYPE:-}" ]; then OPENBLAS_CORETYPE=$CORETYPE "$@"; else env -u OPENBLAS_CORETYPE "$@"; fi
+}

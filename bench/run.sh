@@ -10,8 +10,9 @@
 #
 # Knobs (environment): BENCH_THREADS (2), BENCH_ROUNDS (3), BENCH_RUNS (5), BENCH_OUT
 # (bench/out), POLITUNE_SHARED (../shared), PEER_ARGS (extra peer arguments; its DPO step is
-# cut to one small step, which the engine figures do not use), OURS_CORETYPE (SKYLAKEX: the
-# OpenBLAS kernel the peer is told to use; "inherit" leaves the environment alone),
+# cut to one small step, which the engine figures do not use), OURS_CORETYPE (the OpenBLAS
+# kernel politune is told to use: by default the one bench_coretype picks from the CPU's flags,
+# as for the peer; "inherit" leaves the environment alone),
 # BENCH_MD (BENCHMARKS.md). `bench/run.sh --report-only` rewrites the section from the last
 # run's results ($BENCH_OUT/results.jsonl and meta.sh) without measuring again.
 set -euo pipefail
@@ -24,7 +25,6 @@ OUT=${BENCH_OUT:-bench/out}
 SHARED=${POLITUNE_SHARED:-../shared}
 PEER=$SHARED/tools/peer_torch_llama.py
 PEER_ARGS=${PEER_ARGS:---pairs 1 --seq 32 --steps 1}
-OURS_CORETYPE=${OURS_CORETYPE:-SKYLAKEX}
 MD=${BENCH_MD:-BENCHMARKS.md}
 # Debian's interpreter: python3-torch lives in its dist-packages, which a python3 earlier on
 # PATH (pyenv, a venv) does not see.
@@ -34,6 +34,9 @@ BUILD=${BUILD:-build}
 log() { printf 'bench: %s\n' "$*" >&2; }
 # shellcheck source=bench/common.sh
 . bench/common.sh
+# the OpenBLAS core type both sides get (empty: OpenBLAS chooses), recorded in the report
+CORETYPE=$(bench_coretype)
+OURS_CORETYPE=${OURS_CORETYPE:-${CORETYPE:-inherit}}
 
 RES=$OUT/results.jsonl
 META=$OUT/meta.sh
@@ -69,7 +72,7 @@ else
     for r in $(seq 1 "$ROUNDS"); do
         log "round $r/$ROUNDS: PyTorch peer"
         # shellcheck disable=SC2086
-        OPENBLAS_CORETYPE=SKYLAKEX "$PY" "$PEER" --threads "$THREADS" $PEER_ARGS --json "$OUT/peer.json" > /dev/null
+        with_coretype "$PY" "$PEER" --threads "$THREADS" $PEER_ARGS --json "$OUT/peer.json" > /dev/null
         "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["round"]=int(sys.argv[2]); print(json.dumps(d))' \
             "$OUT/peer.json" "$r" >> "$RES"
         for m in $MODELS; do
@@ -82,8 +85,8 @@ else
         # which OpenBLAS kernel politune's process gets under each setting, and its sgemm rate
         {
             "$BENCH" --blas-only --threads "$THREADS" | sed "s/^{/{\"round\":$r,\"setting\":\"blas-inherited\",/"
-            OPENBLAS_CORETYPE=SKYLAKEX "$BENCH" --blas-only --threads "$THREADS" |
-                sed "s/^{/{\"round\":$r,\"setting\":\"blas-skylakex\",/"
+            with_coretype "$BENCH" --blas-only --threads "$THREADS" |
+                sed "s/^{/{\"round\":$r,\"setting\":\"blas-chosen\",/"
             env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BENCH" --blas-only --threads "$THREADS" |
                 sed "s/^{/{\"round\":$r,\"setting\":\"blas-unset\",/"
         } >> "$RES"
@@ -103,11 +106,11 @@ else
     CCV=$(${CC:-cc} --version | head -1)
 
     declare -p DATE LOAD_START LOAD_END CPU NCPU MEM FLAGS KERNEL CCV BLASV COMMIT INHERIT_CT INHERIT_L2 BENCH \
-        THREADS ROUNDS RUNS PEER PEER_ARGS OURS_CORETYPE > "$META"
+        THREADS ROUNDS RUNS PEER PEER_ARGS OURS_CORETYPE CORETYPE > "$META"
 fi
 
 export RES MD DATE LOAD_START LOAD_END CPU NCPU MEM FLAGS KERNEL CCV BLASV COMMIT THREADS ROUNDS RUNS OUT PEER \
-    PEER_ARGS OURS_CORETYPE INHERIT_CT INHERIT_L2 BENCH
+    PEER_ARGS OURS_CORETYPE CORETYPE INHERIT_CT INHERIT_L2 BENCH
 "$PY" - <<'PYEOF'
 import json, os, re, statistics as st
 
@@ -183,7 +186,7 @@ if inh:
       f"OPENBLAS_L2_SIZE={E['INHERIT_L2'] or '(unset)'}; under it politune's F32 figures are prefill "
       f"{med([r['prefill_tok_s'] for r in v]):.0f} tok/s ({med(ratios(inh, 'prefill_tok_s')):.2f}x the peer), decode "
       f"{med([r['decode_tok_s'] for r in v]):.1f} tok/s ({med(ratios(inh, 'decode_tok_s')):.2f}x).")
-blas = [(s, l) for s, l in (("blas-inherited", "as inherited"), ("blas-skylakex", "OPENBLAS_CORETYPE=SKYLAKEX"),
+blas = [(s, l) for s, l in (("blas-inherited", "as inherited"), ("blas-chosen", "OPENBLAS_CORETYPE=" + (E["CORETYPE"] or "(unset)")),
                             ("blas-unset", "no OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE"))]
 probes = {s: [r for r in ours if r["setting"] == s] for s, _ in blas}
 if all(probes.values()):
@@ -230,7 +233,7 @@ A("")
 A("```")
 A("make bench        # = bash bench/run.sh")
 A(f"{E['BENCH']} MODEL --threads {E['THREADS']} --runs {E['RUNS']} [--sgemm]   # OPENBLAS_CORETYPE={E['OURS_CORETYPE']}")
-A(f"OPENBLAS_CORETYPE=SKYLAKEX /usr/bin/python3 {E['PEER']} --threads {E['THREADS']} {E['PEER_ARGS']}")
+A(f"OPENBLAS_CORETYPE={E['CORETYPE'] or '(unset)'} /usr/bin/python3 {E['PEER']} --threads {E['THREADS']} {E['PEER_ARGS']}")
 A("```")
 A("")
 A("<details><summary>Per-round figures</summary>")

@@ -9,7 +9,7 @@
 # Each round runs the peer once and then politune (with and without --recompute), so slow and
 # fast moments of a shared machine fall on both sides; figures are medians over rounds (each
 # side's own figure is the median of STEPS steps after a warm-up step), ratios politune / peer
-# per round, then the median. Both sides get OPENBLAS_CORETYPE=SKYLAKEX (OpenBLAS 0.3.21 in the
+# per round, then the median. Both sides get the OPENBLAS_CORETYPE bench_coretype picks (OpenBLAS 0.3.21 in the
 # peer's process falls back to a generic kernel without it) and OMP_WAIT_POLICY=passive (the
 # policy `politune train` runs under; it also makes the peer ~1.5x faster here, since PyTorch
 # alternates OpenMP loops with OpenBLAS's own threads).
@@ -43,7 +43,10 @@ if [ ! -f "$OUT/hf-f32/model.safetensors" ]; then
     "$BUILD/bench/make_model" --out "$OUT"
 fi
 
-export OPENBLAS_CORETYPE=SKYLAKEX OMP_WAIT_POLICY=passive
+# the OpenBLAS core type both sides get, from the CPU's flags (empty: OpenBLAS chooses)
+CORETYPE=$(bench_coretype)
+if [ -n "$CORETYPE" ]; then export OPENBLAS_CORETYPE=$CORETYPE; else unset OPENBLAS_CORETYPE; fi
+export OMP_WAIT_POLICY=passive
 RES=$OUT/train-results.jsonl
 : > "$RES"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -64,7 +67,7 @@ done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 bench_describe
-export RES MD DATE LOAD_START LOAD_END CPU NCPU COMMIT BLASV THREADS ROUNDS STEPS PEER SHAPE BUILD OUT
+export RES MD DATE LOAD_START LOAD_END CPU NCPU COMMIT BLASV THREADS ROUNDS STEPS PEER SHAPE BUILD OUT CORETYPE
 "$PY" - <<'PYEOF'
 import json, os, re, statistics as st
 
@@ -93,7 +96,7 @@ A("The step: 4 preference pairs, each side 256 random tokens of which the first 
   f"(2.64M trainable parameters); the reference pass with the adapter off; sigmoid DPO loss, beta 0.1; backward; "
   f"AdamW. Model: random Llama-shaped, D 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000 "
   f"({next(iter(ours.values()))['params_m']:.1f}M parameters, F32). {E['THREADS']} threads each; "
-  "OPENBLAS_CORETYPE=SKYLAKEX and OMP_WAIT_POLICY=passive on both sides. "
+  f"OPENBLAS_CORETYPE={E['CORETYPE'] or '(unset)'} (chosen from the CPU's flags by bench_coretype) and OMP_WAIT_POLICY=passive on both sides. "
   f"{E['ROUNDS']} rounds of peer then politune; each figure is a side's median of {E['STEPS']} steps after a "
   "warm-up step; the table shows medians over rounds, ratios are per round, then the median.")
 A("")
@@ -142,9 +145,9 @@ A("Commands:")
 A("")
 A("```")
 A("bash bench/train.sh")
-A(f"OPENBLAS_CORETYPE=SKYLAKEX OMP_WAIT_POLICY=passive build/bench/bench_train --model {E['OUT']}/hf-f32 "
+A(f"OPENBLAS_CORETYPE={E['CORETYPE'] or '(unset)'} OMP_WAIT_POLICY=passive build/bench/bench_train --model {E['OUT']}/hf-f32 "
   f"--threads {E['THREADS']} {E['SHAPE']} --steps {E['STEPS']} [--recompute]")
-A(f"OPENBLAS_CORETYPE=SKYLAKEX OMP_WAIT_POLICY=passive /usr/bin/python3 {E['PEER']} --threads {E['THREADS']} "
+A(f"OPENBLAS_CORETYPE={E['CORETYPE'] or '(unset)'} OMP_WAIT_POLICY=passive /usr/bin/python3 {E['PEER']} --threads {E['THREADS']} "
   f"{E['SHAPE']} --steps {E['STEPS']}")
 A("```")
 A("")

@@ -1,6 +1,7 @@
 /* Test runner: runs every registered test (or those whose name contains one of the
  * arguments) and ends with "N passed, N failed, N skipped". */
 
+#include "../tools/politune/assets_env.h"
 #include "test.h"
 
 #include "backend/backend.h"
@@ -45,7 +46,7 @@ void pt_test_skip(const char *fmt, ...) {
 }
 
 const char *pt_test_python(const char *modules, const char **why) {
-    static char py[1024], reason[1024];
+    static char py[1024], reason[2048];
     const char *env = getenv("POLITUNE_PYTHON"), *home = getenv("HOME");
     if (env && *env) snprintf(py, sizeof py, "%s", env);
     else snprintf(py, sizeof py, "%s/.cache/politune/oracle-venv/bin/python", home ? home : "/root");
@@ -159,6 +160,11 @@ int main(int argc, char **argv) {
     char *abs_bin = realpath(getenv("POLITUNE_BIN"), NULL);
     if (abs_bin) setenv("POLITUNE_BIN", abs_bin, 1);
     free(abs_bin);
+    /* the library reads no environment: the runner passes the asset settings on, as the CLI does */
+    if (cli_assets_from_env()) {
+        fprintf(stderr, "asset settings: %s\n", pt_errmsg());
+        return 2;
+    }
     /* POLITUNE_DEVICE (cpu by default, for the CLI's runs too) is the backend the tests' models
      * run on: `make test-gpu` reruns the inference tests with cuda */
     if (!getenv("POLITUNE_DEVICE")) setenv("POLITUNE_DEVICE", "cpu", 1);

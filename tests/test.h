@@ -37,6 +37,11 @@ void pt_test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * space-separated list imports, else NULL with the reason in *why (static text). */
 const char *pt_test_python(const char *modules, const char **why);
 
+/* The SmolLM2-135M-Instruct GGUF (asset smollm2-135m-instruct) found through the asset lookup
+ * (mirror, reference tree, cache), else in the download cache even when a POLITUNE_ASSETS
+ * mirror without it is set; NULL with the reason in *why when absent (tests/model_assets.c). */
+const char *pt_test_smollm2(const char **why);
+
 /* Runs a shell command line with the politune binary at $POLITUNE_BIN; captures stdout and
  * stderr (malloc'd, may be NULL) and returns the exit status. */
 int pt_test_run(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

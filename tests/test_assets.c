@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../tools/politune/assets_env.h"
 #include "assets/assets.h"
 #include "test.h"
 #include "util/file.h"
@@ -171,6 +172,7 @@ static void env_enter(env_guard *g, int port) {
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port ? port : 9);
     setenv("POLITUNE_ASSETS_URL", url, 1);
+    cli_assets_from_env();
 }
 
 static void env_leave(env_guard *g) {
@@ -179,6 +181,7 @@ static void env_leave(env_guard *g) {
         else unsetenv(env_names[i]);
         free(g->saved[i]);
     }
+    cli_assets_from_env();
 }
 
 static char *cache_path(const env_guard *g, const char *rel, const char *suffix) {
@@ -334,6 +337,7 @@ PT_TEST(test_assets_pull_rejects_corrupt_download_and_leaves_nothing) {
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/nothing-here", m.port);
     setenv("POLITUNE_ASSETS_URL", url, 1);
+    cli_assets_from_env();
     st = pt_assets_pull("8values", NULL);
     CHECK(st == PT_ERR_NET);
     CHECK_MSG(strstr(pt_errmsg(), "HTTP 404") && strstr(pt_errmsg(), "/nothing-here/data/8values/questions.json"),
@@ -423,6 +427,7 @@ PT_TEST(test_assets_mirror_dir_takes_precedence_and_stays_offline) {
     env_enter(&g, m.port);
     const char *root = pt_test_shared("assets");
     setenv("POLITUNE_ASSETS", root, 1);
+    cli_assets_from_env();
 
     char *p = NULL;
     CHECK_OK(pt_assets_path("models/stories260K/stories260K.gguf", true, NULL, &p));
@@ -439,6 +444,7 @@ PT_TEST(test_assets_mirror_dir_takes_precedence_and_stays_offline) {
     char empty[600];
     snprintf(empty, sizeof empty, "%s/empty-mirror", pt_test_tmpdir());
     setenv("POLITUNE_ASSETS", empty, 1);
+    cli_assets_from_env();
     p = NULL;
     pt_status st = pt_assets_path("data/pct/pct_scoring.json", true, NULL, &p);
     CHECK(st != PT_OK && p == NULL);
@@ -450,6 +456,7 @@ PT_TEST(test_assets_mirror_dir_takes_precedence_and_stays_offline) {
      * answers before the cache, offline too. */
     unsetenv("POLITUNE_ASSETS");
     unsetenv("POLITUNE_ASSETS_NO_LOCAL");
+    cli_assets_from_env();
     p = NULL;
     CHECK_OK(pt_assets_path("models/stories260K/stories260K.gguf", true, NULL, &p));
     CHECK_MSG(p && strstr(p, "/assets/models/stories260K/stories260K.gguf") && !strstr(p, g.cache), "path %s", p ? p : "(null)");

@@ -7,7 +7,7 @@
 
 #include "backend/cuda/plan.h"
 #include "model/adapter.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 #define BIN "\"$POLITUNE_BIN\""

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 #define BIN "\"$POLITUNE_BIN\""

@@ -12,8 +12,8 @@
 
 #include "eval/compass.h"
 #include "eval/compass_impl.h"
-#include "eval/csv.h"
-#include "politune.h"
+#include "format/csv.h"
+#include "internal.h"
 #include "test.h"
 #include "test_report_xml.h"
 #include "util/file.h"
@@ -149,6 +149,7 @@ PT_TEST(test_compass_logprob_matches_full_scoring) {
     s->n_items = 5;
     pt_compass_config cfg = pt_compass_config_default();
     cfg.templates = "t2,t4-rev";
+    cfg.option_scoring = PT_OPTION_FULL; /* compared below with the summed label log-probs */
     cfg.batch = 3; /* chunks that do not divide the job count */
     pt_compass_result *r1 = NULL, *r2 = NULL;
     pt_compass_result *r3 = NULL;
@@ -467,6 +468,7 @@ PT_TEST(test_compass_trained_adapter_moves_left) {
     CHECK_OK(pt_adapter_load(&a, adir, m));
     pt_compass_config cfg = pt_compass_config_default();
     cfg.templates = "t1";
+    cfg.option_scoring = PT_OPTION_FULL; /* the adapter was taught the labels */
     pt_compass_result *base = NULL, *left = NULL;
     CHECK_OK(pt_compass_run(m, NULL, q, s, &cfg, &base));
     if (a) CHECK_OK(pt_compass_run(m, a, q, s, &cfg, &left));

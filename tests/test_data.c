@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "format/csv.h"
 #include "data/jsonl.h"
 #include "data/pipeline.h"
 #include "data/records.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "util/file.h"
 
@@ -33,38 +33,38 @@ static bool has_issue(const pt_recordset *rs, const char *needle) {
 
 PT_TEST(test_data_csv_quoting) {
     const char *t = "\xEF\xBB\xBFid;text\r\n1;\"a;b\"\r\n2;\"line\none\"\n\n3;\"say \"\"hi\"\"\"\n4;plain \"quote\" inside\n5;\"unterminated";
-    pt_dcsv r;
-    REQUIRE_OK(pt_dcsv_init(&r, t, strlen(t), 0, "x.csv"));
+    pt_csv_reader r;
+    REQUIRE_OK(pt_csv_reader_init(&r, t, strlen(t), 0, "x.csv"));
     CHECK(r.delim == ';');
     char **f;
     int n, line;
     bool got;
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && n == 2 && !strcmp(f[0], "id") && line == 1);
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && n == 2 && !strcmp(f[1], "a;b") && line == 2);
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && !strcmp(f[1], "line\none") && line == 3);
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && !strcmp(f[1], "say \"hi\"") && line == 6);
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && !strcmp(f[1], "plain \"quote\" inside") && line == 7);
-    pt_status st = pt_dcsv_next(&r, &f, &n, &line, &got);
+    pt_status st = pt_csv_reader_next(&r, &f, &n, &line, &got);
     CHECK(st == PT_ERR_FORMAT && strstr(pt_errmsg(), "x.csv:8") && strstr(pt_errmsg(), "never closed"));
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(!got);
-    pt_dcsv_free(&r);
+    pt_csv_reader_free(&r);
 
     /* a bad record is reported with its line and the next one is read */
     const char *t2 = "a,b\n\"x\"y,1\nok,2\n";
-    REQUIRE_OK(pt_dcsv_init(&r, t2, strlen(t2), 0, "y.csv"));
+    REQUIRE_OK(pt_csv_reader_init(&r, t2, strlen(t2), 0, "y.csv"));
     CHECK(r.delim == ',');
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
-    st = pt_dcsv_next(&r, &f, &n, &line, &got);
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
+    st = pt_csv_reader_next(&r, &f, &n, &line, &got);
     CHECK(st == PT_ERR_FORMAT && strstr(pt_errmsg(), "y.csv:2: broken quoting"));
-    CHECK_OK(pt_dcsv_next(&r, &f, &n, &line, &got));
+    CHECK_OK(pt_csv_reader_next(&r, &f, &n, &line, &got));
     CHECK(got && !strcmp(f[0], "ok") && line == 3);
-    pt_dcsv_free(&r);
+    pt_csv_reader_free(&r);
 }
 
 PT_TEST(test_data_records_bad_input) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 #define LOGIT_TOL 1e-4 /* x max |expected| (fixtures/README.md) */

@@ -17,7 +17,7 @@
 #include "fixture.h"
 #include "format/gguf.h"
 #include "format/safetensors.h"
-#include "politune.h"
+#include "internal.h"
 #include "train/metrics.h"
 #include "test.h"
 #include "util/clock.h"

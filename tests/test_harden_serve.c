@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "politune.h"
+#include "internal.h"
 #include "serve/server.h"
 #include "test.h"
 #include "util/clock.h"

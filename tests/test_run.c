@@ -313,13 +313,14 @@ PT_TEST(test_run_make_pairs_mix) {
     free(m3);
 }
 
+/* The demo's machinery on stories260K (the demo itself runs SmolLM2, minutes per stage). */
 PT_TEST(test_demo_tiny) {
     bool set = use_mirror();
     const char *d = pt_test_tmpdir();
     char *out = NULL, *err = NULL;
     int rc = pt_test_run(&out, &err,
                          "cd '%s' && " BIN " demo --pairs 8 --steps 4 --eval-every 2 --threads 2 --quiet --set eval.templates=t1 --set eval.open_prompts=false "
-                         "--set data.heldout=6",
+                         "--set data.heldout=6 --set model=asset:models/stories260K/stories260K.gguf --set train.template=none --set eval.mode=logprob",
                          d);
     CHECK_MSG(rc == 0, "demo: rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
     /* the closing figures: positions, reward accuracies, and where the report is */

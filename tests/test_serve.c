@@ -17,7 +17,7 @@
 
 #include "data/judge.h"
 #include "data/prompts.h"
-#include "politune.h"
+#include "internal.h"
 #include "serve/server.h"
 #include "test.h"
 #include "util/clock.h"
@@ -192,8 +192,20 @@ PT_TEST(test_serve_requests) {
     CHECK(json_array_size(json_object_get(json_object_get(ch, "logprobs"), "token_logprobs")) == 8);
     json_decref(c);
     res_free(&r);
+    /* BOS, " Once", " upon": greedy continues the text the fixture's greedy decode from BOS holds */
     http(&r, NULL, url(&f, "/v1/completions"), "{\"prompt\":[1,403,407],\"max_tokens\":4,\"temperature\":0}", NULL, false);
     CHECK(r.status == 200);
+    c = res_json(&r);
+    const char *tid = json_string_value(json_object_get(json_array_get(json_object_get(c, "choices"), 0), "text"));
+    char *cases = pt_test_read(pt_test_shared("fixtures/reference/stories260K-hf"), "cases.json");
+    json_t *cj = cases ? json_loads(cases, 0, NULL) : NULL;
+    const char *greedy = json_string_value(json_object_get(cj, "greedy_text"));
+    const char *after = greedy && !strncmp(greedy, " Once upon", 10) ? greedy + 10 : NULL;
+    CHECK_MSG(after && tid && strlen(tid) >= 4 && !strncmp(after, tid, strlen(tid)), "token-id prompt: '%s', the fixture goes on '%.40s'", tid ? tid : "(none)",
+              after ? after : "(no fixture)");
+    json_decref(cj);
+    free(cases);
+    json_decref(c);
     res_free(&r);
     http(&r, NULL, url(&f, "/v1/completions"), "{\"prompt\":\"Once upon a time\",\"max_tokens\":40,\"temperature\":0,\"stop\":[\" was\"]}", NULL, false);
     c = res_json(&r);

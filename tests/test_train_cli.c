@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 
 

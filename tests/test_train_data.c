@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "train/data.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "train/config.h"
 #include "train/loss.h"

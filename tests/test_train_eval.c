@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "util/file.h"
 

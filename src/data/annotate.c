@@ -121,10 +121,10 @@ static const char *label_of(const pt_annotate_opts *o, const pt_record *r, char 
     return NULL;
 }
 
-static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     annotate_ctx *c = vctx;
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, n);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, n);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep;
     char **texts = b.texts, **whats = b.whats;
@@ -134,31 +134,31 @@ static pt_status annotate_window(void *vctx, pt_judge *j, const pt_record *const
         st = pt_prompt_fill(c->o->prompts->text[PT_PROMPT_IDEOLOGY], "select_ideology", names, vals, 1, &texts[i]);
         if (!st && asprintf(&whats[i], "%s:%d (id %s) ideology", c->label, recs[i]->line, recs[i]->id) < 0) whats[i] = NULL;
         reqs[i] = (pt_judge_req){.prompt = texts[i], .labels = pt_scale_labels, .n_labels = PT_IDEOLOGY_MAX,
-                                 .seed = stage_seed(recs[i]->id, "ideology"), .what = whats[i]};
+                                 .seed = pt_stage_seed(recs[i]->id, "ideology"), .what = whats[i]};
     }
     if (!st) st = pt_judge_run(j, n, reqs, rep);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
-        double v = stage_label_value(&rep[i], PT_IDEOLOGY_MAX);
+        double v = pt_stage_label_value(&rep[i], PT_IDEOLOGY_MAX);
         char buf[32];
         const char *lab = label_of(c->o, r, buf, sizeof buf);
         int cls = pt_label_class(lab, c->o->left_labels, c->o->center_labels, c->o->right_labels);
         static const char *cn[3] = {"left", "center", "right"};
         json_t *o = json_pack("{s:s,s:i,s:o,s:o,s:o,s:o}", "id", r->id, "line", r->line, "label", lab ? json_string(lab) : json_null(), "class",
-                              cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", stage_real(v), "ideology_label",
+                              cls >= 0 ? json_string(cn[cls]) : json_null(), "ideology", pt_stage_real(v), "ideology_label",
                               rep[i].label >= 0 ? json_integer(rep[i].label + 1) : json_null());
-        if (rep[i].probs) json_object_set_new(o, "ideology_probs", stage_probs_json(&rep[i], PT_IDEOLOGY_MAX));
+        if (rep[i].probs) json_object_set_new(o, "ideology_probs", pt_stage_probs_json(&rep[i], PT_IDEOLOGY_MAX));
         if (isnan(v)) {
             char where[256];
-            stage_where(where, sizeof where, c->label, r);
-            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", rep[i].text);
+            pt_stage_where(where, sizeof where, c->label, r);
+            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", rep[i].text);
             outs[i].outcome = OUT_INVALID;
         } else
             outs[i].outcome = OUT_KEPT;
         json_object_set_new(o, "decision", json_string(isnan(v) ? "invalid" : "scored"));
         outs[i].rec = o;
     }
-    stage_batch_free(&b);
+    pt_stage_batch_free(&b);
     return st;
 }
 
@@ -197,8 +197,8 @@ pt_status pt_annotate_run(const pt_recordset *in, pt_judge *j, const pt_annotate
     } else {
         if (!io || !io->out) st = pt_error(PT_ERR_ARG, "an output file is needed to score with the judge");
         annotate_ctx c = {o, in->label ? in->label : "input"};
-        stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
-        if (!st) st = stage_run(&d, in, j, io, h, sum);
+        pt_stage_def d = {.key = "id", .fn = annotate_window, .ctx = &c};
+        if (!st) st = pt_stage_run(&d, in, j, io, h, sum);
         /* read the scores back: this run's and an earlier one's alike */
         json_t *by_id = NULL;
         if (!st) st = pt_jsonl_index(io->out, "id", &by_id);

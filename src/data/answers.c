@@ -153,11 +153,11 @@ typedef struct {
     const pt_answers_opts *o;
 } answers_ctx;
 
-static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     answers_ctx *c = vctx;
     const int per = c->o->rationale ? 2 : 1;
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, n * per);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, n * per);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep;
     char **texts = b.texts, **whats = b.whats;
@@ -173,7 +173,7 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
                                 json_string_value(json_object_get(r->fields, "evaluation")), q ? "rationale" : "ideology") < 0)
                 whats[k] = NULL;
             reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = q ? NULL : pt_scale_labels, .n_labels = q ? 0 : PT_IDEOLOGY_MAX,
-                                     .max_tokens = q ? c->o->rationale_tokens : 0, .seed = stage_seed(r->id, q ? "rationale" : "ideology"),
+                                     .max_tokens = q ? c->o->rationale_tokens : 0, .seed = pt_stage_seed(r->id, q ? "rationale" : "ideology"),
                                      .what = whats[k]};
         }
     }
@@ -181,15 +181,15 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         pt_judge_reply *ri = &rep[per * i];
-        double v = stage_label_value(ri, PT_IDEOLOGY_MAX);
+        double v = pt_stage_label_value(ri, PT_IDEOLOGY_MAX);
         json_t *o = json_object();
         json_object_set_new(o, "id", json_string(r->id));
         const char *keys[] = {"evaluation", "iteration", "step", "prompt_id", "prompt"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) json_object_set(o, keys[k], json_object_get(r->fields, keys[k]));
         json_object_set_new(o, "answer", json_string(r->text));
-        json_object_set_new(o, "ideology", stage_real(v));
+        json_object_set_new(o, "ideology", pt_stage_real(v));
         json_object_set_new(o, "ideology_label", ri->label >= 0 ? json_integer(ri->label + 1) : json_null());
-        if (ri->probs) json_object_set_new(o, "ideology_probs", stage_probs_json(ri, PT_IDEOLOGY_MAX));
+        if (ri->probs) json_object_set_new(o, "ideology_probs", pt_stage_probs_json(ri, PT_IDEOLOGY_MAX));
         if (per == 2) {
             char *t = rep[per * i + 1].text;
             size_t a = 0, b = t ? strlen(t) : 0;
@@ -201,7 +201,7 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
             char where[256];
             snprintf(where, sizeof where, "%s (answer %s, prompt %s)", json_string_value(json_object_get(r->fields, "evaluation")), r->id,
                      json_string_value(json_object_get(r->fields, "prompt_id")));
-            outs[i].note = stage_invalid_note(where, "ideology", "a score from 1 to 9", ri->text);
+            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", ri->text);
             outs[i].outcome = OUT_INVALID;
             json_object_set_new(o, "decision", json_string("invalid"));
         } else {
@@ -210,15 +210,15 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         }
         outs[i].rec = o;
     }
-    stage_batch_free(&b);
+    pt_stage_batch_free(&b);
     return st;
 }
 
 pt_status pt_answers_run(const pt_recordset *in, pt_judge *j, const pt_answers_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
                          pt_stage_summary *sum) {
     answers_ctx c = {o};
-    stage_def d = {.key = "id", .fn = answers_window, .ctx = &c};
-    return stage_run(&d, in, j, io, h, sum);
+    pt_stage_def d = {.key = "id", .fn = answers_window, .ctx = &c};
+    return pt_stage_run(&d, in, j, io, h, sum);
 }
 
 /* ---- summaries ----------------------------------------------------------------------------- */
@@ -263,7 +263,7 @@ pt_status pt_answers_summary(const pt_recordset *in, const char *judged_jsonl, c
             json_t *s = json_object_get(json_array_get(bp, p), "ideology");
             if (json_is_number(s)) sum += json_number_value(s), k++;
         }
-        json_object_set_new(c, "mean", k ? stage_real(sum / k) : json_null());
+        json_object_set_new(c, "mean", k ? pt_stage_real(sum / k) : json_null());
     }
     json_decref(by_id);
     if (!res) return pt_error(PT_ERR_OOM, "out of memory");

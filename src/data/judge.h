@@ -49,7 +49,7 @@ typedef struct {
     int max_tokens;            /* free-text replies (default 256) */
     int label_max_tokens;      /* text-mode label replies (default 16) */
     bool batch_invariant;      /* in-process: one sequence per forward pass, so generated text
-                                  repeats exactly in a resumed run (see serve/batcher.h) */
+                                  repeats exactly in a resumed run (see engine/batcher.h) */
 } pt_judge_opts;
 
 pt_judge_opts pt_judge_opts_default(void);

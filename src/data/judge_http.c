@@ -159,6 +159,46 @@ static void server_message(const xfer *x, char *out, size_t n) {
     json_decref(o);
 }
 
+/* A 200 reply: its text, and the label it picks (by the label probabilities in logprobs
+ * mode when the server gave them, else parsed from the text). */
+static pt_status take_reply(const pt_judge *j, const pt_judge_req *r, const xfer *x, pt_judge_reply *rp) {
+    double *probs = r->labels ? calloc((size_t)r->n_labels, sizeof(double)) : NULL;
+    if (r->labels && !probs) return pt_error(PT_ERR_OOM, "out of memory (%zu bytes of label probabilities)", sizeof(double) * (size_t)r->n_labels);
+    bool has_probs = false;
+    pt_status st = pt_judge_parse_response(x->resp ? x->resp : "", x->resp_len, r->labels, r->n_labels, &rp->text, probs, &has_probs);
+    if (st) {
+        free(probs);
+        return st;
+    }
+    rp->attempts = x->attempts;
+    rp->label = -1;
+    if (r->labels) {
+        if (has_probs && j->o.mode == PT_JUDGE_LOGPROBS) {
+            rp->probs = probs;
+            probs = NULL;
+            int best = 0;
+            for (int k = 1; k < r->n_labels; k++)
+                if (rp->probs[k] > rp->probs[best]) best = k;
+            rp->label = best;
+        } else
+            rp->label = pt_judge_parse_label(rp->text, r->labels, r->n_labels);
+    }
+    free(probs);
+    return PT_OK;
+}
+
+/* The next attempt's time: exponential back-off with +-20% jitter, capped, and no sooner than
+ * the server's Retry-After. */
+static void schedule_retry(pt_judge *j, xfer *x, uint64_t *jitter) {
+    *jitter = *jitter * 6364136223846793005ULL + 1442695040888963407ULL;
+    double wait = j->o.backoff_s * pow(2, x->attempts - 1);
+    if (wait > j->o.backoff_max_s) wait = j->o.backoff_max_s;
+    wait *= 0.8 + 0.4 * (double)(*jitter >> 11) / 9007199254740992.0;
+    if (x->retry_after > wait) wait = fmin(x->retry_after, fmax(j->o.backoff_max_s, wait));
+    x->due = pt_now_s() + wait;
+    j->retries++;
+}
+
 pt_status pt_judge_http_run(pt_judge *j, int n, const pt_judge_req *reqs, pt_judge_reply *replies) {
     xfer *xs = calloc((size_t)n, sizeof *xs);
     if (!xs) return pt_error(PT_ERR_OOM, "out of memory");
@@ -203,29 +243,10 @@ pt_status pt_judge_http_run(pt_judge *j, int n, const pt_judge_req *reqs, pt_jud
                 retry = cc != CURLE_URL_MALFORMAT && cc != CURLE_UNSUPPORTED_PROTOCOL && cc != CURLE_COULDNT_RESOLVE_HOST;
                 if (!retry) { st = pt_error(PT_ERR_NET, "judge %s: %s: %s", j->url, what, x->last_error); break; }
             } else if (code == 200) {
-                pt_judge_reply *rp = &replies[i];
-                double *probs = r->labels ? calloc((size_t)r->n_labels, sizeof(double)) : NULL;
-                bool has_probs = false;
-                st = pt_judge_parse_response(x->resp ? x->resp : "", x->resp_len, r->labels, r->n_labels, &rp->text, probs, &has_probs);
-                if (st) {
-                    free(probs);
+                if ((st = take_reply(j, r, x, &replies[i]))) {
                     pt_error_wrap(st, "judge %s: %s: ", j->url, what);
                     break;
                 }
-                rp->attempts = x->attempts;
-                rp->label = -1;
-                if (r->labels) {
-                    if (has_probs && j->o.mode == PT_JUDGE_LOGPROBS) {
-                        rp->probs = probs;
-                        probs = NULL;
-                        int best = 0;
-                        for (int k = 1; k < r->n_labels; k++)
-                            if (rp->probs[k] > rp->probs[best]) best = k;
-                        rp->label = best;
-                    } else
-                        rp->label = pt_judge_parse_label(rp->text, r->labels, r->n_labels);
-                }
-                free(probs);
                 x->done = true;
                 n_done++;
                 j->requests++;
@@ -246,13 +267,7 @@ pt_status pt_judge_http_run(pt_judge *j, int n, const pt_judge_req *reqs, pt_jud
                               x->last_error);
                 break;
             }
-            jitter = jitter * 6364136223846793005ULL + 1442695040888963407ULL;
-            double wait = j->o.backoff_s * pow(2, x->attempts - 1);
-            if (wait > j->o.backoff_max_s) wait = j->o.backoff_max_s;
-            wait *= 0.8 + 0.4 * (double)(jitter >> 11) / 9007199254740992.0;
-            if (x->retry_after > wait) wait = fmin(x->retry_after, fmax(j->o.backoff_max_s, wait));
-            x->due = pt_now_s() + wait;
-            j->retries++;
+            schedule_retry(j, x, &jitter);
         }
         if (st || n_done == n) break;
         double wait_ms = n_active ? 100 : (isfinite(next_due) ? (next_due - pt_now_s()) * 1e3 : 10);

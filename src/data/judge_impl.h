@@ -3,7 +3,7 @@
 #define PT_DATA_JUDGE_IMPL_H
 
 #include "data/judge.h"
-#include "serve/batcher.h"
+#include "engine/batcher.h"
 
 enum { JUDGE_HTTP = 1, JUDGE_LOCAL };
 

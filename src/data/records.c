@@ -6,31 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/csv.h"
+#include "format/csv.h"
 #include "data/idset.h"
 #include "data/jsonl.h"
 #include "util/file.h"
-
-long pt_utf8_invalid_at(const char *str, size_t n) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        int len;
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-        else return (long)i;
-        if (i + len > n) return (long)i;
-        if (s[i + 1] < lo || s[i + 1] > hi) return (long)i;
-        for (int k = 2; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
-        i += len;
-    }
-    return -1;
-}
+#include "util/utf8.h"
 
 json_t *pt_record_get(json_t *fields, const char *name) {
     json_t *v = json_object_get(fields, name);
@@ -119,19 +99,19 @@ static bool add(pt_recordset *rs, pt_idset *seen, const char *label, int line, c
 }
 
 static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, size_t len, const char *label, const pt_read_opts *o) {
-    pt_dcsv r;
-    PT_TRY(pt_dcsv_init(&r, text, len, o->delim, label));
+    pt_csv_reader r;
+    PT_TRY(pt_csv_reader_init(&r, text, len, o->delim, label));
     char **f;
     int nf, line;
     bool got;
-    pt_status st = pt_dcsv_next(&r, &f, &nf, &line, &got);
+    pt_status st = pt_csv_reader_next(&r, &f, &nf, &line, &got);
     if (st || !got) {
-        pt_dcsv_free(&r);
+        pt_csv_reader_free(&r);
         return st ? pt_error_wrap(st, "header: ") : pt_error(PT_ERR_FORMAT, "%s: no header line", label);
     }
     int n_cols = nf, text_col = -1;
     char **cols = calloc((size_t)n_cols, sizeof *cols);
-    if (!cols) { pt_dcsv_free(&r); return pt_error(PT_ERR_OOM, "out of memory"); }
+    if (!cols) { pt_csv_reader_free(&r); return pt_error(PT_ERR_OOM, "out of memory"); }
     for (int i = 0; i < n_cols; i++) {
         cols[i] = strdup(f[i]);
         if (cols[i] && !strcmp(cols[i], o->text_field)) text_col = i;
@@ -144,7 +124,7 @@ static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, s
                       r.delim == '\t' ? "\\t" : (char[]){r.delim, 0});
     }
     while (!st && (!o->limit || rs->n < o->limit)) {
-        pt_status rst = pt_dcsv_next(&r, &f, &nf, &line, &got);
+        pt_status rst = pt_csv_reader_next(&r, &f, &nf, &line, &got);
         if (rst == PT_ERR_OOM) { st = rst; break; }
         if (rst) {
             rs->n_read++;
@@ -172,7 +152,7 @@ static pt_status parse_csv(pt_recordset *rs, pt_idset *seen, const char *text, s
     }
     for (int i = 0; i < n_cols; i++) free(cols[i]);
     free(cols);
-    pt_dcsv_free(&r);
+    pt_csv_reader_free(&r);
     return st;
 }
 

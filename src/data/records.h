@@ -57,10 +57,6 @@ pt_status pt_records_append(pt_recordset *rs, const char *id, const char *text, 
 /* Adds a message to rs->issues. */
 void pt_records_note(pt_recordset *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Checks UTF-8 (no overlongs, surrogates or code points past U+10FFFF); returns the byte
- * offset of the first bad sequence, or -1 when valid. */
-long pt_utf8_invalid_at(const char *s, size_t n);
-
 /* A field of a record by name; "a.b" looks into nested objects. NULL if absent. */
 json_t *pt_record_get(json_t *fields, const char *name);
 

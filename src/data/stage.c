@@ -17,18 +17,18 @@ void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char 
              s->retried, s->requests, s->seconds, rate);
 }
 
-pt_status stage_batch_init(stage_batch *b, int n) {
+pt_status pt_stage_batch_init(pt_stage_batch *b, int n) {
     b->n = n;
     b->reqs = calloc((size_t)n, sizeof *b->reqs);
     b->rep = calloc((size_t)n, sizeof *b->rep);
     b->texts = calloc((size_t)n, sizeof *b->texts);
     b->whats = calloc((size_t)n, sizeof *b->whats);
     if (b->reqs && b->rep && b->texts && b->whats) return PT_OK;
-    stage_batch_free(b);
+    pt_stage_batch_free(b);
     return pt_error(PT_ERR_OOM, "out of memory");
 }
 
-void stage_batch_free(stage_batch *b) {
+void pt_stage_batch_free(pt_stage_batch *b) {
     for (int k = 0; k < b->n; k++) {
         if (b->rep) pt_judge_reply_free(&b->rep[k]);
         if (b->texts) free(b->texts[k]);
@@ -38,16 +38,16 @@ void stage_batch_free(stage_batch *b) {
     memset(b, 0, sizeof *b);
 }
 
-uint64_t stage_seed(const char *id, const char *purpose) {
+uint64_t pt_stage_seed(const char *id, const char *purpose) {
     uint64_t h = pt_data_hash(id, strlen(id), 7);
     return pt_data_hash(purpose, strlen(purpose), h);
 }
 
-void stage_where(char *buf, size_t n, const char *label, const pt_record *r) {
+void pt_stage_where(char *buf, size_t n, const char *label, const pt_record *r) {
     snprintf(buf, n, "%s:%d (id %s)", label, r->line, r->id);
 }
 
-char *stage_invalid_note(const char *where, const char *what, const char *expected, const char *reply) {
+char *pt_stage_invalid_note(const char *where, const char *what, const char *expected, const char *reply) {
     char snip[84];
     size_t k = 0;
     for (const char *p = reply ? reply : ""; *p && k < 80; p++) snip[k++] = *p == '\n' ? ' ' : *p;
@@ -61,7 +61,7 @@ char *stage_invalid_note(const char *where, const char *what, const char *expect
     return s;
 }
 
-double stage_label_value(const pt_judge_reply *r, int n_labels) {
+double pt_stage_label_value(const pt_judge_reply *r, int n_labels) {
     if (r->probs) {
         double v = 0;
         for (int k = 0; k < n_labels; k++) v += r->probs[k] * (k + 1);
@@ -70,15 +70,15 @@ double stage_label_value(const pt_judge_reply *r, int n_labels) {
     return r->label >= 0 ? r->label + 1 : NAN;
 }
 
-json_t *stage_real(double v) {
+json_t *pt_stage_real(double v) {
     if (!isfinite(v)) return json_null();
     return json_real(round(v * 1e6) / 1e6);
 }
 
-json_t *stage_probs_json(const pt_judge_reply *r, int n_labels) {
+json_t *pt_stage_probs_json(const pt_judge_reply *r, int n_labels) {
     if (!r->probs) return json_null();
     json_t *a = json_array();
-    for (int k = 0; k < n_labels; k++) json_array_append_new(a, stage_real(r->probs[k]));
+    for (int k = 0; k < n_labels; k++) json_array_append_new(a, pt_stage_real(r->probs[k]));
     return a;
 }
 
@@ -86,7 +86,7 @@ static void note(const pt_stage_hooks *h, const char *msg) {
     if (h && h->note && msg) h->note(h->user, msg);
 }
 
-pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
+pt_status pt_stage_run(const pt_stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
                     pt_stage_summary *sum) {
     double t0 = pt_now_s();
     memset(sum, 0, sizeof *sum);
@@ -121,7 +121,7 @@ pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, con
     if (!st && h && h->progress) h->progress(h->user, sum->resumed, sum->wanted);
     const int W = io->window > 0 ? io->window : 16;
     const pt_record **win = malloc(sizeof *win * W);
-    stage_out *outs = calloc((size_t)W, sizeof *outs);
+    pt_stage_out *outs = calloc((size_t)W, sizeof *outs);
     if (!st && (!win || !outs)) st = pt_error(PT_ERR_OOM, "out of memory");
     for (int w0 = 0; w0 < n_todo && !st; w0 += W) {
         int k = n_todo - w0 < W ? n_todo - w0 : W;
@@ -130,7 +130,7 @@ pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, con
         st = d->fn(d->ctx, j, win, k, outs);
         if (st) sum->failed = n_todo - w0;
         for (int i = 0; i < k; i++) {
-            stage_out *o = &outs[i];
+            pt_stage_out *o = &outs[i];
             if (!st) {
                 if (o->rec) {
                     PT_ASSERT(!strcmp(json_string_value(json_object_get(o->rec, d->key)) ? json_string_value(json_object_get(o->rec, d->key)) : "",

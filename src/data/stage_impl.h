@@ -12,21 +12,21 @@ typedef struct {
     json_t *side;  /* a line for the side file instead (synth's invalid records), or NULL */
     int outcome;   /* OUT_* */
     char *note;    /* a message for the hooks (malloc'd), or NULL */
-} stage_out;
+} pt_stage_out;
 
 /* Processes a window of records, in order: fills outs[0..n). A failure stops the run before
  * anything of the window is written. */
-typedef pt_status (*stage_window_fn)(void *ctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs);
+typedef pt_status (*pt_stage_window_fn)(void *ctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs);
 
 typedef struct {
     const char *key;        /* key field of output lines ("id", "source_id") */
     const char *side_path;  /* NULL: no side file */
     bool (*wanted)(void *ctx, const pt_record *r); /* NULL: every record */
-    stage_window_fn fn;
+    pt_stage_window_fn fn;
     void *ctx;
-} stage_def;
+} pt_stage_def;
 
-pt_status stage_run(const stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
+pt_status pt_stage_run(const pt_stage_def *d, const pt_recordset *in, pt_judge *j, const pt_stage_io *io, const pt_stage_hooks *h,
                     pt_stage_summary *sum);
 
 /* The judge requests of one window: each request's prompt text and the label naming it in
@@ -36,24 +36,24 @@ typedef struct {
     pt_judge_req *reqs;
     pt_judge_reply *rep;
     char **texts, **whats;
-} stage_batch;
+} pt_stage_batch;
 
 /* Room for n requests (all zeroed); on failure the batch is empty and still freeable. */
-pt_status stage_batch_init(stage_batch *b, int n);
-void stage_batch_free(stage_batch *b);
+pt_status pt_stage_batch_init(pt_stage_batch *b, int n);
+void pt_stage_batch_free(pt_stage_batch *b);
 
 /* A request's seed: stable per record and purpose, so reruns repeat themselves. */
-uint64_t stage_seed(const char *id, const char *purpose);
+uint64_t pt_stage_seed(const char *id, const char *purpose);
 /* "file:line (id X)" naming a record in notes. */
-void stage_where(char *buf, size_t n, const char *label, const pt_record *r);
+void pt_stage_where(char *buf, size_t n, const char *label, const pt_record *r);
 /* A note for a reply out of format: "<where>: judge reply for <what> is not <expected>: '<start of reply>'" */
-char *stage_invalid_note(const char *where, const char *what, const char *expected, const char *reply);
+char *pt_stage_invalid_note(const char *where, const char *what, const char *expected, const char *reply);
 /* The value of a label reply on a 1-based integer scale: the expectation under the label
  * probabilities when there are some, else the label's own value. */
-double stage_label_value(const pt_judge_reply *r, int n_labels);
+double pt_stage_label_value(const pt_judge_reply *r, int n_labels);
 /* JSON array of probabilities rounded to 6 digits, or null. */
-json_t *stage_probs_json(const pt_judge_reply *r, int n_labels);
+json_t *pt_stage_probs_json(const pt_judge_reply *r, int n_labels);
 /* Number rounded to 6 decimals (stable text across runs). */
-json_t *stage_real(double v);
+json_t *pt_stage_real(double v);
 
 #endif

@@ -49,11 +49,11 @@ static char *clean(const char *s) {
     return strndup(s, n);
 }
 
-static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, stage_out *outs) {
+static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     synth_ctx *c = vctx;
     const pt_prompts *pr = c->o->prompts;
-    stage_batch b;
-    pt_status st = stage_batch_init(&b, 2 * n);
+    pt_stage_batch b;
+    pt_status st = pt_stage_batch_init(&b, 2 * n);
     pt_judge_req *reqs = b.reqs;
     pt_judge_reply *rep = b.rep, *inst = calloc((size_t)n, sizeof *inst);
     char **texts = b.texts, **whats = b.whats;
@@ -66,7 +66,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         const char *v1[] = {recs[i]->text};
         st = pt_prompt_fill(pr->text[PT_PROMPT_INSTRUCTION], "synth_instruction", n1, v1, 1, &texts[i]);
         if (!st && asprintf(&whats[i], "%s:%d (id %s) instruction", c->label, recs[i]->line, recs[i]->id) < 0) whats[i] = NULL;
-        reqs[i] = (pt_judge_req){.prompt = texts[i], .max_tokens = c->o->max_tokens, .seed = stage_seed(recs[i]->id, "instruction"), .what = whats[i]};
+        reqs[i] = (pt_judge_req){.prompt = texts[i], .max_tokens = c->o->max_tokens, .seed = pt_stage_seed(recs[i]->id, "instruction"), .what = whats[i]};
     }
     if (!st) st = pt_judge_run(j, n, reqs, inst);
     for (int i = 0; texts && i < n; i++) {
@@ -81,7 +81,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         slot[i] = -1;
         const char *target = target_of(c, recs[i]);
         char where[256];
-        stage_where(where, sizeof where, c->label, recs[i]);
+        pt_stage_where(where, sizeof where, c->label, recs[i]);
         if (!target) {
             if (asprintf(&outs[i].note, "%s: no target leaning (give --target, or synthesise from select output)", where) < 0) outs[i].note = NULL;
             continue;
@@ -89,7 +89,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         instr[i] = clean(inst[i].text ? inst[i].text : "");
         if (!instr[i]) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
         if (!*instr[i]) {
-            outs[i].note = stage_invalid_note(where, "the instruction", "a non-empty question", inst[i].text);
+            outs[i].note = pt_stage_invalid_note(where, "the instruction", "a non-empty question", inst[i].text);
             continue;
         }
         const char *opposite = !strcmp(target, "left") ? "right" : "left";
@@ -98,7 +98,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
             int k = 2 * m + q;
             st = pt_prompt_fill(pr->text[q ? PT_PROMPT_REJECTED : PT_PROMPT_CHOSEN], q ? "synth_rejected" : "synth_chosen", n2, v2, 4, &texts[k]);
             if (!st && asprintf(&whats[k], "%s:%d (id %s) %s", c->label, recs[i]->line, recs[i]->id, q ? "rejected" : "chosen") < 0) whats[k] = NULL;
-            reqs[k] = (pt_judge_req){.prompt = texts[k], .max_tokens = c->o->max_tokens, .seed = stage_seed(recs[i]->id, q ? "rejected" : "chosen"),
+            reqs[k] = (pt_judge_req){.prompt = texts[k], .max_tokens = c->o->max_tokens, .seed = pt_stage_seed(recs[i]->id, q ? "rejected" : "chosen"),
                                      .what = whats[k]};
         }
         slot[i] = m++;
@@ -107,14 +107,14 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         char where[256];
-        stage_where(where, sizeof where, c->label, r);
+        pt_stage_where(where, sizeof where, c->label, r);
         char *chosen = NULL, *rejected = NULL;
         if (slot[i] >= 0) {
             chosen = clean(rep[2 * slot[i]].text ? rep[2 * slot[i]].text : "");
             rejected = clean(rep[2 * slot[i] + 1].text ? rep[2 * slot[i] + 1].text : "");
             if (!chosen || !rejected) st = pt_error(PT_ERR_OOM, "out of memory");
-            else if (!*chosen) outs[i].note = stage_invalid_note(where, "the chosen response", "a non-empty text", rep[2 * slot[i]].text);
-            else if (!*rejected) outs[i].note = stage_invalid_note(where, "the rejected response", "a non-empty text", rep[2 * slot[i] + 1].text);
+            else if (!*chosen) outs[i].note = pt_stage_invalid_note(where, "the chosen response", "a non-empty text", rep[2 * slot[i]].text);
+            else if (!*rejected) outs[i].note = pt_stage_invalid_note(where, "the rejected response", "a non-empty text", rep[2 * slot[i] + 1].text);
         }
         if (!st && slot[i] >= 0 && *chosen && *rejected) {
             char pid_src[64], pid[17];
@@ -136,7 +136,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         free(chosen);
         free(rejected);
     }
-    stage_batch_free(&b);
+    pt_stage_batch_free(&b);
     for (int i = 0; i < n; i++) {
         if (inst) pt_judge_reply_free(&inst[i]);
         if (instr) free(instr[i]);
@@ -154,8 +154,8 @@ pt_status pt_synth_run(const pt_recordset *in, pt_judge *j, const pt_synth_opts 
     synth_ctx c = {o, in->label ? in->label : "input"};
     char *side = NULL;
     if (asprintf(&side, "%s.invalid.jsonl", io->out) < 0) return pt_error(PT_ERR_OOM, "out of memory");
-    stage_def d = {.key = "source_id", .side_path = side, .wanted = synth_wanted, .fn = synth_window, .ctx = &c};
-    pt_status st = stage_run(&d, in, j, io, h, sum);
+    pt_stage_def d = {.key = "source_id", .side_path = side, .wanted = synth_wanted, .fn = synth_window, .ctx = &c};
+    pt_status st = pt_stage_run(&d, in, j, io, h, sum);
     free(side);
     return st;
 }

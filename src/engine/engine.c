@@ -195,6 +195,10 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         linear(e, e->q, e->xb, &L->wq, L->bq, N, 0, l, PT_LT_Q);
         linear(e, e->k, e->xb, &L->wk, L->bk, N, 0, l, PT_LT_K);
         linear(e, e->v, e->xb, &L->wv, L->bv, N, 0, l, PT_LT_V);
+        if (L->q_norm) { /* qwen3: every head of Q and K normalised on its own, before RoPE */
+            e->be->rmsnorm_forward(e->q, NULL, e->q, L->q_norm, N * H, hd, c->norm_eps);
+            e->be->rmsnorm_forward(e->k, NULL, e->k, L->k_norm, N * KVH, hd, c->norm_eps);
+        }
         e->be->rope_forward(e->q, e->cos_t, e->sin_t, N, H, hd);
         e->be->rope_forward(e->k, e->cos_t, e->sin_t, N, KVH, hd);
         for (int s = 0, row = 0; s < b->n_seq; row += b->n_tokens[s], s++) {

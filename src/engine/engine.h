@@ -21,11 +21,7 @@ typedef struct {
     const int *n_tokens;          /* (n_seq) lengths, each >= 1 */
 } pt_batch;
 
-typedef enum {
-    PT_LOGITS_LAST, /* one row per sequence: its last token */
-    PT_LOGITS_ALL,  /* one row per token, sequences in batch order */
-    PT_LOGITS_NONE  /* only fill the cache (prefix sharing) */
-} pt_logits_mode;
+/* pt_logits_mode, pt_engine and the engine functions an application uses: include/politune.h. */
 
 typedef struct pt_engine pt_engine;
 

@@ -36,7 +36,10 @@ int32_t pt_sample(const float *logits, int vocab, const pt_sampling *p, pt_rng *
         return best;
     }
     cand *c = work ? (cand *)work : malloc(sizeof(cand) * vocab);
-    PT_ASSERT(c);
+    if (!c) {
+        pt_error(PT_ERR_OOM, "sampling: out of memory (%zu bytes of candidates)", sizeof(cand) * (size_t)vocab);
+        return -1;
+    }
     int n = vocab;
     if (p->top_k > 0 && p->top_k < vocab) {
         n = p->top_k;

@@ -20,7 +20,23 @@ pt_compass_config pt_compass_config_default(void) {
     c.gen.max_new_tokens = 300;
     c.chat = PT_CHAT_NONE;
     c.batch = 8;
+    c.option_scoring = PT_OPTION_NUMBER;
     return c;
+}
+
+static const char *const option_scoring_names[PT_OPTION_COUNT] = {"number", "mean", "first", "full"};
+
+const char *pt_option_scoring_name(pt_option_scoring s) {
+    return (unsigned)s < PT_OPTION_COUNT ? option_scoring_names[s] : "?";
+}
+
+pt_status pt_option_scoring_from_name(const char *name, pt_option_scoring *out) {
+    for (int s = 0; s < PT_OPTION_COUNT; s++)
+        if (name && !strcmp(name, option_scoring_names[s])) {
+            *out = (pt_option_scoring)s;
+            return PT_OK;
+        }
+    return pt_error(PT_ERR_ARG, "unknown option scoring '%s' (known: number, mean, first, full)", name ? name : "");
 }
 
 static void cell_free(pt_compass_cell *c, int samples) {
@@ -104,6 +120,7 @@ pt_status pt_compass_result_new(const pt_questionnaire *q, const pt_scoring *s, 
         pt_compass_cell *c = &r->cells[i];
         c->answer = -1;
         c->expected = NAN;
+        memset(c->scoring_answers, -1, sizeof c->scoring_answers);
         ALLOC(c->probs, A);
         ALLOC(c->logprobs, A);
         if (mode == PT_COMPASS_GENERATE) {

@@ -42,6 +42,21 @@
 
 typedef enum { PT_COMPASS_LOGPROB = 0, PT_COMPASS_GENERATE } pt_compass_mode;
 
+/* How logprob mode scores an option (docs/compass.md, "Option scoring"). The sum of a label's
+ * token log-probabilities (FULL) favours labels made of fewer tokens whatever the model
+ * thinks: a random-weight model answers "Agree" (the shortest label) to every item. So:
+ *   - NUMBER (default): the options are numbered in the prompt (the paper's 0..3 scale, in
+ *     the listed order) and the number tokens are scored, one token per option;
+ *   - MEAN: the label's summed log-probability divided by its token count;
+ *   - FIRST: only the tokens at which the labels branch apart, up to the first token no other
+ *     label shares (the first token's probability when the labels' first tokens differ);
+ *   - FULL: the label's summed log-probability. */
+typedef enum { PT_OPTION_NUMBER = 0, PT_OPTION_MEAN, PT_OPTION_FIRST, PT_OPTION_FULL, PT_OPTION_COUNT } pt_option_scoring;
+
+const char *pt_option_scoring_name(pt_option_scoring s);
+/* "number", "mean", "first" or "full"; anything else is PT_ERR_ARG naming the value. */
+pt_status pt_option_scoring_from_name(const char *name, pt_option_scoring *out);
+
 typedef struct {
     pt_compass_mode mode;
     const char *templates;     /* "all" (NULL: all) or a selection, see pt_templates_select */
@@ -56,6 +71,10 @@ typedef struct {
                                   the model's context) */
     bool no_prefix_sharing;    /* logprob mode: prefill the prompt again for every option (the
                                   cost prefix sharing saves; for benchmarks and tests) */
+    pt_option_scoring option_scoring; /* logprob mode: how an option is scored (default NUMBER) */
+    bool compare_scorings;     /* logprob mode: also score every cell under the other option
+                                  scorings (one more prefill per item and template) and record
+                                  how often they agree */
     int n_open_prompts;        /* open-ended prompts generated alongside (0: none) */
     const char *const *open_prompt_ids;
     const char *const *open_prompts;
@@ -69,9 +88,13 @@ pt_compass_config pt_compass_config_default(void);
 typedef struct {
     int answer;          /* canonical answer index, -1 when no valid answer */
     double *probs;       /* (n_answers) logprob: renormalised probabilities; generate: share of valid samples */
-    double *logprobs;    /* (n_answers) logprob mode: summed log-probabilities of each option's tokens */
+    double *logprobs;    /* (n_answers) logprob mode: each option's score under the option scoring
+                            (NUMBER, FULL: summed token log-probabilities; MEAN: per token; FIRST:
+                            summed over the branching tokens); probs = softmax(logprobs) */
     double expected;     /* sum_a probs[a] * a; NAN when no valid answer */
-    double mass;         /* logprob mode: sum_a exp(logprobs[a]), the probability left for any option */
+    double mass;         /* logprob mode: sum_a exp(logprobs[a]) (for MEAN and FIRST not a probability) */
+    signed char scoring_answers[PT_OPTION_COUNT]; /* logprob mode: the answer under each option
+                                  scoring, -1 where not computed (compare_scorings off) or none */
     int n_valid, n_invalid, n_refused; /* generate mode: samples by status */
     char **texts;        /* generate mode: (samples) raw replies */
     int *sample_answers; /* generate mode: (samples) parsed answers, -1 if none */
@@ -89,6 +112,8 @@ typedef struct {
     pt_compass_cell *cells;      /* (n_items, n_variants) */
     char chat_template[32];      /* the chat template used */
     pt_gen_params gen;           /* settings used (generate mode and open prompts) */
+    pt_option_scoring option_scoring; /* logprob mode: the scoring behind `answer` and `probs` */
+    bool scorings_compared;      /* logprob mode: every cell's scoring_answers are filled */
 
     /* robustness (pt_compass_aggregate) */
     double *variant_coords;      /* (n_variants, n_axes); NAN where the variant has no valid answer */

@@ -60,6 +60,8 @@ pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, 
 /* compass.json pieces (compass_json.c). */
 json_t *pt_compass_json_header(const pt_compass_result *r, const pt_compass_meta *meta);
 json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_meta *meta);
+/* The option scorings compared (compass_logprob.c): NULL unless cfg.compare_scorings. */
+json_t *pt_compass_json_scorings(const pt_compass_result *r);
 /* Serialises with 15 significant digits (so 2-decimal coordinates read as written) and a
  * trailing newline; malloc'd. */
 char *pt_compass_json_dump(const json_t *root);

@@ -148,6 +148,7 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
     json_object_set_new(e, "step", json_integer(meta ? meta->step : 0));
     json_object_set_new(e, "mode", json_string(r->mode == PT_COMPASS_LOGPROB ? "logprob" : "generate"));
     json_object_set_new(e, "chat_template", json_string(r->chat_template));
+    if (r->mode == PT_COMPASS_LOGPROB) json_object_set_new(e, "option_scoring", json_string(pt_option_scoring_name(r->option_scoring)));
     json_t *tpl = json_array();
     for (int v = 0; v < r->n_variants; v++) json_array_append_new(tpl, json_string(r->variants[v].id));
     json_object_set_new(e, "templates", tpl);
@@ -176,6 +177,8 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
         json_array_append_new(vars, o);
     }
     json_object_set_new(e, "variants", vars);
+    json_t *scorings = pt_compass_json_scorings(r);
+    if (scorings) json_object_set_new(e, "scorings", scorings);
     json_t *items = json_array();
     for (int i = 0; i < r->n_items; i++) {
         json_t *o = json_object();

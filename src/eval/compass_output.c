@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "eval/compass_impl.h"
-#include "eval/csv.h"
+#include "format/csv.h"
 #include "eval/report.h"
 #include "util/file.h"
 

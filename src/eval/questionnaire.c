@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "eval/csv.h"
+#include "format/csv.h"
 #include "util/file.h"
 
 #define MAX_ITEMS 100000

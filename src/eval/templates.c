@@ -103,11 +103,11 @@ static void sb_str(strb *b, const char *s) { sb_add(b, s, strlen(s)); }
 
 static void render_task(strb *b, const pt_template_variant *v, pt_task_kind task, const char *const *labels, int n) {
     char num[32];
-    if (task == PT_TASK_GENERATE) {
+    if (task == PT_TASK_GENERATE || task == PT_TASK_NUMBER) {
         snprintf(num, sizeof num, "%d", n - 1);
         sb_str(b, "Answer with a single integer from 0 to ");
         sb_str(b, num);
-        sb_str(b, ", then explain your answer. The numbers mean:");
+        sb_str(b, task == PT_TASK_GENERATE ? ", then explain your answer. The numbers mean:" : " and nothing else. The numbers mean:");
         for (int k = 0; k < n; k++) {
             snprintf(num, sizeof num, "\n%d = ", k);
             sb_str(b, num);

@@ -8,7 +8,10 @@
  *   - generate: reply with one integer 0..n-1 (numbers follow the listed order) and then
  *     explain, as the PoliTune paper asks;
  *   - logprob: reply with exactly one of the listed option labels; the labels are then
- *     scored as continuations of the assistant turn.
+ *     scored as continuations of the assistant turn;
+ *   - number: reply with only the integer 0..n-1 of one listed option (numbers follow the
+ *     listed order); the numbers are scored as continuations (one token each, so no option
+ *     is favoured for being shorter).
  * The rendered text is the user message; the chat template wraps it. */
 #ifndef PT_EVAL_TEMPLATES_H
 #define PT_EVAL_TEMPLATES_H
@@ -17,7 +20,7 @@
 
 #include "util/status.h"
 
-typedef enum { PT_TASK_GENERATE = 0, PT_TASK_LOGPROB } pt_task_kind;
+typedef enum { PT_TASK_GENERATE = 0, PT_TASK_LOGPROB, PT_TASK_NUMBER } pt_task_kind;
 
 typedef struct {
     const char *id;   /* "t1" ... */

@@ -36,17 +36,6 @@ static pt_status rd_str(reader *r, pt_gguf_str *s, const char *what) {
     return PT_OK;
 }
 
-static int valid_ggml_type(uint32_t t, pt_dtype *out) {
-    switch (t) {
-    case 0: *out = PT_F32; return 1;
-    case 1: *out = PT_F16; return 1;
-    case 2: *out = PT_Q4_0; return 1;
-    case 8: *out = PT_Q8_0; return 1;
-    case 30: *out = PT_BF16; return 1;
-    default: return 0;
-    }
-}
-
 static pt_status read_value(reader *r, pt_gguf_kv *kv, const char *key) {
     switch (kv->type) {
     case PT_GGUF_U8: case PT_GGUF_U16: case PT_GGUF_U32: case PT_GGUF_U64: case PT_GGUF_BOOL: {
@@ -185,17 +174,17 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
         }
         if (rc) break;
         if ((rc = rd(&r, &gtype, 4, t->name))) break;
-        if (!valid_ggml_type(gtype, &t->dtype)) {
-            rc = pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': ggml type %u not supported (F32, F16, BF16, Q8_0, Q4_0)", label, t->name, gtype);
+        if (!pt_dtype_from_ggml(gtype, &t->dtype)) {
+            rc = pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': ggml type %u (%s) not supported (supported: %s)", label, t->name,
+                          gtype, pt_dtype_ggml_name(gtype), pt_dtype_ggml_supported());
             break;
         }
         if ((rc = rd(&r, &offsets[i], 8, t->name))) break;
         int64_t numel = pt_shape_numel(t->shape, t->n_dims);
         if (numel < 0) { rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': shape overflows", label, t->name); break; }
-        /* block types store whole blocks per row: pt_dtype_nbytes answers 0 for a partial one */
-        if (numel > 0 && pt_dtype_nbytes(t->dtype, (int64_t)ne[0]) == 0) {
-            rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': row length %llu is not a whole number of %s blocks", label, t->name,
-                          (unsigned long long)ne[0], pt_dtype_name(t->dtype));
+        if (ne[0] % (uint64_t)pt_dtype_block(t->dtype)) {
+            rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': row length %llu is not a multiple of the %s block (%d)", label, t->name,
+                          (unsigned long long)ne[0], pt_dtype_name(t->dtype), pt_dtype_block(t->dtype));
             break;
         }
         t->nbytes = pt_dtype_nbytes(t->dtype, numel);
@@ -209,8 +198,8 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
                 rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': offset %llu is not aligned to %llu", label, t->name,
                               (unsigned long long)offsets[i], (unsigned long long)g->alignment);
             else if (data_start > size || offsets[i] > size - data_start || t->nbytes > size - data_start - offsets[i])
-                rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': %zu bytes at offset %llu lie outside the file (%zu bytes): truncated?",
-                              label, t->name, t->nbytes, (unsigned long long)offsets[i], size);
+                rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s': %s data of %zu bytes at offset %llu lie outside the file (%zu bytes): truncated?",
+                              label, t->name, pt_dtype_name(t->dtype), t->nbytes, (unsigned long long)offsets[i], size);
             else
                 t->data = data + data_start + offsets[i];
         }
@@ -378,9 +367,9 @@ pt_status pt_gguf_add_tensor(pt_gguf_writer *w, const char *name, pt_dtype dtype
                              const float *data) {
     if (n_dims < 1 || n_dims > 4) return pt_error(PT_ERR_ARG, "tensor '%s': %d dimensions", name, n_dims);
     int64_t numel = pt_shape_numel(shape, n_dims);
-    if ((dtype == PT_Q8_0 || dtype == PT_Q4_0) && shape[n_dims - 1] % PT_QBLOCK)
-        return pt_error(PT_ERR_ARG, "tensor '%s': row length %lld is not a multiple of 32 for %s", name,
-                        (long long)shape[n_dims - 1], pt_dtype_name(dtype));
+    if ((dtype == PT_Q8_0 || dtype == PT_Q4_0) && shape[n_dims - 1] % pt_dtype_block(dtype))
+        return pt_error(PT_ERR_ARG, "tensor '%s': row length %lld is not a multiple of the %s block (%d)", name,
+                        (long long)shape[n_dims - 1], pt_dtype_name(dtype), pt_dtype_block(dtype));
     if (dtype == PT_Q8_0 || dtype == PT_Q4_0)
         for (int64_t i = 0; i < numel; i++)
             if (!isfinite(data[i])) /* a block scale cannot carry it: the value would become a number */

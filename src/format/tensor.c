@@ -1,25 +1,65 @@
 /* Element-type facts and conversions: IEEE half, bfloat16, and the GGML Q8_0 / Q4_0 blocks
- * (layouts as documented in shared/docs/FORMATS.md). */
+ * (layouts as documented in shared/docs/FORMATS.md); the other GGML block types are
+ * dequantised in quant.c. */
 #include "format/tensor.h"
 
 #include <math.h>
 #include <string.h>
 
-const char *pt_dtype_name(pt_dtype t) {
-    static const char *names[] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "I32", "I64"};
-    return (unsigned)t < PT_DTYPE_COUNT ? names[t] : "?";
+/* Per type: name, elements per block, bytes per block, GGML type number (-1: none). Block
+ * sizes and byte counts are GGML's (ggml.c type traits; gguf.constants.GGML_QUANT_SIZES). */
+static const struct {
+    const char *name;
+    int block;
+    int bytes;
+    int ggml;
+} traits[PT_DTYPE_COUNT] = {
+    [PT_F32] = {"F32", 1, 4, 0},        [PT_F16] = {"F16", 1, 2, 1},        [PT_BF16] = {"BF16", 1, 2, 30},
+    [PT_Q8_0] = {"Q8_0", 32, 34, 8},    [PT_Q4_0] = {"Q4_0", 32, 18, 2},    [PT_I32] = {"I32", 1, 4, 26},
+    [PT_I64] = {"I64", 1, 8, 27},       [PT_Q4_1] = {"Q4_1", 32, 20, 3},    [PT_Q5_0] = {"Q5_0", 32, 22, 6},
+    [PT_Q5_1] = {"Q5_1", 32, 24, 7},    [PT_Q2_K] = {"Q2_K", 256, 84, 10},  [PT_Q3_K] = {"Q3_K", 256, 110, 11},
+    [PT_Q4_K] = {"Q4_K", 256, 144, 12}, [PT_Q5_K] = {"Q5_K", 256, 176, 13}, [PT_Q6_K] = {"Q6_K", 256, 210, 14},
+    [PT_IQ4_NL] = {"IQ4_NL", 32, 18, 20},
+};
+
+const char *pt_dtype_name(pt_dtype t) { return (unsigned)t < PT_DTYPE_COUNT ? traits[t].name : "?"; }
+
+int pt_dtype_block(pt_dtype t) { return (unsigned)t < PT_DTYPE_COUNT ? traits[t].block : 0; }
+
+size_t pt_dtype_block_bytes(pt_dtype t) { return (unsigned)t < PT_DTYPE_COUNT ? (size_t)traits[t].bytes : 0; }
+
+int pt_dtype_is_quant(pt_dtype t) { return pt_dtype_block(t) > 1; }
+
+int pt_dtype_ggml_type(pt_dtype t) { return (unsigned)t < PT_DTYPE_COUNT ? traits[t].ggml : -1; }
+
+/* I32 and I64 stay out: GGUF weights never use them, and the readers never did. */
+int pt_dtype_from_ggml(uint32_t ggml, pt_dtype *out) {
+    for (int t = 0; t < PT_DTYPE_COUNT; t++)
+        if (t != PT_I32 && t != PT_I64 && traits[t].ggml == (int)ggml) {
+            *out = (pt_dtype)t;
+            return 1;
+        }
+    return 0;
+}
+
+const char *pt_dtype_ggml_name(uint32_t ggml) {
+    static const char *names[] = {"F32",    "F16",    "Q4_0",    "Q4_1",  "4 (removed Q4_2)", "5 (removed Q4_3)", "Q5_0",
+                                  "Q5_1",   "Q8_0",   "Q8_1",    "Q2_K",  "Q3_K",   "Q4_K",   "Q5_K",
+                                  "Q6_K",   "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",  "IQ4_NL",
+                                  "IQ3_S",  "IQ2_S",  "IQ4_XS",  "I8",    "I16",    "I32",    "I64",
+                                  "F64",    "IQ1_M",  "BF16",    NULL,    NULL,     NULL,     "TQ1_0",
+                                  "TQ2_0",  NULL,     NULL,      NULL,    "MXFP4",  "NVFP4",  "Q1_0"};
+    return ggml < sizeof names / sizeof names[0] && names[ggml] && ggml != 4 && ggml != 5 ? names[ggml] : "unknown";
+}
+
+const char *pt_dtype_ggml_supported(void) {
+    return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL";
 }
 
 size_t pt_dtype_nbytes(pt_dtype t, int64_t n) {
-    if (n < 0) return 0;
-    switch (t) {
-    case PT_F32: case PT_I32: return (size_t)n * 4;
-    case PT_F16: case PT_BF16: return (size_t)n * 2;
-    case PT_I64: return (size_t)n * 8;
-    case PT_Q8_0: return n % PT_QBLOCK ? 0 : (size_t)(n / PT_QBLOCK) * 34;
-    case PT_Q4_0: return n % PT_QBLOCK ? 0 : (size_t)(n / PT_QBLOCK) * 18;
-    default: return 0;
-    }
+    const int block = pt_dtype_block(t);
+    if (n < 0 || block == 0 || n % block) return 0;
+    return (size_t)(n / block) * (size_t)traits[t].bytes;
 }
 
 int64_t pt_shape_numel(const int64_t *shape, int n_dims) {
@@ -114,7 +154,7 @@ void pt_dtype_to_f32(float *dst, const void *src, pt_dtype t, int64_t n) {
     case PT_I64:
         for (int64_t i = 0; i < n; i++) { int64_t v; memcpy(&v, s + 8 * i, 8); dst[i] = (float)v; }
         break;
-    default: break;
+    default: pt_quant_dequant(dst, src, t, n); break;
     }
 }
 

@@ -1,10 +1,10 @@
-/* Weight names of the Llama family (llama, mistral, qwen2) in both naming schemes. */
+/* Weight names of the Llama family (llama, mistral, qwen2, qwen3) in both naming schemes. */
 #include <stdio.h>
 #include <string.h>
 
 #include "model/arch.h"
 
-typedef enum { W_ATTN_NORM, W_Q, W_K, W_V, W_O, W_FFN_NORM, W_GATE, W_UP, W_DOWN, W_BQ, W_BK, W_BV, W_COUNT } slot;
+typedef enum { W_ATTN_NORM, W_Q, W_K, W_V, W_O, W_FFN_NORM, W_GATE, W_UP, W_DOWN, W_BQ, W_BK, W_BV, W_QN, W_KN, W_COUNT } slot;
 
 static const struct { const char *hf, *gguf; } layer_names[W_COUNT] = {
     [W_ATTN_NORM] = {"input_layernorm.weight", "attn_norm.weight"},
@@ -19,6 +19,8 @@ static const struct { const char *hf, *gguf; } layer_names[W_COUNT] = {
     [W_BQ] = {"self_attn.q_proj.bias", "attn_q.bias"},
     [W_BK] = {"self_attn.k_proj.bias", "attn_k.bias"},
     [W_BV] = {"self_attn.v_proj.bias", "attn_v.bias"},
+    [W_QN] = {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+    [W_KN] = {"self_attn.k_norm.weight", "attn_k_norm.weight"},
 };
 
 static const struct { const char *hf, *gguf; } global_names[] = {
@@ -80,6 +82,11 @@ pt_status pt_arch_bind_weights(pt_model *m, pt_tensor_finder find, void *user, c
 #define GNAME(i) (gi ? global_names[i].gguf : global_names[i].hf)
     PT_TRY(find_req(&t, find, user, label, GNAME(0)));
     if (V <= 0 && t->n_dims == 2) m->cfg.vocab_size = V = (int)t->shape[0]; /* GGUF files may omit vocab_size */
+    /* A tied embedding doubles as the output projection: a row count that disagrees with the
+     * vocabulary would make every logit past it read another tensor's bytes. */
+    if ((c->tied_embeddings || gguf) && !find(user, GNAME(2)) && t->n_dims == 2 && t->shape[0] != V)
+        return pt_error(PT_ERR_FORMAT, "%s: tied embeddings: tensor '%s' has %lld rows but the vocabulary (%s) has %d tokens",
+                        label, t->name, (long long)t->shape[0], gguf ? "vocab_size" : "config vocab_size", V);
     PT_TRY(pt_model_weight(m, &m->tok_emb, t, label, V, D, 0));
     PT_TRY(find_req(&t, find, user, label, GNAME(1)));
     PT_TRY(pt_model_vector(m, &m->out_norm, t, label, D));
@@ -94,16 +101,18 @@ pt_status pt_arch_bind_weights(pt_model *m, pt_tensor_finder find, void *user, c
 #undef GNAME
     m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
     if (!m->layers) return pt_error(PT_ERR_OOM, "out of memory");
-    /* GGUF llama files store Q/K in Meta's interleaved rotary order; qwen2 files do not. */
-    int perm = gguf && c->arch != PT_ARCH_QWEN2 ? c->head_dim : 0;
+    /* GGUF llama files store Q/K in Meta's interleaved rotary order; qwen2/qwen3 files do not. */
+    bool qwen = c->arch == PT_ARCH_QWEN2 || c->arch == PT_ARCH_QWEN3;
+    int perm = gguf && !qwen ? c->head_dim : 0;
     for (int l = 0; l < c->n_layers; l++) {
         pt_layer *L = &m->layers[l];
         const pt_tensor_view *w[W_COUNT] = {0};
         for (int s = 0; s < W_COUNT; s++) {
             if (gguf) snprintf(name, sizeof name, "blk.%d.%s", l, layer_names[s].gguf);
             else snprintf(name, sizeof name, "model.layers.%d.%s", l, layer_names[s].hf);
-            bool is_bias = s >= W_BQ;
+            bool is_bias = s >= W_BQ && s <= W_BV, is_qk_norm = s == W_QN || s == W_KN;
             if (is_bias && !c->qkv_bias) continue;
+            if (is_qk_norm && c->arch != PT_ARCH_QWEN3) continue;
             PT_TRY(find_req(&w[s], find, user, label, name));
         }
         PT_TRY(pt_model_vector(m, &L->attn_norm, w[W_ATTN_NORM], label, D));
@@ -115,6 +124,10 @@ pt_status pt_arch_bind_weights(pt_model *m, pt_tensor_finder find, void *user, c
         PT_TRY(pt_model_weight(m, &L->w_gate, w[W_GATE], label, F, D, 0));
         PT_TRY(pt_model_weight(m, &L->w_up, w[W_UP], label, F, D, 0));
         PT_TRY(pt_model_weight(m, &L->w_down, w[W_DOWN], label, D, F, 0));
+        if (c->arch == PT_ARCH_QWEN3) {
+            PT_TRY(pt_model_vector(m, &L->q_norm, w[W_QN], label, c->head_dim));
+            PT_TRY(pt_model_vector(m, &L->k_norm, w[W_KN], label, c->head_dim));
+        }
         if (c->qkv_bias) {
             /* biases follow their rows: permute them like the weights */
             pt_weight b;

@@ -14,6 +14,7 @@ const char *pt_arch_name(pt_arch a) {
     case PT_ARCH_LLAMA: return "llama";
     case PT_ARCH_MISTRAL: return "mistral";
     case PT_ARCH_QWEN2: return "qwen2";
+    case PT_ARCH_QWEN3: return "qwen3";
     }
     return "?";
 }
@@ -66,7 +67,8 @@ pt_status pt_config_from_hf_json(pt_config *c, const char *path) {
     else if (!strcmp(type, "llama")) c->arch = PT_ARCH_LLAMA;
     else if (!strcmp(type, "mistral")) c->arch = PT_ARCH_MISTRAL;
     else if (!strcmp(type, "qwen2")) c->arch = PT_ARCH_QWEN2;
-    else rc = pt_error(PT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (llama, mistral, qwen2)", path, type);
+    else if (!strcmp(type, "qwen3")) c->arch = PT_ARCH_QWEN3;
+    else rc = pt_error(PT_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (llama, mistral, qwen2, qwen3)", path, type);
     c->rope_theta = 10000.0f;
     c->norm_eps = 1e-5f;
     c->bos_id = c->eos_id = -1;
@@ -112,8 +114,9 @@ pt_status pt_config_from_gguf(pt_config *c, const pt_gguf *g) {
     PT_TRY(pt_gguf_get_string(g, "general.architecture", &arch, true));
     if (!strcmp(arch, "llama")) c->arch = PT_ARCH_LLAMA;
     else if (!strcmp(arch, "qwen2")) c->arch = PT_ARCH_QWEN2;
+    else if (!strcmp(arch, "qwen3")) c->arch = PT_ARCH_QWEN3;
     else {
-        pt_status rc = pt_error(PT_ERR_UNSUPPORTED, "%s: general.architecture '%s' is not supported (llama, qwen2)", g->label, arch);
+        pt_status rc = pt_error(PT_ERR_UNSUPPORTED, "%s: general.architecture '%s' is not supported (llama, qwen2, qwen3)", g->label, arch);
         free(arch);
         return rc;
     }

@@ -28,8 +28,9 @@ pt_status pt_model_load_gguf(pt_model *m, const char *path) {
     PT_TRY(pt_arch_bind_weights(m, find_gguf, (void *)g, path, true));
     if (pt_gguf_find(g, "tokenizer.ggml.model")) PT_TRY(pt_tokenizer_load_gguf(&m->tok, g));
     if (m->tok && pt_tokenizer_vocab_size(m->tok) > m->cfg.vocab_size)
-        return pt_error(PT_ERR_FORMAT, "%s: tokenizer has %d tokens but the embedding only %d rows", path,
-                        pt_tokenizer_vocab_size(m->tok), m->cfg.vocab_size);
+        return pt_error(PT_ERR_FORMAT, "%s: tokenizer has %d tokens but the embedding%s only %d rows", path,
+                        pt_tokenizer_vocab_size(m->tok), m->cfg.tied_embeddings ? " 'token_embd.weight' (tied: also the output)" : "",
+                        m->cfg.vocab_size);
     PT_TRY(pt_gguf_get_string(g, "tokenizer.chat_template", &m->chat_source, false));
     if (m->chat_source) m->chat = pt_chat_template_detect(m->chat_source);
     return PT_OK;

@@ -16,7 +16,7 @@
 #include "tokenizer/tokenizer.h"
 #include "util/status.h"
 
-typedef enum { PT_ARCH_LLAMA = 0, PT_ARCH_MISTRAL, PT_ARCH_QWEN2 } pt_arch;
+typedef enum { PT_ARCH_LLAMA = 0, PT_ARCH_MISTRAL, PT_ARCH_QWEN2, PT_ARCH_QWEN3 } pt_arch;
 
 typedef struct {
     pt_arch arch;
@@ -40,17 +40,11 @@ typedef struct {
     int bos_id, eos_id; /* -1 when unknown */
 } pt_config;
 
-/* A weight matrix (rows, cols) = (out, in), row-major, or a vector when rows == 1. */
-typedef struct {
-    pt_dtype dtype;    /* PT_F32, PT_Q8_0 or PT_Q4_0 after loading */
-    int rows, cols;
-    const void *data;
-} pt_weight;
-
 typedef struct {
     const float *attn_norm, *ffn_norm; /* (D) */
     pt_weight wq, wk, wv, wo;          /* (H*hd, D) (KV*hd, D) (KV*hd, D) (D, H*hd) */
     const float *bq, *bk, *bv;         /* qwen2 biases or NULL */
+    const float *q_norm, *k_norm;      /* (hd) qwen3: RMSNorm of each head of Q and K before RoPE, or NULL */
     pt_weight w_gate, w_up, w_down;    /* (F, D) (F, D) (D, F) */
 } pt_layer;
 
@@ -100,3 +94,9 @@ struct pt_adapter;
 pt_status pt_model_save_gguf(const pt_model *m, const struct pt_adapter *adapter, const char *path, pt_dtype type);
 pt_status pt_model_save_hf(const pt_model *m, const struct pt_adapter *adapter, const char *dir, pt_dtype type,
                            size_t shard_bytes);
+/* Writes the adapter as llama.cpp's LoRA-adapter GGUF (what its convert_lora_to_gguf.py
+ * writes): general.type "adapter", adapter.type "lora", adapter.lora.alpha (the effective
+ * alpha, scale * r, so rsLoRA scales survive llama.cpp's alpha / r), and per targeted weight
+ * "<gguf name>.lora_a" (r, in) and ".lora_b" (out, r) in float32, with the Q/K rows of B
+ * interleaved like the base file's for the `llama` architecture. */
+pt_status pt_adapter_save_gguf(const struct pt_adapter *adapter, const pt_model *m, const char *path);

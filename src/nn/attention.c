@@ -46,6 +46,7 @@ typedef struct {
     const int *pos;
     int n_q, n_heads, n_kv_heads, hd, n_blocks;
     float scale;
+    size_t failed_bytes; /* a scratch allocation that failed (0: none); any thread may set it */
 } attn_job;
 
 /* Prefill item `it`: one head over one block of query tokens, latest blocks first (they see
@@ -65,12 +66,17 @@ static void blocked_item(const attn_job *j, int it, float *S, int max_len, int *
 
 /* Decode item `it`: the query heads of one token that share kv head it % KV. */
 static void grouped_item(void *p, int it) {
-    const attn_job *j = p;
+    attn_job *j = p;
     const int group = j->n_heads / j->n_kv_heads, kv_dim = j->n_kv_heads * j->hd, qd = j->n_heads * j->hd;
     int t = it / j->n_kv_heads, kvh = it % j->n_kv_heads, L = j->pos[t] + 1;
     float *S = malloc(sizeof(float) * ((size_t)group * L + group)); /* (group, L) + (group) */
     int *len = malloc(sizeof(int) * group);
-    PT_ASSERT(S && len);
+    if (!S || !len) {
+        j->failed_bytes = sizeof(float) * ((size_t)group * L + group) + sizeof(int) * group;
+        free(S);
+        free(len);
+        return;
+    }
     for (int i = 0; i < group; i++) len[i] = L;
     size_t off = (size_t)t * qd + (size_t)kvh * group * j->hd;
     attend(j->out + off, j->hd, j->q + off, j->hd, group, len, L, j->k_cache + (size_t)kvh * j->hd,
@@ -79,33 +85,45 @@ static void grouped_item(void *p, int it) {
     free(S);
 }
 
+static void blocked_all(attn_job *j, int max_len, double work);
+
 /* Few query rows (decode) run on the helper pool, like the matrix-vector products around
  * them, so no OpenMP team is woken between them (its idle threads spin for milliseconds and
  * would take the core from the pool's); prefill-sized work is an OpenMP loop like the GEMMs. */
-void pt_attention_forward(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
+pt_status pt_attention_forward(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
                           int n_q, int n_heads, int n_kv_heads, int hd) {
-    PT_ASSERT(n_kv_heads > 0 && n_heads % n_kv_heads == 0);
+    PT_ASSERT(n_kv_heads > 0 && n_heads % n_kv_heads == 0); /* the model's config was validated */
     pt_kern_blas_init();
     int max_len = 1;
     for (int t = 0; t < n_q; t++) max_len = pos[t] + 1 > max_len ? pos[t] + 1 : max_len;
     attn_job j = {out, q, k_cache, v_cache, pos, n_q, n_heads, n_kv_heads, hd, (n_q + BLOCK_Q - 1) / BLOCK_Q,
-                  1.0f / sqrtf((float)hd)};
+                  1.0f / sqrtf((float)hd), 0};
     /* thresholds as in matmul.c: the pool takes small jobs, an OpenMP team only ones long
      * enough to repay a barrier that may wait for a preempted thread */
     const double work = (double)n_q * n_heads * max_len * hd;
     if (n_q < MIN_BLOCKED) {
         pt_pool_run(n_q * n_kv_heads, grouped_item, &j, work < 1 << 15 ? 1 : pt_backend_threads());
-        return;
+    } else {
+        blocked_all(&j, max_len, work);
     }
+    if (j.failed_bytes) return pt_error(PT_ERR_OOM, "attention: out of memory (%zu bytes of scores)", j.failed_bytes);
+    return PT_OK;
+}
+
+/* Prefill: blocks of query rows over an OpenMP team, one scratch per thread. */
+static void blocked_all(attn_job *j, int max_len, double work) {
     const int threads = work < 1 << 22 || omp_in_parallel() ? 1 : pt_backend_threads();
-    const int items = j.n_blocks * n_heads;
+    const int items = j->n_blocks * j->n_heads;
 #pragma omp parallel num_threads(threads)
     {
         float *S = malloc(sizeof(float) * ((size_t)BLOCK_Q * max_len + BLOCK_Q));
         int *len = malloc(sizeof(int) * BLOCK_Q);
-        PT_ASSERT(S && len);
+        const bool ok = S && len;
+        if (!ok) j->failed_bytes = sizeof(float) * ((size_t)BLOCK_Q * max_len + BLOCK_Q) + sizeof(int) * BLOCK_Q;
+        /* every thread reaches the loop's barrier; one without scratch takes no items */
 #pragma omp for schedule(dynamic, 1)
-        for (int it = 0; it < items; it++) blocked_item(&j, it, S, max_len, len);
+        for (int it = 0; it < items; it++)
+            if (ok) blocked_item(j, it, S, max_len, len);
         free(len);
         free(S);
     }

@@ -51,7 +51,7 @@ static void frozen_forward(pt_real *y, pt_real *wtile, const pt_real *x, const p
             for (int j = 0; j < out; j++) y[(size_t)i * out + j] += bias[j];
 #else
     (void)wtile;
-    pt_matmul(y, x, W, bias, n, accumulate);
+    pt_matmul_float(y, x, W, bias, n, accumulate);
 #endif
 }
 

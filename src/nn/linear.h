@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "model/model.h"
+#include "format/tensor.h"
 #include "nn/real.h"
 
 /* Rows of a quantised W dequantised at a time by the backward pass. */

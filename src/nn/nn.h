@@ -27,8 +27,9 @@ void PT_RN(pt_swiglu_forward)(pt_real *h, const pt_real *gate, const pt_real *up
 
 /* Causal attention of `n_q` query rows against keys/values k_cache, v_cache (n_ctx, KV*hd),
  * query row t attending to cache positions 0 .. pos[t] inclusive. q (n_q, H*hd), out
- * (n_q, H*hd). GQA: head h reads kv head h / (H / KV). Scratch is not needed. */
-void pt_attention_forward(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
+ * (n_q, H*hd). GQA: head h reads kv head h / (H / KV). The scores' scratch is allocated per
+ * thread; PT_ERR_OOM (with the size) when it cannot be. */
+pt_status pt_attention_forward(float *out, const float *q, const float *k_cache, const float *v_cache, const int *pos,
                           int n_q, int n_heads, int n_kv_heads, int hd);
 
 /* logp of `target` under softmax(logits (V)), in double. */

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "serve/batcher.h"
+#include "engine/batcher.h"
 #include "serve/openai.h"
 #include "tokenizer/tokenizer.h"
 #include "util/clock.h"

@@ -7,6 +7,7 @@
  * each segment; here every added token is matched in the raw text. For the checkpoints
  * politune targets all added tokens are `normalized: false`, so this makes no difference. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,14 @@ static uint32_t char_before(const char *s, size_t end, size_t *start) {
     while (i > 0 && ((uint8_t)s[i] & 0xC0) == 0x80) i--;
     int len;
     *start = i;
-    return pt_tok_utf8_decode(s + i, end - i, &len);
+    return pt_utf8_decode(s + i, end - i, &len);
 }
 
 static bool single_word_ok(const char *s, size_t n, size_t start, size_t end) {
     size_t st;
     int len;
     if (start > 0 && is_word_char(char_before(s, start, &st))) return false;
-    if (end < n && is_word_char(pt_tok_utf8_decode(s + end, n - end, &len))) return false;
+    if (end < n && is_word_char(pt_utf8_decode(s + end, n - end, &len))) return false;
     return true;
 }
 
@@ -48,7 +49,7 @@ static pt_status push_seg(tk_seg **v, size_t *n, size_t *cap, size_t start, size
     return PT_OK;
 }
 
-pt_status pt_tok_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
+pt_status pt_tokenizer_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
                              size_t *nseg) {
     tk_seg *v = NULL;
     size_t nv = 0, cap = 0, seg_start = 0, pos = 0;
@@ -73,14 +74,14 @@ pt_status pt_tok_split_added(const pt_tokenizer *t, const char *s, size_t n, boo
         if (hit->lstrip) {
             while (ms > seg_start) {
                 size_t cs;
-                if (!pt_tok_is_space(char_before(s, ms, &cs))) break;
+                if (!pt_tokenizer_is_space(char_before(s, ms, &cs))) break;
                 ms = cs;
             }
         }
         if (hit->rstrip) {
             while (me < n) {
                 int len;
-                if (!pt_tok_is_space(pt_tok_utf8_decode(s + me, n - me, &len))) break;
+                if (!pt_tokenizer_is_space(pt_utf8_decode(s + me, n - me, &len))) break;
                 me += (size_t)len;
             }
         }

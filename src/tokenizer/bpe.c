@@ -6,6 +6,7 @@
  * stale heap entries are skipped when popped, so a word of n characters costs O(n log n).
  * With ignore_merges a word that is itself in the vocabulary is emitted whole. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 #include "util/heap.h"
 
 #include <stdlib.h>
@@ -28,7 +29,7 @@ static bool cand_less(const cand *a, const cand *b) {
 
 PT_HEAP_DEFINE(heap, cand, cand_less)
 
-pt_status pt_tok_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, size_t cand_size) {
+pt_status pt_tokenizer_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, size_t cand_size) {
     size_t need = nsym * sym_size;
     if (need > sc->sym_cap) {
         size_t cap = need < 4096 ? 4096 : need * 2;
@@ -50,7 +51,7 @@ pt_status pt_tok_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, s
     return PT_OK;
 }
 
-void pt_tok_scratch_free(tk_scratch *sc) {
+void pt_tokenizer_scratch_free(tk_scratch *sc) {
     free(sc->sym);
     free(sc->heap);
     sc->sym = sc->heap = NULL;
@@ -61,26 +62,26 @@ static void try_pair(const pt_tokenizer *t, sym *s, cand *h, size_t *nh, int32_t
     if (left < 0 || s[left].next < 0) return;
     uint32_t rank;
     int32_t merged;
-    if (pt_tok_pair_find(&t->merges, s[left].id, s[s[left].next].id, &rank, &merged))
+    if (pt_tokenizer_pair_find(&t->merges, s[left].id, s[s[left].next].id, &rank, &merged))
         heap_push(h, nh, (cand){rank, (uint32_t)left, merged});
 }
 
-pt_status pt_tok_bpe_word(const pt_tokenizer *t, const char *w, size_t n, tk_scratch *sc, tk_ivec *out) {
+pt_status pt_tokenizer_bpe_word(const pt_tokenizer *t, const char *w, size_t n, tk_scratch *sc, tk_ivec *out) {
     if (n == 0) return PT_OK;
     if (t->ignore_merges) {
-        int32_t id = pt_tok_vocab_find(t, w, n);
-        if (id >= 0) return pt_tok_ivec_push(out, id);
+        int32_t id = pt_tokenizer_vocab_find(t, w, n);
+        if (id >= 0) return pt_tokenizer_ivec_push(out, id);
     }
     /* Worst case every byte becomes its own symbol. */
-    PT_TRY(pt_tok_scratch_reserve(sc, n, sizeof(sym), sizeof(cand)));
+    PT_TRY(pt_tokenizer_scratch_reserve(sc, n, sizeof(sym), sizeof(cand)));
     sym *s = sc->sym;
     cand *h = sc->heap;
     int32_t ns = 0;
     bool prev_unk = false;
     for (size_t i = 0; i < n;) {
         int len;
-        (void)pt_tok_utf8_decode(w + i, n - i, &len);
-        int32_t id = pt_tok_vocab_find(t, w + i, (size_t)len);
+        (void)pt_utf8_decode(w + i, n - i, &len);
+        int32_t id = pt_tokenizer_vocab_find(t, w + i, (size_t)len);
         if (id < 0 && t->byte_fallback) {
             bool all = true;
             for (int k = 0; k < len; k++) all &= t->byte_id[(uint8_t)w[i + (size_t)k]] >= 0;
@@ -120,7 +121,7 @@ pt_status pt_tok_bpe_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
         uint32_t rank;
         int32_t merged;
         /* stale when either side changed since the candidate was pushed */
-        if (!pt_tok_pair_find(&t->merges, l->id, r->id, &rank, &merged) || merged != c.merged) continue;
+        if (!pt_tokenizer_pair_find(&t->merges, l->id, r->id, &rank, &merged) || merged != c.merged) continue;
         l->id = merged;
         l->len += r->len;
         r->len = 0;
@@ -129,6 +130,6 @@ pt_status pt_tok_bpe_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
         try_pair(t, s, h, &nh, l->prev);
         try_pair(t, s, h, &nh, (int32_t)c.pos);
     }
-    for (int32_t i = ns ? 0 : -1; i >= 0; i = s[i].next) PT_TRY(pt_tok_ivec_push(out, s[i].id));
+    for (int32_t i = ns ? 0 : -1; i >= 0; i = s[i].next) PT_TRY(pt_tokenizer_ivec_push(out, s[i].id));
     return PT_OK;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 static const struct {
     pt_chat_template t;
@@ -21,6 +22,7 @@ static const struct {
     {PT_CHAT_LLAMA3, "llama3"},       {PT_CHAT_LLAMA3_LEGACY, "llama3-legacy"}, {PT_CHAT_LLAMA31, "llama3.1"},
     {PT_CHAT_MISTRAL, "mistral"},     {PT_CHAT_MISTRAL_V1, "mistral-v1"},       {PT_CHAT_MISTRAL_V3, "mistral-v3"},
     {PT_CHAT_CHATML, "chatml"},       {PT_CHAT_QWEN3, "qwen3"},                 {PT_CHAT_ALPACA, "alpaca"},
+    {PT_CHAT_SMOLLM, "smollm"},
 };
 #define N_NAMES (sizeof names / sizeof names[0])
 
@@ -46,6 +48,9 @@ const char *pt_chat_template_name(pt_chat_template t) {
 
 static bool has(const char *s, const char *needle) { return strstr(s, needle) != NULL; }
 
+#define SMOLLM_SYSTEM "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
 pt_chat_template pt_chat_template_detect(const char *src) {
     if (!src) return PT_CHAT_NONE;
     if (has(src, "<|start_header_id|>")) {
@@ -59,6 +64,8 @@ pt_chat_template pt_chat_template_detect(const char *src) {
         /* Qwen2 inserts this default system message; Qwen2.5 uses another one, and plain
          * ChatML templates none, so neither is claimed. */
         if (has(src, "You are a helpful assistant.") && !has(src, "You are Qwen")) return PT_CHAT_CHATML;
+        /* SmolLM2-Instruct's template is Qwen2's with its own default system message */
+        if (has(src, SMOLLM_SYSTEM) && has(src, "loop.first and messages[0]['role'] != 'system'")) return PT_CHAT_SMOLLM;
         return PT_CHAT_NONE;
     }
     if (has(src, "[INST]")) {
@@ -76,17 +83,17 @@ pt_chat_template pt_chat_template_detect(const char *src) {
 
 /* ---- helpers -------------------------------------------------------------------------- */
 
-static bool py_space(uint32_t cp) { return pt_tok_is_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
+static bool py_space(uint32_t cp) { return pt_tokenizer_is_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
 
 /* Python str.strip() on a UTF-8 string: the [*a, *b) range without surrounding whitespace. */
 static void trim(const char *s, size_t *a, size_t *b) {
     size_t n = strlen(s), i = 0, j = n;
     int len;
-    while (i < j && py_space(pt_tok_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
+    while (i < j && py_space(pt_utf8_decode(s + i, j - i, &len))) i += (size_t)len;
     while (j > i) {
         size_t k = j - 1;
         while (k > i && ((uint8_t)s[k] & 0xC0) == 0x80) k--;
-        if (!py_space(pt_tok_utf8_decode(s + k, j - k, &len))) break;
+        if (!py_space(pt_utf8_decode(s + k, j - k, &len))) break;
         j = k;
     }
     *a = i;
@@ -99,7 +106,7 @@ typedef struct {
 } out_t;
 
 static void put_n(out_t *o, const char *s, size_t n) {
-    if (!o->st) o->st = pt_tok_buf_put(&o->b, s, n);
+    if (!o->st) o->st = pt_tokenizer_buf_put(&o->b, s, n);
 }
 static void put(out_t *o, const char *s) { put_n(o, s ? s : "", s ? strlen(s) : 0); }
 static void put_trim(out_t *o, const char *s) {
@@ -216,9 +223,14 @@ static void render_mistral(out_t *o, pt_chat_template t, const pt_chat_msg *m, i
  * %}{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}{{
  * '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}{%
  * endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %} */
-static void render_chatml(out_t *o, const pt_chat_msg *m, int n, bool gen) {
+/* Qwen2's ChatML, and SmolLM2's, which differs only in `default_system`. */
+static void render_chatml(out_t *o, const pt_chat_msg *m, int n, bool gen, const char *default_system) {
     for (int i = 0; i < n; i++) {
-        if (i == 0 && !is_role(&m[0], "system")) put(o, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n");
+        if (i == 0 && !is_role(&m[0], "system")) {
+            put(o, "<|im_start|>system\n");
+            put(o, default_system);
+            put(o, "<|im_end|>\n");
+        }
         put(o, "<|im_start|>");
         put(o, m[i].role);
         put(o, "\n");
@@ -340,30 +352,31 @@ pt_status pt_chat_render_ex(pt_chat_template t, const pt_chat_msg *msgs, int n, 
         int first = is_role(&msgs[0], "system") ? 1 : 0;
         pt_status st = check_alternation(msgs, n, first, pt_chat_template_name(t));
         if (st) {
-            pt_tok_buf_free(&o.b);
+            pt_tokenizer_buf_free(&o.b);
             return st;
         }
         render_mistral(&o, t, msgs, n, bos, eos);
         break;
     }
-    case PT_CHAT_CHATML: render_chatml(&o, msgs, n, gen); break;
+    case PT_CHAT_CHATML: render_chatml(&o, msgs, n, gen, "You are a helpful assistant."); break;
+    case PT_CHAT_SMOLLM: render_chatml(&o, msgs, n, gen, SMOLLM_SYSTEM); break;
     case PT_CHAT_QWEN3: render_qwen3(&o, msgs, n, gen); break;
     case PT_CHAT_ALPACA: {
         int first = is_role(&msgs[0], "system") ? 1 : 0;
         pt_status st = check_alternation(msgs, n, first, "alpaca");
         if (st) {
-            pt_tok_buf_free(&o.b);
+            pt_tokenizer_buf_free(&o.b);
             return st;
         }
         render_alpaca(&o, msgs, n);
         break;
     }
     default:
-        pt_tok_buf_free(&o.b);
+        pt_tokenizer_buf_free(&o.b);
         return pt_error(PT_ERR_ARG, "chat template: no template selected (value %d)", (int)t);
     }
     if (o.st) {
-        pt_tok_buf_free(&o.b);
+        pt_tokenizer_buf_free(&o.b);
         return o.st;
     }
     *out = o.b.v;

@@ -24,8 +24,10 @@ typedef enum {
                               template's default date, 26 Jul 2024 */
     PT_CHAT_MISTRAL_V1,    /* Mistral/Mixtral tokenizer v1 as re-published in 2024:
                               "<s> [INST] ... [/INST] answer</s>" */
-    PT_CHAT_MISTRAL_V3     /* Mistral-7B-Instruct-v0.3: "<s>[INST] ...[/INST] answer</s>",
+    PT_CHAT_MISTRAL_V3,    /* Mistral-7B-Instruct-v0.3: "<s>[INST] ...[/INST] answer</s>",
                               system text before the last user message */
+    PT_CHAT_SMOLLM         /* SmolLM2-Instruct: chatml whose default system message names
+                              SmolLM */
 } pt_chat_template;
 
 typedef struct {
@@ -34,7 +36,7 @@ typedef struct {
 } pt_chat_msg;
 
 /* Name -> template ("llama3", "llama3-legacy", "llama3.1", "mistral", "mistral-v1",
- * "mistral-v3", "chatml", "qwen3", "alpaca"); an unknown name is PT_ERR_ARG listing the
+ * "mistral-v3", "chatml", "qwen3", "alpaca", "smollm"); an unknown name is PT_ERR_ARG listing the
  * known ones. */
 pt_status pt_chat_template_from_name(const char *name, pt_chat_template *out);
 const char *pt_chat_template_name(pt_chat_template t);

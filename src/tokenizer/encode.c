@@ -4,6 +4,7 @@
  * Buffers are reused across the stretches of one call; nothing is cached between calls, so
  * a tokenizer can encode from several threads at once. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 
@@ -14,25 +15,25 @@ typedef struct {
 } work;
 
 static void work_free(work *w) {
-    pt_tok_buf_free(&w->norm);
-    pt_tok_buf_free(&w->pre);
+    pt_tokenizer_buf_free(&w->norm);
+    pt_tokenizer_buf_free(&w->pre);
     free(w->pieces.v);
-    pt_tok_scratch_free(&w->sc);
+    pt_tokenizer_scratch_free(&w->sc);
 }
 
 static pt_status encode_text(const pt_tokenizer *t, const char *s, size_t n, bool at_start, work *w, tk_ivec *out) {
     if (t->n_norm) {
-        PT_TRY(pt_tok_normalize(t, s, n, &w->norm));
+        PT_TRY(pt_tokenizer_normalize(t, s, n, &w->norm));
         s = w->norm.v;
         n = w->norm.n;
     }
     if (n == 0) return PT_OK;
-    PT_TRY(pt_tok_pretokenize(t, s, n, at_start, &w->pre, &w->pieces));
+    PT_TRY(pt_tokenizer_pretokenize(t, s, n, at_start, &w->pre, &w->pieces));
     for (size_t i = 0; i < w->pieces.n; i++) {
         const tk_piece *p = &w->pieces.v[i];
         const char *ws = w->pre.v + p->off;
-        PT_TRY(t->model == TK_MODEL_SPM_SCORES ? pt_tok_spm_word(t, ws, p->len, &w->sc, out)
-                                               : pt_tok_bpe_word(t, ws, p->len, &w->sc, out));
+        PT_TRY(t->model == TK_MODEL_SPM_SCORES ? pt_tokenizer_spm_word(t, ws, p->len, &w->sc, out)
+                                               : pt_tokenizer_bpe_word(t, ws, p->len, &w->sc, out));
     }
     return PT_OK;
 }
@@ -47,23 +48,23 @@ pt_status pt_tokenizer_encode_ex(const pt_tokenizer *t, const char *text, size_t
     *ids = NULL;
     *n_ids = 0;
     if (!text && len) return pt_error(PT_ERR_ARG, "tokenizer encode: NULL text of length %zu", len);
-    size_t bad = len ? pt_tok_utf8_invalid_at(text, len) : SIZE_MAX;
-    if (bad != SIZE_MAX)
-        return pt_error(PT_ERR_ARG, "tokenizer encode: invalid UTF-8 at byte offset %zu (byte 0x%02X)", bad,
+    long bad = len ? pt_utf8_invalid_at(text, len) : -1;
+    if (bad >= 0)
+        return pt_error(PT_ERR_ARG, "tokenizer encode: invalid UTF-8 at byte offset %ld (byte 0x%02X)", bad,
                         (unsigned)(uint8_t)text[bad]);
     tk_seg *segs = NULL;
     size_t nseg = 0;
     tk_ivec out = {0};
     work w = {0};
     pt_status st = PT_OK;
-    if (len) st = pt_tok_split_added(t, text, len, parse_special, &segs, &nseg);
-    if (!st) st = pt_tok_ivec_push(&out, 0), out.n = 0; /* never hand back NULL */
-    for (int i = 0; !st && add_special && i < t->n_prefix; i++) st = pt_tok_ivec_push(&out, t->prefix[i]);
+    if (len) st = pt_tokenizer_split_added(t, text, len, parse_special, &segs, &nseg);
+    if (!st) st = pt_tokenizer_ivec_push(&out, 0), out.n = 0; /* never hand back NULL */
+    for (int i = 0; !st && add_special && i < t->n_prefix; i++) st = pt_tokenizer_ivec_push(&out, t->prefix[i]);
     for (size_t i = 0; !st && i < nseg; i++) {
-        if (segs[i].id >= 0) st = pt_tok_ivec_push(&out, segs[i].id);
+        if (segs[i].id >= 0) st = pt_tokenizer_ivec_push(&out, segs[i].id);
         else st = encode_text(t, text + segs[i].start, segs[i].end - segs[i].start, segs[i].start == 0, &w, &out);
     }
-    for (int i = 0; !st && add_special && i < t->n_suffix; i++) st = pt_tok_ivec_push(&out, t->suffix[i]);
+    for (int i = 0; !st && add_special && i < t->n_suffix; i++) st = pt_tokenizer_ivec_push(&out, t->suffix[i]);
     free(segs);
     work_free(&w);
     if (st) {

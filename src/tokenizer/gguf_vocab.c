@@ -5,7 +5,8 @@
  * score-based merges, <0xXX> byte fallback) and decoded like llama2.c.
  * tokenizer.ggml.model = "gpt2": byte-level BPE with tokenizer.ggml.merges; the split regex
  * comes from tokenizer.ggml.pre (llama-bpe/llama3: Llama 3's, qwen2: Qwen2's, default/gpt2 or
- * absent: GPT-2's). For qwen2 the NFC normaliser of Qwen's tokenizer.json is applied too, so
+ * absent: GPT-2's; smollm (and starcoder, which llama.cpp treats alike): every digit isolated
+ * first, then GPT-2's, as SmolLM's tokenizer.json chains Digits(individual_digits) and ByteLevel). For qwen2 the NFC normaliser of Qwen's tokenizer.json is applied too, so
  * both sources of the same checkpoint encode alike (llama.cpp itself skips it).
  *
  * Control (3), unknown (2) and user-defined (4) tokens are recognised in the text, as
@@ -147,7 +148,7 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     if (pre && pre->type != PT_GGUF_STRING)
         return pt_error(PT_ERR_FORMAT, "%s: metadata key 'tokenizer.ggml.pre': expected a string", label);
     const char *regex = gpt2_regex;
-    bool nfc = false;
+    bool nfc = false, split_digits = false;
     t->add_bos = false;
     if (pre && (str_eq(pre, "llama-bpe") || str_eq(pre, "llama3") || str_eq(pre, "llama-v3") ||
                 str_eq(pre, "smaug-bpe"))) {
@@ -157,13 +158,20 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     } else if (pre && str_eq(pre, "qwen2")) {
         regex = qwen2_regex;
         nfc = true;
+    } else if (pre && (str_eq(pre, "smollm") || str_eq(pre, "starcoder"))) {
+        split_digits = true;
     } else if (pre && !str_eq(pre, "default") && !str_eq(pre, "gpt2") && !str_eq(pre, "gpt-2")) {
         return pt_error(PT_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre: pre-tokenizer '%.*s' is not supported "
-                        "(supported: llama-bpe, llama3, qwen2, default, gpt2)", label, (int)pre->v.s.len, pre->v.s.ptr);
+                        "(supported: llama-bpe, llama3, qwen2, smollm, starcoder, default, gpt2)", label, (int)pre->v.s.len, pre->v.s.ptr);
     }
     if (nfc) PT_TRY(push_norm(t, TK_NORM_NFC, NULL, NULL));
+    if (split_digits) {
+        tk_pre digits = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
+        PT_TRY(pt_tokenizer_compile_regex(&digits.re, "\\p{N}", 5, label, "tokenizer.ggml.pre"));
+        PT_TRY(push_pre(t, digits));
+    }
     tk_pre split = {.type = TK_PRE_SPLIT, .behavior = TK_SPLIT_ISOLATED};
-    PT_TRY(pt_tok_compile_regex(&split.re, regex, strlen(regex), label, "tokenizer.ggml.pre"));
+    PT_TRY(pt_tokenizer_compile_regex(&split.re, regex, strlen(regex), label, "tokenizer.ggml.pre"));
     PT_TRY(push_pre(t, split));
     PT_TRY(push_pre(t, (tk_pre){.type = TK_PRE_BYTELEVEL}));
     PT_TRY(push_dec(t, (tk_dec){.type = TK_DEC_BYTELEVEL}));
@@ -171,7 +179,7 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
     if (merges->arr_n >= UINT32_MAX)
         return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges: %llu merges is too many", label,
                         (unsigned long long)merges->arr_n);
-    PT_TRY(pt_tok_reserve_merges(t, merges->arr_n));
+    PT_TRY(pt_tokenizer_reserve_merges(t, merges->arr_n));
     for (uint64_t i = 0; i < merges->arr_n; i++) {
         const pt_gguf_str *m = &merges->arr_str[i];
         const char *sp = memchr(m->ptr, ' ', m->len);
@@ -179,19 +187,19 @@ static pt_status setup_gpt2(pt_tokenizer *t, const pt_gguf *g, const char *label
             return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu]: expected \"left right\" with one space",
                             label, (unsigned long long)i);
         size_t an = (size_t)(sp - m->ptr), bn = m->len - an - 1;
-        int32_t a = pt_tok_vocab_find(t, m->ptr, an), b = pt_tok_vocab_find(t, sp + 1, bn);
+        int32_t a = pt_tokenizer_vocab_find(t, m->ptr, an), b = pt_tokenizer_vocab_find(t, sp + 1, bn);
         char small[256];
         char *cat = m->len <= sizeof small ? small : malloc(m->len);
         if (!cat) return pt_error(PT_ERR_OOM, "%s: out of memory", label);
         memcpy(cat, m->ptr, an);
         memcpy(cat + an, sp + 1, bn);
-        int32_t c = pt_tok_vocab_find(t, cat, an + bn);
+        int32_t c = pt_tokenizer_vocab_find(t, cat, an + bn);
         if (cat != small) free(cat);
         if (a < 0 || b < 0 || c < 0)
             return pt_error(PT_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu]: '%.*s' names a token that is not in "
                             "tokenizer.ggml.tokens", label, (unsigned long long)i, (int)(m->len > 80 ? 80 : m->len),
                             m->ptr);
-        PT_TRY(pt_tok_add_merge(t, a, b, (uint32_t)i, c));
+        PT_TRY(pt_tokenizer_add_merge(t, a, b, (uint32_t)i, c));
     }
     t->model = TK_MODEL_BPE;
     t->kind = "byte-level BPE";
@@ -213,8 +221,8 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
                         (unsigned long long)tokens->arr_n, MAX_VOCAB);
     int32_t n = (int32_t)tokens->arr_n;
     PT_TRY(get_array(g, label, "tokenizer.ggml.token_type", false, (uint64_t)n, false, &types));
-    PT_TRY(pt_tok_set_vocab_size(t, n));
-    for (int32_t i = 0; i < n; i++) PT_TRY(pt_tok_add_vocab(t, i, tokens->arr_str[i].ptr, tokens->arr_str[i].len));
+    PT_TRY(pt_tokenizer_set_vocab_size(t, n));
+    for (int32_t i = 0; i < n; i++) PT_TRY(pt_tokenizer_add_vocab(t, i, tokens->arr_str[i].ptr, tokens->arr_str[i].len));
     for (int32_t i = 0; types && i < n; i++) {
         int type = (int)pt_gguf_arr_num(types, (uint64_t)i);
         const pt_gguf_str *s = &tokens->arr_str[i];
@@ -222,7 +230,7 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
         if (type == TYPE_UNUSED) t->attr[i] |= TK_ATTR_SPECIAL;
         if ((type == TYPE_CONTROL || type == TYPE_UNKNOWN || type == TYPE_USER) && s->len > 0) {
             tk_added a = {.content = (char *)s->ptr, .len = s->len, .id = i, .special = type != TYPE_USER};
-            PT_TRY(pt_tok_add_added(t, &a));
+            PT_TRY(pt_tokenizer_add_added(t, &a));
             if (type == TYPE_CONTROL) t->attr[i] |= TK_ATTR_CONTROL;
         }
     }
@@ -253,14 +261,14 @@ static pt_status build(pt_tokenizer *t, const pt_gguf *g, const char *label) {
         memcpy(t->chat_template, ct->v.s.ptr, ct->v.s.len);
         t->chat_template[ct->v.s.len] = 0;
     }
-    return pt_tok_finish(t);
+    return pt_tokenizer_finish(t);
 }
 
 pt_status pt_tokenizer_load_gguf(pt_tokenizer **out, const pt_gguf *g) {
     *out = NULL;
     const char *label = g->label ? g->label : "gguf";
     pt_tokenizer *t = NULL;
-    pt_status st = pt_tok_new(&t, label);
+    pt_status st = pt_tokenizer_new(&t, label);
     if (!st) st = build(t, g, label);
     if (st) {
         pt_tokenizer_free(t);

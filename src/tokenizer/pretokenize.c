@@ -13,6 +13,7 @@
  * counts as white space and PCRE2 does not. Matching stops at PCRE2's default match limit,
  * which an adversarial pattern reports as an error instead of running for ever. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -143,8 +144,8 @@ static pt_status bytelevel_map(const char *s, size_t n, bool first, tk_buf *out,
     size_t off = out->n;
     for (size_t i = 0; i < n; i++) {
         char enc[4];
-        int k = pt_tok_utf8_encode(pt_tok_byte_to_cp((uint8_t)s[i]), enc);
-        PT_TRY(pt_tok_buf_put(out, enc, (size_t)k));
+        int k = pt_utf8_encode(pt_tokenizer_byte_to_cp((uint8_t)s[i]), enc);
+        PT_TRY(pt_tokenizer_buf_put(out, enc, (size_t)k));
     }
     return piece_push(pieces, off, out->n - off, first);
 }
@@ -163,8 +164,8 @@ static pt_status step_bytelevel(const tk_pre *p, ctx *c, const tk_buf *in, const
         size_t n = pc->len;
         if (p->add_prefix_space && s[0] != ' ') {
             c->tmp.n = 0;
-            PT_TRY(pt_tok_buf_put(&c->tmp, " ", 1));
-            PT_TRY(pt_tok_buf_put(&c->tmp, s, n));
+            PT_TRY(pt_tokenizer_buf_put(&c->tmp, " ", 1));
+            PT_TRY(pt_tokenizer_buf_put(&c->tmp, s, n));
             s = c->tmp.v;
             n = c->tmp.n;
         }
@@ -190,10 +191,10 @@ static pt_status step_metaspace(const tk_pre *p, ctx *c, const tk_buf *in, const
         bool starts = s[0] == ' ' || (pc->len >= (size_t)p->replen && memcmp(s, p->rep, (size_t)p->replen) == 0);
         bool prepend = !starts && (p->prepend_scheme == TK_PREPEND_ALWAYS ||
                                    (p->prepend_scheme == TK_PREPEND_FIRST && pc->first));
-        if (prepend) PT_TRY(pt_tok_buf_put(out, p->rep, (size_t)p->replen));
+        if (prepend) PT_TRY(pt_tokenizer_buf_put(out, p->rep, (size_t)p->replen));
         for (size_t k = 0; k < pc->len; k++) {
-            if (s[k] == ' ') PT_TRY(pt_tok_buf_put(out, p->rep, (size_t)p->replen));
-            else PT_TRY(pt_tok_buf_put(out, s + k, 1));
+            if (s[k] == ' ') PT_TRY(pt_tokenizer_buf_put(out, p->rep, (size_t)p->replen));
+            else PT_TRY(pt_tokenizer_buf_put(out, s + k, 1));
         }
         size_t len = out->n - off;
         if (!p->split) {
@@ -206,7 +207,7 @@ static pt_status step_metaspace(const tk_pre *p, ctx *c, const tk_buf *in, const
     return PT_OK;
 }
 
-pt_status pt_tok_pretokenize(const pt_tokenizer *t, const char *s, size_t n, bool at_start, tk_buf *buf,
+pt_status pt_tokenizer_pretokenize(const pt_tokenizer *t, const char *s, size_t n, bool at_start, tk_buf *buf,
                              tk_pieces *pieces) {
     tk_buf other = {0};
     tk_pieces pother = {0};
@@ -216,7 +217,7 @@ pt_status pt_tok_pretokenize(const pt_tokenizer *t, const char *s, size_t n, boo
     pt_status st;
     cur->n = 0;
     pc->n = 0;
-    if ((st = pt_tok_buf_put(cur, s, n)) || (st = piece_push(pc, 0, n, at_start))) goto done;
+    if ((st = pt_tokenizer_buf_put(cur, s, n)) || (st = piece_push(pc, 0, n, at_start))) goto done;
     for (int i = 0; i < t->n_pre && pc->n; i++) {
         const tk_pre *p = &t->pre[i];
         if (p->re && !c.md && !(c.md = pcre2_match_data_create(1, NULL))) {
@@ -263,9 +264,9 @@ pt_status pt_tok_pretokenize(const pt_tokenizer *t, const char *s, size_t n, boo
     }
     st = PT_OK;
 done:
-    pt_tok_buf_free(&other);
+    pt_tokenizer_buf_free(&other);
     free(pother.v);
-    pt_tok_buf_free(&c.tmp);
+    pt_tokenizer_buf_free(&c.tmp);
     free(c.sp.v);
     if (c.md) pcre2_match_data_free(c.md);
     return st;

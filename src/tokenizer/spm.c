@@ -5,6 +5,7 @@
  * when it is not one, as <0xXX> byte tokens (byte fallback). Pairs sit in a binary max-heap;
  * a popped pair is stale when either side has changed size since it was pushed. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 #include "util/heap.h"
 
 typedef struct {
@@ -28,20 +29,20 @@ static void try_pair(const pt_tokenizer *t, const char *w, sym *s, cand *h, size
     if (left < 0 || s[left].next < 0) return;
     int32_t right = s[left].next;
     uint32_t size = s[left].len + s[right].len;
-    int32_t id = pt_tok_vocab_find(t, w + s[left].start, size);
+    int32_t id = pt_tokenizer_vocab_find(t, w + s[left].start, size);
     if (id < 0) return;
     heap_push(h, nh, (cand){t->scores ? t->scores[id] : 0.0f, left, right, size});
 }
 
-pt_status pt_tok_spm_word(const pt_tokenizer *t, const char *w, size_t n, tk_scratch *sc, tk_ivec *out) {
+pt_status pt_tokenizer_spm_word(const pt_tokenizer *t, const char *w, size_t n, tk_scratch *sc, tk_ivec *out) {
     if (n == 0) return PT_OK;
-    PT_TRY(pt_tok_scratch_reserve(sc, n, sizeof(sym), sizeof(cand)));
+    PT_TRY(pt_tokenizer_scratch_reserve(sc, n, sizeof(sym), sizeof(cand)));
     sym *s = sc->sym;
     cand *h = sc->heap;
     int32_t ns = 0;
     for (size_t i = 0; i < n;) {
         int len;
-        (void)pt_tok_utf8_decode(w + i, n - i, &len);
+        (void)pt_utf8_decode(w + i, n - i, &len);
         s[ns] = (sym){(uint32_t)i, (uint32_t)len, ns - 1, -1};
         if (ns > 0) s[ns - 1].next = ns;
         ns++;
@@ -61,9 +62,9 @@ pt_status pt_tok_spm_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
         try_pair(t, w, s, h, &nh, c.left);
     }
     for (int32_t i = 0; i >= 0 && ns > 0; i = s[i].next) {
-        int32_t id = pt_tok_vocab_find(t, w + s[i].start, s[i].len);
+        int32_t id = pt_tokenizer_vocab_find(t, w + s[i].start, s[i].len);
         if (id >= 0) {
-            PT_TRY(pt_tok_ivec_push(out, id));
+            PT_TRY(pt_tokenizer_ivec_push(out, id));
             continue;
         }
         for (uint32_t k = 0; k < s[i].len; k++) {
@@ -72,7 +73,7 @@ pt_status pt_tok_spm_word(const pt_tokenizer *t, const char *w, size_t n, tk_scr
             if (b < 0)
                 return pt_error(PT_ERR_ARG, "%s: character at byte %u of a %zu-byte word has no token, no byte "
                                 "token and there is no unknown token", t->label, s[i].start, n);
-            PT_TRY(pt_tok_ivec_push(out, b));
+            PT_TRY(pt_tokenizer_ivec_push(out, b));
             if (b == t->unk_id) break; /* one unknown token per character */
         }
     }

@@ -10,7 +10,7 @@
 
 /* ---- hashing -------------------------------------------------------------------------- */
 
-uint32_t pt_tok_hash(const char *s, size_t n) {
+uint32_t pt_tokenizer_hash(const char *s, size_t n) {
     /* FNV-1a followed by a finaliser so that the low bits (the slot index) mix well. */
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
@@ -71,10 +71,10 @@ static bool vocab_eq(const pt_tokenizer *t, int32_t id, const char *s, size_t n)
     return t->vlen[id] == n && memcmp(t->pool + t->voff[id], s, n) == 0;
 }
 
-int32_t pt_tok_vocab_find(const pt_tokenizer *t, const char *s, size_t n) {
+int32_t pt_tokenizer_vocab_find(const pt_tokenizer *t, const char *s, size_t n) {
     const tk_strmap *m = &t->vocab;
     if (!m->slot) return -1;
-    uint32_t h = pt_tok_hash(s, n);
+    uint32_t h = pt_tokenizer_hash(s, n);
     for (uint32_t j = h & m->mask;; j = (j + 1) & m->mask) {
         int32_t id = m->slot[j];
         if (id < 0) return -1;
@@ -101,7 +101,7 @@ static pt_status pairmap_alloc(tk_pairmap *m, uint32_t cap) {
     return PT_OK;
 }
 
-bool pt_tok_pair_find(const tk_pairmap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged) {
+bool pt_tokenizer_pair_find(const tk_pairmap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged) {
     if (!m->key) return false;
     uint64_t k = ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
     for (uint32_t j = pair_hash(k) & m->mask;; j = (j + 1) & m->mask) {
@@ -123,12 +123,12 @@ static void pairmap_put_raw(tk_pairmap *m, uint64_t k, uint32_t rank, int32_t me
     m->merged[j] = merged;
 }
 
-pt_status pt_tok_reserve_merges(pt_tokenizer *t, size_t n) {
+pt_status pt_tokenizer_reserve_merges(pt_tokenizer *t, size_t n) {
     if (t->merges.key || n > (1u << 29)) return PT_OK;
     return pairmap_alloc(&t->merges, pow2_at_least((uint64_t)n * 2 + 2));
 }
 
-pt_status pt_tok_add_merge(pt_tokenizer *t, int32_t a, int32_t b, uint32_t rank, int32_t merged) {
+pt_status pt_tokenizer_add_merge(pt_tokenizer *t, int32_t a, int32_t b, uint32_t rank, int32_t merged) {
     tk_pairmap *m = &t->merges;
     if (!m->key) PT_TRY(pairmap_alloc(m, 1024));
     if ((uint64_t)(m->count + 1) * 2 > (uint64_t)m->mask + 1) {
@@ -151,7 +151,7 @@ pt_status pt_tok_add_merge(pt_tokenizer *t, int32_t a, int32_t b, uint32_t rank,
 
 /* ---- construction --------------------------------------------------------------------- */
 
-pt_status pt_tok_new(pt_tokenizer **out, const char *label) {
+pt_status pt_tokenizer_new(pt_tokenizer **out, const char *label) {
     pt_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return pt_error(PT_ERR_OOM, "tokenizer: out of memory");
     size_t n = strlen(label);
@@ -168,7 +168,7 @@ pt_status pt_tok_new(pt_tokenizer **out, const char *label) {
     return PT_OK;
 }
 
-pt_status pt_tok_set_vocab_size(pt_tokenizer *t, int32_t n) {
+pt_status pt_tokenizer_set_vocab_size(pt_tokenizer *t, int32_t n) {
     PT_ASSERT(!t->voff && n >= 0);
     t->n_vocab = n;
     size_t m = n ? (size_t)n : 1;
@@ -183,7 +183,7 @@ pt_status pt_tok_set_vocab_size(pt_tokenizer *t, int32_t n) {
     return strmap_alloc(&t->vocab, pow2_at_least((uint64_t)m * 2));
 }
 
-pt_status pt_tok_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n) {
+pt_status pt_tokenizer_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n) {
     if (id < 0 || id >= t->n_vocab)
         return pt_error(PT_ERR_FORMAT, "%s: token id %d outside the vocabulary (size %d)", t->label, id, t->n_vocab);
     if (t->vlen[id] != UINT32_MAX)
@@ -209,7 +209,7 @@ pt_status pt_tok_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n)
 
     tk_strmap *m = &t->vocab;
     if ((uint64_t)(m->count + 1) * 2 > (uint64_t)m->mask + 1) PT_TRY(strmap_grow(m));
-    uint32_t h = pt_tok_hash(s, n);
+    uint32_t h = pt_tokenizer_hash(s, n);
     uint32_t j = h & m->mask;
     for (; m->slot[j] >= 0; j = (j + 1) & m->mask) {
         /* The same string twice (possible in GGUF files): the later id wins, as in llama.cpp. */
@@ -224,7 +224,7 @@ pt_status pt_tok_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n)
     return PT_OK;
 }
 
-pt_status pt_tok_add_added(pt_tokenizer *t, const tk_added *a) {
+pt_status pt_tokenizer_add_added(pt_tokenizer *t, const tk_added *a) {
     if (a->id < 0 || a->id >= t->n_vocab)
         return pt_error(PT_ERR_FORMAT, "%s: added token id %d outside the vocabulary (size %d)", t->label, a->id,
                         t->n_vocab);
@@ -272,7 +272,7 @@ static pt_status sort_added(const tk_added *base, int *v, int n) {
     return PT_OK;
 }
 
-pt_status pt_tok_finish(pt_tokenizer *t) {
+pt_status pt_tokenizer_finish(pt_tokenizer *t) {
     /* Added tokens, bucketed by first byte and longest first, so that matching at a text
      * position tries the few candidates that can start there and takes the longest. Only
      * the entry that currently owns its id takes part. */
@@ -295,12 +295,12 @@ pt_status pt_tok_finish(pt_tokenizer *t) {
         static const char hex[] = "0123456789ABCDEF";
         name[0] = '<'; name[1] = '0'; name[2] = 'x';
         name[3] = hex[b >> 4]; name[4] = hex[b & 15]; name[5] = '>';
-        t->byte_id[b] = pt_tok_vocab_find(t, name, 6);
+        t->byte_id[b] = pt_tokenizer_vocab_find(t, name, 6);
     }
     return PT_OK;
 }
 
-pt_status pt_tok_compile_regex(pcre2_code **out, const char *pattern, size_t len, const char *label, const char *key) {
+pt_status pt_tokenizer_compile_regex(pcre2_code **out, const char *pattern, size_t len, const char *label, const char *key) {
     int err;
     PCRE2_SIZE off;
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
@@ -315,7 +315,7 @@ pt_status pt_tok_compile_regex(pcre2_code **out, const char *pattern, size_t len
     return PT_OK;
 }
 
-const char *pt_tok_text(const pt_tokenizer *t, int32_t id, size_t *len) {
+const char *pt_tokenizer_text(const pt_tokenizer *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;
     int32_t a = t->added_of_id[id];
     if (a >= 0) {
@@ -380,12 +380,12 @@ int32_t pt_tokenizer_token_id(const pt_tokenizer *t, const char *token) {
         const tk_added *a = &t->added[i];
         if (a->len == n && memcmp(a->content, token, n) == 0 && t->added_of_id[a->id] == i) return a->id;
     }
-    return pt_tok_vocab_find(t, token, n);
+    return pt_tokenizer_vocab_find(t, token, n);
 }
 
 const char *pt_tokenizer_token_text(const pt_tokenizer *t, int32_t id) {
     size_t n;
-    return pt_tok_text(t, id, &n);
+    return pt_tokenizer_text(t, id, &n);
 }
 
 bool pt_tokenizer_is_special(const pt_tokenizer *t, int32_t id) {

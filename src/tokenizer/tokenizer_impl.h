@@ -6,7 +6,7 @@
  * and loading GGUF metadata both fill this one structure, so encode and decode have a
  * single implementation.
  *
- * Cross-file helpers carry the pt_tok_ prefix; they are module-internal, not API. */
+ * Cross-file helpers carry the pt_tokenizer_ prefix; they are module-internal, not API. */
 #ifndef PT_TOKENIZER_IMPL_H
 #define PT_TOKENIZER_IMPL_H
 
@@ -31,24 +31,19 @@ typedef struct { char *v; size_t n, cap; } tk_buf;
  * and is stopped here instead of exhausting memory. */
 #define PT_TOK_WORK_LIMIT(n) ((size_t)(n) * 16 + 4096)
 
-pt_status pt_tok_ivec_push(tk_ivec *a, int32_t x);
-pt_status pt_tok_buf_put(tk_buf *b, const void *p, size_t n);
-void pt_tok_buf_free(tk_buf *b);
+pt_status pt_tokenizer_ivec_push(tk_ivec *a, int32_t x);
+pt_status pt_tokenizer_buf_put(tk_buf *b, const void *p, size_t n);
+void pt_tokenizer_buf_free(tk_buf *b);
 
 /* ---- UTF-8 and the byte-level alphabet ------------------------------------------------ */
 
-/* Offset of the first byte that is not part of a well-formed UTF-8 sequence, or SIZE_MAX. */
-size_t pt_tok_utf8_invalid_at(const char *s, size_t n);
-/* Decodes the (valid) character at s; *len gets its byte length. */
-uint32_t pt_tok_utf8_decode(const char *s, size_t n, int *len);
-int pt_tok_utf8_encode(uint32_t cp, char out[4]);
 /* Copies s to b replacing ill-formed subsequences by U+FFFD (as Rust's from_utf8_lossy). */
-pt_status pt_tok_utf8_lossy(tk_buf *b, const char *s, size_t n);
-bool pt_tok_is_space(uint32_t cp); /* Unicode White_Space */
+pt_status pt_tokenizer_utf8_lossy(tk_buf *b, const char *s, size_t n);
+bool pt_tokenizer_is_space(uint32_t cp); /* Unicode White_Space */
 
 /* GPT-2 byte-level alphabet: byte -> code point and back (-1 if cp is not in it). */
-uint32_t pt_tok_byte_to_cp(uint8_t b);
-int pt_tok_cp_to_byte(uint32_t cp);
+uint32_t pt_tokenizer_byte_to_cp(uint8_t b);
+int pt_tokenizer_cp_to_byte(uint32_t cp);
 
 /* ---- hash maps ------------------------------------------------------------------------ */
 
@@ -67,8 +62,8 @@ typedef struct {
     uint32_t mask, count;
 } tk_pairmap;
 
-uint32_t pt_tok_hash(const char *s, size_t n);
-bool pt_tok_pair_find(const tk_pairmap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged);
+uint32_t pt_tokenizer_hash(const char *s, size_t n);
+bool pt_tokenizer_pair_find(const tk_pairmap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *merged);
 
 /* ---- the tokenizer -------------------------------------------------------------------- */
 
@@ -167,37 +162,37 @@ struct pt_tokenizer {
 };
 
 /* Allocates an empty tokenizer. */
-pt_status pt_tok_new(pt_tokenizer **out, const char *label);
+pt_status pt_tokenizer_new(pt_tokenizer **out, const char *label);
 /* Sets the vocabulary size (allocates per-id arrays). Call once, before adding strings. */
-pt_status pt_tok_set_vocab_size(pt_tokenizer *t, int32_t n);
+pt_status pt_tokenizer_set_vocab_size(pt_tokenizer *t, int32_t n);
 /* Records the model-vocabulary string of `id` and indexes it. A duplicate id is an error. */
-pt_status pt_tok_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n);
-int32_t pt_tok_vocab_find(const pt_tokenizer *t, const char *s, size_t n);
+pt_status pt_tokenizer_add_vocab(pt_tokenizer *t, int32_t id, const char *s, size_t n);
+int32_t pt_tokenizer_vocab_find(const pt_tokenizer *t, const char *s, size_t n);
 /* Sizes the merge table for n merges up front (loading then never rehashes). */
-pt_status pt_tok_reserve_merges(pt_tokenizer *t, size_t n);
-pt_status pt_tok_add_merge(pt_tokenizer *t, int32_t a, int32_t b, uint32_t rank, int32_t merged);
+pt_status pt_tokenizer_reserve_merges(pt_tokenizer *t, size_t n);
+pt_status pt_tokenizer_add_merge(pt_tokenizer *t, int32_t a, int32_t b, uint32_t rank, int32_t merged);
 /* Registers an added token (content copied) and builds nothing yet. */
-pt_status pt_tok_add_added(pt_tokenizer *t, const tk_added *a);
+pt_status pt_tokenizer_add_added(pt_tokenizer *t, const tk_added *a);
 /* Finishes loading: added-token index, byte tokens, default attrs. */
-pt_status pt_tok_finish(pt_tokenizer *t);
+pt_status pt_tokenizer_finish(pt_tokenizer *t);
 /* Compiles a pre-tokeniser regex (PCRE2, UTF + UCP, JIT when available). */
-pt_status pt_tok_compile_regex(pcre2_code **out, const char *pattern, size_t len, const char *label, const char *key);
+pt_status pt_tokenizer_compile_regex(pcre2_code **out, const char *pattern, size_t len, const char *label, const char *key);
 
 /* The byte range of a token string, or NULL for an id without one. */
-const char *pt_tok_text(const pt_tokenizer *t, int32_t id, size_t *len);
+const char *pt_tokenizer_text(const pt_tokenizer *t, int32_t id, size_t *len);
 
 /* ---- encode stages -------------------------------------------------------------------- */
 
 typedef struct { size_t start, end; int32_t id; } tk_seg; /* id -1: ordinary text */
 /* Cuts text at added tokens; with parse_special false only non-special ones are matched. */
-pt_status pt_tok_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
+pt_status pt_tokenizer_split_added(const pt_tokenizer *t, const char *s, size_t n, bool parse_special, tk_seg **segs,
                              size_t *nseg);
 
-pt_status pt_tok_normalize(const pt_tokenizer *t, const char *s, size_t n, tk_buf *out);
+pt_status pt_tokenizer_normalize(const pt_tokenizer *t, const char *s, size_t n, tk_buf *out);
 
 typedef struct { size_t off, len; bool first; } tk_piece;
 typedef struct { tk_piece *v; size_t n, cap; } tk_pieces;
-pt_status pt_tok_pretokenize(const pt_tokenizer *t, const char *s, size_t n, bool at_start, tk_buf *buf,
+pt_status pt_tokenizer_pretokenize(const pt_tokenizer *t, const char *s, size_t n, bool at_start, tk_buf *buf,
                              tk_pieces *pieces);
 
 /* Scratch for the merge loops, reused across the words of one encode call. */
@@ -205,9 +200,9 @@ typedef struct {
     void *sym, *heap;
     size_t sym_cap, heap_cap; /* bytes */
 } tk_scratch;
-pt_status pt_tok_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, size_t cand_size);
-void pt_tok_scratch_free(tk_scratch *sc);
-pt_status pt_tok_bpe_word(const pt_tokenizer *t, const char *s, size_t n, tk_scratch *sc, tk_ivec *out);
-pt_status pt_tok_spm_word(const pt_tokenizer *t, const char *s, size_t n, tk_scratch *sc, tk_ivec *out);
+pt_status pt_tokenizer_scratch_reserve(tk_scratch *sc, size_t nsym, size_t sym_size, size_t cand_size);
+void pt_tokenizer_scratch_free(tk_scratch *sc);
+pt_status pt_tokenizer_bpe_word(const pt_tokenizer *t, const char *s, size_t n, tk_scratch *sc, tk_ivec *out);
+pt_status pt_tokenizer_spm_word(const pt_tokenizer *t, const char *s, size_t n, tk_scratch *sc, tk_ivec *out);
 
 #endif

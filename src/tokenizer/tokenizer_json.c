@@ -8,6 +8,7 @@
  * silently approximated. The file is untrusted input (a fuzz target): every field's type is
  * checked and ids are bounded before anything is allocated from them. */
 #include "tokenizer/tokenizer_impl.h"
+#include "util/utf8.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ static pt_status get_char(const ld *L, json_t *o, const char *key, const char *p
     PT_TRY(get_str(L, o, key, path, &s, &n));
     int len;
     if (n == 0) return pt_error(PT_ERR_FORMAT, "%s: %s.%s: expected one character, found \"\"", L->label, path, key);
-    *cp = pt_tok_utf8_decode(s, n, &len);
+    *cp = pt_utf8_decode(s, n, &len);
     if ((size_t)len != n)
         return pt_error(PT_ERR_FORMAT, "%s: %s.%s: expected one character, found \"%s\"", L->label, path, key, s);
     return PT_OK;
@@ -223,7 +224,7 @@ static pt_status parse_pretokenizer(const ld *L, json_t *o, const char *path) {
         else return pt_error(PT_ERR_FORMAT, "%s: %s.behavior: unknown split behavior '%s'", L->label, path, beh);
         if (re) {
             snprintf(key, sizeof key, "%s.pattern.Regex", path);
-            PT_TRY(pt_tok_compile_regex(&p.re, s, n, L->label, key));
+            PT_TRY(pt_tokenizer_compile_regex(&p.re, s, n, L->label, key));
         } else {
             if (!(p.lit = dup_n(s, n))) return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
             p.litlen = n;
@@ -234,14 +235,14 @@ static pt_status parse_pretokenizer(const ld *L, json_t *o, const char *path) {
         PT_TRY(get_bool(L, o, "use_regex", path, true, &p.use_regex));
         if (p.use_regex) {
             snprintf(key, sizeof key, "%s (GPT-2 regex)", path);
-            PT_TRY(pt_tok_compile_regex(&p.re, gpt2_regex, sizeof gpt2_regex - 1, L->label, key));
+            PT_TRY(pt_tokenizer_compile_regex(&p.re, gpt2_regex, sizeof gpt2_regex - 1, L->label, key));
         }
     } else if (!strcmp(type, "Metaspace")) {
         uint32_t cp;
         pt_status st;
         PT_TRY(get_char(L, o, "replacement", path, &cp));
         p.type = TK_PRE_METASPACE;
-        p.replen = pt_tok_utf8_encode(cp, p.rep);
+        p.replen = pt_utf8_encode(cp, p.rep);
         p.prepend_scheme = prepend_scheme(L, o, path, &st);
         if (st) return st;
         PT_TRY(get_bool(L, o, "split", path, true, &p.split));
@@ -251,7 +252,7 @@ static pt_status parse_pretokenizer(const ld *L, json_t *o, const char *path) {
         p.type = TK_PRE_SPLIT;
         p.behavior = individual ? TK_SPLIT_ISOLATED : TK_SPLIT_CONTIGUOUS;
         snprintf(key, sizeof key, "%s (digits)", path);
-        PT_TRY(pt_tok_compile_regex(&p.re, "\\p{N}", 5, L->label, key));
+        PT_TRY(pt_tokenizer_compile_regex(&p.re, "\\p{N}", 5, L->label, key));
     } else if (!strcmp(type, "Sequence")) {
         json_t *arr = json_object_get(o, "pretokenizers");
         if (!json_is_array(arr))
@@ -400,7 +401,7 @@ static pt_status parse_decoder(const ld *L, json_t *o, const char *path) {
 
 static pt_status merge_ids(const ld *L, size_t rank, const char *a, size_t an, const char *b, size_t bn) {
     pt_tokenizer *t = L->t;
-    int32_t ia = pt_tok_vocab_find(t, a, an), ib = pt_tok_vocab_find(t, b, bn);
+    int32_t ia = pt_tokenizer_vocab_find(t, a, an), ib = pt_tokenizer_vocab_find(t, b, bn);
     if (ia < 0 || ib < 0) {
         const char *bad = ia < 0 ? a : b;
         size_t bl = ia < 0 ? an : bn;
@@ -412,12 +413,12 @@ static pt_status merge_ids(const ld *L, size_t rank, const char *a, size_t an, c
     if (!cat) return pt_error(PT_ERR_OOM, "%s: out of memory", L->label);
     memcpy(cat, a, an);
     memcpy(cat + an, b, bn);
-    int32_t im = pt_tok_vocab_find(t, cat, an + bn);
+    int32_t im = pt_tokenizer_vocab_find(t, cat, an + bn);
     if (cat != small) free(cat);
     if (im < 0)
         return pt_error(PT_ERR_FORMAT, "%s: model.merges[%zu]: the merge of '%.*s' and '%.*s' is not in model.vocab",
                         L->label, rank, (int)(an > 80 ? 80 : an), a, (int)(bn > 80 ? 80 : bn), b);
-    return pt_tok_add_merge(t, ia, ib, (uint32_t)rank, im);
+    return pt_tokenizer_add_merge(t, ia, ib, (uint32_t)rank, im);
 }
 
 static pt_status parse_merges(const ld *L, json_t *merges) {
@@ -425,7 +426,7 @@ static pt_status parse_merges(const ld *L, json_t *merges) {
     if (!json_is_array(merges)) return fmt_err(L, "model.merges", "expected an array");
     size_t n = json_array_size(merges);
     if (n >= UINT32_MAX) return fmt_err(L, "model.merges", "too many merges");
-    PT_TRY(pt_tok_reserve_merges(L->t, n));
+    PT_TRY(pt_tokenizer_reserve_merges(L->t, n));
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(merges, i);
         if (json_is_string(m)) {
@@ -466,7 +467,7 @@ static pt_status parse_added(const ld *L, json_t *arr) {
         PT_TRY(get_bool(L, o, "rstrip", path, false, &a.rstrip));
         PT_TRY(get_bool(L, o, "single_word", path, false, &a.single_word));
         PT_TRY(get_bool(L, o, "normalized", path, !a.special, &a.normalized));
-        PT_TRY(pt_tok_add_added(L->t, &a));
+        PT_TRY(pt_tokenizer_add_added(L->t, &a));
     }
     return PT_OK;
 }
@@ -514,11 +515,11 @@ static pt_status parse_model(const ld *L, json_t *root) {
     int32_t n = 0;
     PT_TRY(vocab_size(L, vocab, added, &n));
     if (n <= 0) return fmt_err(L, "model.vocab", "empty: a tokenizer needs at least one token");
-    PT_TRY(pt_tok_set_vocab_size(t, n));
+    PT_TRY(pt_tokenizer_set_vocab_size(t, n));
     const char *key;
     size_t klen;
     json_t *v;
-    json_object_keylen_foreach(vocab, key, klen, v) PT_TRY(pt_tok_add_vocab(t, (int32_t)json_integer_value(v), key, klen));
+    json_object_keylen_foreach(vocab, key, klen, v) PT_TRY(pt_tokenizer_add_vocab(t, (int32_t)json_integer_value(v), key, klen));
 
     static const char *const affixes[] = {"continuing_subword_prefix", "end_of_word_suffix"};
     for (int i = 0; i < 2; i++) {
@@ -556,7 +557,7 @@ static pt_status parse_root(pt_tokenizer *t, json_t *root, const char *label) {
     json_t *dec = json_object_get(root, "decoder");
     t->has_decoder = dec && !json_is_null(dec);
     PT_TRY(parse_decoder(&L, dec, "decoder"));
-    PT_TRY(pt_tok_finish(t));
+    PT_TRY(pt_tokenizer_finish(t));
 
     bool bytelevel = false;
     for (int i = 0; i < t->n_pre; i++) bytelevel |= t->pre[i].type == TK_PRE_BYTELEVEL;
@@ -579,7 +580,7 @@ pt_status pt_tokenizer_parse_json(pt_tokenizer **out, const char *json, size_t l
         return pt_error(PT_ERR_FORMAT, "%s: line %d column %d: not valid JSON: %s", label, err.line, err.column,
                         err.text);
     pt_tokenizer *t = NULL;
-    pt_status st = pt_tok_new(&t, label);
+    pt_status st = pt_tokenizer_new(&t, label);
     if (!st) st = parse_root(t, root, label);
     json_decref(root);
     if (st) {

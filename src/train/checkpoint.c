@@ -13,12 +13,6 @@
 #include "format/safetensors.h"
 #include "util/file.h"
 
-pt_status pt_make_dir(const char *dir) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return pt_error(PT_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
-    if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: exists and is not a directory", dir);
-    return PT_OK;
-}
-
 static void fsync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
@@ -146,7 +140,7 @@ pt_status pt_checkpoint_save(const char *out_dir, const pt_adapter *a, const pt_
     pt_status rc = final && tmp ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
     if (!rc) {
         remove_dir(tmp); /* a leftover of an interrupted write */
-        rc = pt_make_dir(tmp);
+        rc = pt_mkdir_p(tmp);
     }
     if (!rc) rc = pt_adapter_save(a, tmp);
     if (!rc) rc = save_moments(tmp, ps);

@@ -39,7 +39,4 @@ pt_status pt_checkpoint_load_state(const char *ckpt_dir, const pt_train_config *
 /* Reads the AdamW moments into ps->m and ps->v. */
 pt_status pt_checkpoint_load_moments(const char *ckpt_dir, pt_lora_params *ps);
 
-/* Creates a directory (and no parents); fine if it exists. */
-pt_status pt_make_dir(const char *dir);
-
 #endif

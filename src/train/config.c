@@ -65,6 +65,7 @@ static const key_def keys[] = {
     {"eval_templates", K_STR, OFF(eval_templates), 0, 0, false, "compass templates for eval_every: all (default), or a list of tN, tN-fwd, tN-rev, fwd, rev"},
     {"eval_dir", K_STR, OFF(eval_dir), 0, 0, false, "result directory of the eval_every evaluations (default OUT/compass)"},
     {"eval_max_new_tokens", K_INT, OFF(eval_max_new_tokens), 0, 1 << 20, false, "reply length of the open prompts generated with each evaluation (0: no open prompts)"},
+    {"grad_dump", K_STR, OFF(grad_dump), 0, 0, false, "debug: write the first optimiser step's LoRA gradients (before clipping) to this safetensors file, PEFT keys (for oracle comparisons)"},
     {"threads", K_INT, OFF(threads), 0, 1024, false, "worker threads (0: $OMP_NUM_THREADS if set, else all cores)"},
 };
 #define N_KEYS (int)(sizeof keys / sizeof keys[0])

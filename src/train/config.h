@@ -58,6 +58,8 @@ typedef struct {
     long eval_every;            /* optimiser steps between evaluations (0: none; never at step 0) */
     char *eval_templates;       /* template selection (NULL: all), see pt_templates_select */
     char *eval_dir;             /* result directory (NULL: OUT/compass) */
+    char *grad_dump;            /* debug, for oracle tests: the first step's LoRA gradients
+                                   (before clipping) written here as safetensors, PEFT keys */
     int eval_max_new_tokens;    /* open prompts' reply length (0: no open prompts) */
 } pt_train_config;
 

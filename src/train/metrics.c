@@ -148,7 +148,7 @@ void pt_metrics_close(pt_metrics_log *l) {
 
 /* ---- held-out evaluations ------------------------------------------------------------------ */
 
-static pt_status remember(pt_eval_log *l, long step) {
+static pt_status remember(pt_metrics_eval_log *l, long step) {
     if (l->n_steps == l->cap_steps) {
         int cap = l->cap_steps ? 2 * l->cap_steps : 16;
         long *s = realloc(l->steps, sizeof *s * (size_t)cap);
@@ -159,7 +159,7 @@ static pt_status remember(pt_eval_log *l, long step) {
     return PT_OK;
 }
 
-pt_status pt_eval_log_open(pt_eval_log *l, const char *out_dir, bool resume) {
+pt_status pt_metrics_eval_open(pt_metrics_eval_log *l, const char *out_dir, bool resume) {
     memset(l, 0, sizeof *l);
     char *pj = pt_path_join(out_dir, "eval_metrics.jsonl"), *pc = pt_path_join(out_dir, "eval_metrics.csv");
     pt_status st = pj && pc ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
@@ -186,11 +186,11 @@ pt_status pt_eval_log_open(pt_eval_log *l, const char *out_dir, bool resume) {
         if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the evaluation logs for writing: %s", out_dir, strerror(errno));
     }
     l->jsonl_path = pj, l->csv_path = pc;
-    if (st) pt_eval_log_close(l);
+    if (st) pt_metrics_eval_close(l);
     return st;
 }
 
-bool pt_eval_log_has(const pt_eval_log *l, long step) {
+bool pt_metrics_eval_has(const pt_metrics_eval_log *l, long step) {
     for (int i = 0; i < l->n_steps; i++)
         if (l->steps[i] == step) return true;
     return false;
@@ -206,7 +206,7 @@ static void shortest(char *buf, size_t size, double v) {
     }
 }
 
-pt_status pt_eval_log_write(pt_eval_log *l, const pt_eval_metrics *m) {
+pt_status pt_metrics_eval_write(pt_metrics_eval_log *l, const pt_eval_metrics *m) {
     static const char *names[] = {"eval_loss", "eval_rewards/chosen", "eval_rewards/rejected", "eval_rewards/accuracies",
                                   "eval_rewards/margins", "eval_logps/chosen", "eval_logps/rejected"};
     const double v[] = {m->loss, m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies, m->rewards_margins, m->logps_chosen,
@@ -227,7 +227,7 @@ pt_status pt_eval_log_write(pt_eval_log *l, const pt_eval_metrics *m) {
     return remember(l, m->step);
 }
 
-void pt_eval_log_close(pt_eval_log *l) {
+void pt_metrics_eval_close(pt_metrics_eval_log *l) {
     if (l->jsonl) fclose(l->jsonl);
     if (l->csv) fclose(l->csv);
     free(l->jsonl_path);

@@ -47,13 +47,13 @@ typedef struct {
     char *jsonl_path, *csv_path;
     long *steps;                 /* (n_steps) steps with a row */
     int n_steps, cap_steps;
-} pt_eval_log;
+} pt_metrics_eval_log;
 
 /* resume: keep the rows there are (dropping a line cut short by a kill); else a fresh log. */
-pt_status pt_eval_log_open(pt_eval_log *l, const char *out_dir, bool resume);
-bool pt_eval_log_has(const pt_eval_log *l, long step);
-pt_status pt_eval_log_write(pt_eval_log *l, const pt_eval_metrics *m);
-void pt_eval_log_close(pt_eval_log *l);
+pt_status pt_metrics_eval_open(pt_metrics_eval_log *l, const char *out_dir, bool resume);
+bool pt_metrics_eval_has(const pt_metrics_eval_log *l, long step);
+pt_status pt_metrics_eval_write(pt_metrics_eval_log *l, const pt_eval_metrics *m);
+void pt_metrics_eval_close(pt_metrics_eval_log *l);
 
 /* Peak resident memory of the process so far, MiB. */
 double pt_peak_rss_mib(void);

@@ -13,6 +13,10 @@ struct pt_tmodel {
 pt_status pt_tmodel_new(pt_tmodel **out, const pt_model *m, const pt_adapter *a, const pt_lora_params *ps,
                         const pt_tmodel_shape *shape) {
     *out = NULL;
+    /* the per-head Q/K norms have no backward in the training model yet */
+    if (m->cfg.arch == PT_ARCH_QWEN3)
+        return pt_error(PT_ERR_UNSUPPORTED, "%s: qwen3 models run (generate, score, compass, merge) but cannot be trained "
+                        "yet: the training model has no backward for their per-head Q/K RMSNorm", m->path ? m->path : "model");
     pt_tmodel *t = calloc(1, sizeof *t);
     if (!t) return pt_error(PT_ERR_OOM, "out of memory");
     t->f64 = shape->f64;

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "eval/compass.h"
-#include "eval/templates.h"
+#include "format/safetensors.h"
 #include "model/adapter.h"
 #include "train/batch.h"
 #include "train/checkpoint.h"
@@ -49,10 +48,9 @@ typedef struct {
     long *mb_start, *mb_count; /* (grad_accum) the step's micro-batches */
     long total;
     char *ckpt;               /* the checkpoint resumed from, or NULL */
-    char *eval_dir;           /* eval_every > 0: the compass result directory */
     pt_heldout ho;            /* eval_data's pairs */
     bool ho_on;
-    pt_eval_log elog;
+    pt_metrics_eval_log elog;
     bool elog_open;
 } trainer;
 
@@ -317,6 +315,18 @@ static bool all_finite(const float *v, int64_t n) {
     return true;
 }
 
+/* The gradients as an oracle test compares them (tools/trl_dpo_oracle.py): one flat tensor
+ * per PEFT key, in the adapter's row-major order. */
+static pt_status dump_grads(const pt_lora_params *ps, const char *path) {
+    pt_safetensors_entry *e = calloc((size_t)ps->n, sizeof *e);
+    if (!e) return pt_error(PT_ERR_OOM, "out of memory");
+    for (int i = 0; i < ps->n; i++)
+        e[i] = (pt_safetensors_entry){.name = ps->key[i], .dtype = PT_F32, .n_dims = 1, .shape = {ps->numel[i]}, .data = ps->g[i]};
+    pt_status st = pt_safetensors_write(path, e, ps->n, NULL);
+    free(e);
+    return st;
+}
+
 static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_before) {
     const pt_train_config *c = t->cfg;
     const int n = t->data.n;
@@ -348,6 +358,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
     if (!isfinite(loss) || !isfinite(norm))
         return pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
                         step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
+    if (c->grad_dump && step == 0) PT_TRY(dump_grads(&t->ps, c->grad_dump));
     if (c->max_grad_norm > 0) { /* torch.nn.utils.clip_grad_norm_ */
         double k = c->max_grad_norm / (norm + 1e-6);
         if (k < 1.0) {
@@ -388,7 +399,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
 
 static void trainer_free(trainer *t) {
     if (t->log_open) pt_metrics_close(&t->log);
-    if (t->elog_open) pt_eval_log_close(&t->elog);
+    if (t->elog_open) pt_metrics_eval_close(&t->elog);
     pt_heldout_free(&t->ho);
     pt_tmodel_free(t->tm);
     pt_tbatch_free(&t->b);
@@ -398,7 +409,6 @@ static void trainer_free(trainer *t) {
     free(t->perm), free(t->ref_all), free(t->logp_pol), free(t->logp_ref), free(t->coef);
     free(t->seq_pol), free(t->seq_ref), free(t->seq_coef), free(t->mb_start), free(t->mb_count);
     free(t->ckpt);
-    free(t->eval_dir);
 }
 
 static pt_status save_checkpoint(trainer *t) {
@@ -408,89 +418,14 @@ static pt_status save_checkpoint(trainer *t) {
 }
 
 /* ---- compass evaluations (eval_every) -------------------------------------------------------
- * Every eval_every optimiser steps (not at step 0: a base-model evaluation costs as much as any
- * other; run `politune compass` for it), after that step's checkpoint, the Political Compass
- * Test runs on the model with the live adapter (t->a: the LoRA parameters being trained point
- * into it, so nothing is copied) through pt_compass_track, which reads the adapter and uses its
- * own engine: training's state and results are untouched. Logprob mode, the eval_templates
- * selection, and the default open prompts with eval_max_new_tokens new tokens (0: none). The
- * row's iteration is the evaluation's number (step / eval_every). A step that pc.csv already
- * has a row for (a resumed run repeating steps) is not evaluated again. */
-
-static pt_status eval_setup(trainer *t) {
-    const pt_train_config *c = t->cfg;
-    if (c->eval_every <= 0) return PT_OK;
-    pt_template_variant *v = NULL;
-    int nv = 0;
-    pt_status st = pt_templates_select(c->eval_templates, &v, &nv);
-    free(v);
-    if (st) return pt_error_wrap(st, "eval_templates: ");
-    char *qp = pt_eval_find_asset(PT_PCT_QUESTIONNAIRE), *sp = pt_eval_find_asset(PT_PCT_SCORING);
-    const bool found = qp && sp;
-    free(qp), free(sp);
-    if (!found)
-        return pt_error(PT_ERR_IO, "eval_every: the Political Compass files (%s, %s) were not found under $POLITUNE_ASSETS or ../shared/assets",
-                        PT_PCT_QUESTIONNAIRE, PT_PCT_SCORING);
-    if (c->eval_dir) t->eval_dir = strdup(c->eval_dir);
-    else {
-        size_t n = strlen(c->out) + 16;
-        if ((t->eval_dir = malloc(n))) snprintf(t->eval_dir, n, "%s/compass", c->out);
-    }
-    if (!t->eval_dir) return pt_error(PT_ERR_OOM, "out of memory");
-    return PT_OK;
-}
-
-/* Whether dir/pc.csv has a row for `step` (its second column). */
-static bool eval_recorded(const char *dir, long step) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/pc.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return false;
-    bool found = false, header = true;
-    char line[256];
-    while (!found && fgets(line, sizeof line, f)) {
-        const bool whole = strchr(line, '\n') != NULL;
-        if (!header) {
-            char *comma = strchr(line, ',');
-            char *end;
-            if (comma) {
-                long s = strtol(comma + 1, &end, 10);
-                if (end != comma + 1 && (*end == ',' || *end == '\n' || *end == '\r' || !*end) && s == step) found = true;
-            }
-        }
-        /* skip the rest of a long line */
-        int ch = 0;
-        if (!whole)
-            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
-        header = false;
-        if (ch == EOF && !whole) break;
-    }
-    fclose(f);
-    return found;
-}
+ * After each step's checkpoint, the caller's evaluate hook (the CLI sets eval/train_eval.h's):
+ * training does not reach up into eval/. The adapter is the live one, read, never modified. */
 
 static pt_status maybe_evaluate(trainer *t) {
-    const pt_train_config *c = t->cfg;
-    const long step = t->st.step;
-    if (c->eval_every <= 0 || step <= 0 || step % c->eval_every) return PT_OK;
-    if (eval_recorded(t->eval_dir, step)) {
-        note(t, "compass: step %ld already evaluated in %s", step, t->eval_dir);
-        return PT_OK;
-    }
-    pt_compass_config cfg = pt_compass_config_default();
-    cfg.mode = PT_COMPASS_LOGPROB;
-    cfg.templates = c->eval_templates;
-    if (c->eval_max_new_tokens > 0) {
-        const char *const *ids, *const *prompts;
-        cfg.n_open_prompts = pt_open_prompts_default(&ids, &prompts);
-        cfg.open_prompt_ids = ids;
-        cfg.open_prompts = prompts;
-        cfg.gen.max_new_tokens = c->eval_max_new_tokens;
-    }
-    const double t0 = pt_now_s();
-    pt_status st = pt_compass_track(t->m, t->a, t->eval_dir, step / c->eval_every, step, NULL, NULL, &cfg, c->out);
-    if (st) return pt_error_wrap(st, "compass evaluation at step %ld: ", step);
-    note(t, "compass: step %ld evaluated in %.1f s, appended to %s", step, pt_now_s() - t0, t->eval_dir);
+    if (!t->hooks || !t->hooks->evaluate) return PT_OK;
+    char msg[1024];
+    PT_TRY(t->hooks->evaluate(t->hooks->eval_user, t->m, t->a, t->st.step, msg, sizeof msg));
+    if (msg[0]) note(t, "%s", msg);
     return PT_OK;
 }
 
@@ -504,7 +439,7 @@ static pt_status heldout_evaluate(trainer *t) {
     const pt_train_config *c = t->cfg;
     const long step = t->st.step;
     if (!t->ho_on || !(step == 0 || step == t->total || (c->eval_every > 0 && step % c->eval_every == 0))) return PT_OK;
-    if (pt_eval_log_has(&t->elog, step)) {
+    if (pt_metrics_eval_has(&t->elog, step)) {
         note(t, "eval: step %ld already in %s/eval_metrics.jsonl", step, c->out);
         return PT_OK;
     }
@@ -512,7 +447,7 @@ static pt_status heldout_evaluate(trainer *t) {
     pt_status st = pt_heldout_evaluate(&t->ho, t->tm, &t->b, c->loss_type, c->beta, c->label_smoothing, &em);
     if (st) return pt_error_wrap(st, "held-out evaluation at step %ld: ", step);
     em.step = step;
-    PT_TRY(pt_eval_log_write(&t->elog, &em));
+    PT_TRY(pt_metrics_eval_write(&t->elog, &em));
     if (!t->res->n_evals++) t->res->eval_first = em;
     t->res->eval_last = em;
     note(t, "eval: step %ld, %d pairs: accuracy %.2f, margin %.2f", step, em.pairs, em.rewards_accuracies, em.rewards_margins);
@@ -523,9 +458,8 @@ static pt_status run(trainer *t) {
     const pt_train_config *c = t->cfg;
     if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
     if (!c->out) return pt_error(PT_ERR_ARG, "no output directory (out)");
-    PT_TRY(eval_setup(t));
     PT_TRY(load_data(t));
-    PT_TRY(pt_make_dir(c->out));
+    PT_TRY(pt_mkdir_p(c->out));
     const uint64_t data_hash = pt_dataset_hash(&t->data);
     if (c->resume) {
         PT_TRY(pt_checkpoint_find(c->resume, &t->ckpt));
@@ -560,7 +494,7 @@ static pt_status run(trainer *t) {
     PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
     t->log_open = true;
     if (t->ho_on) {
-        PT_TRY(pt_eval_log_open(&t->elog, c->out, c->resume != NULL));
+        PT_TRY(pt_metrics_eval_open(&t->elog, c->out, c->resume != NULL));
         t->elog_open = true;
         PT_TRY(heldout_evaluate(t));
     }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/adapter.h"
 #include "model/model.h"
 #include "train/config.h"
 #include "train/metrics.h"
@@ -29,6 +30,11 @@ typedef struct {
     void (*on_step)(void *user, const pt_train_metrics *m); /* after every optimiser step */
     void (*on_note)(void *user, const char *msg);           /* one line of information */
     void *user;
+    /* Called after every optimiser step's checkpoint with the live adapter (read, never
+     * modified), e.g. the compass evaluation of --eval-every (eval/train_eval.h); it decides
+     * whether the step is due, and may leave a line for on_note in note. May be NULL. */
+    pt_status (*evaluate)(void *eval_user, const pt_model *m, const pt_adapter *a, long step, char *note, size_t note_cap);
+    void *eval_user;
 } pt_train_hooks;
 
 typedef struct {

@@ -150,6 +150,6 @@ pt_status pt_mkdir_p(const char *dir) {
         if (!c) break;
     }
     free(p);
-    if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: not a directory", dir);
+    if (!pt_dir_exists(dir)) return pt_error(PT_ERR_IO, "%s: exists and is not a directory", dir);
     return PT_OK;
 }

@@ -10,17 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-typedef enum {
-    PT_OK = 0,
-    PT_ERR_IO,          /* a file could not be opened, read, written or mapped */
-    PT_ERR_FORMAT,      /* a file's content is malformed or inconsistent */
-    PT_ERR_OOM,         /* an allocation failed */
-    PT_ERR_ARG,         /* a caller passed an invalid argument (bad flag, id out of range, ...) */
-    PT_ERR_UNSUPPORTED, /* well-formed, but something this build does not handle */
-    PT_ERR_NUMERIC,     /* NaN / Inf where a finite number is required */
-    PT_ERR_NET,         /* network / HTTP failure */
-    PT_ERR_INTERNAL     /* a broken invariant: a bug */
-} pt_status;
+#include "politune.h"
+
+/* pt_status and the functions that read the message are public: include/politune.h. */
 
 /* Records a formatted message for `st` and returns `st`, so callers can write
  * `return pt_error(PT_ERR_FORMAT, "%s: ...", path);`. */
@@ -36,9 +28,6 @@ typedef void (*pt_warn_sink)(const char *message);
 void pt_warn_set_sink(pt_warn_sink sink);
 void pt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-const char *pt_errmsg(void);          /* the last message set on this thread ("" if none) */
-void pt_error_clear(void);
-const char *pt_status_name(pt_status st);
 
 /* Invariant check that stays on in release builds: a failure is a bug in politune. */
 #define PT_ASSERT(cond)                                                                  \

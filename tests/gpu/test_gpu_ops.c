@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_backend.h"
-#include "politune.h"
+#include "../internal.h"
 #include "../test.h"
 
 #define F32_TOL 1e-4

@@ -63,6 +63,40 @@ pt_status cli_parse_ids(const char *s, int32_t **ids, int *n) {
     return PT_OK;
 }
 
+int cli_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, const char *usage, bool positional,
+               const cli_option_group *groups) {
+    opterr = 0; /* the message below names the option, once */
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int r = 0;
+        for (const cli_option_group *g = groups; g && g->fn && !r; g++) r = g->fn(g->opts, cmd, opt, optarg);
+        if (r < 0) return 2;
+        if (r) continue;
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            return CLI_HELP_SHOWN;
+        }
+        return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+    }
+    if (!positional && optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+int cli_bind_group(void *binds, const char *cmd, int opt, const char *arg) {
+    for (const cli_bind *b = binds; b->opt; b++)
+        if (b->opt == opt) {
+            if (b->str) *b->str = arg;
+            if (b->flag) *b->flag = true;
+            return 1;
+        }
+    return 0;
+}
+
+int cli_model_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_model_option(opts, cmd, opt, arg); }
+
+int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_gen_option(opts, cmd, opt, arg); }
+
 int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg) {
     long v;
     switch (opt) {

@@ -9,6 +9,25 @@
 #include <stdio.h>
 
 #include "politune.h"
+#include "util/status.h"
+#include "format/gguf.h"
+#include "format/safetensors.h"
+#include "model/model.h"
+#include "model/adapter.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/chat.h"
+#include "engine/engine.h"
+#include "engine/generate.h"
+#include "backend/cpu/matmul.h"
+#include "backend/backend.h"
+#include "train/train.h"
+#include "eval/questionnaire.h"
+#include "eval/scoring.h"
+#include "eval/compass.h"
+#include "eval/report.h"
+#include "data/pipeline.h"
+#include "data/judge.h"
+#include "serve/server.h"
 
 /* Prints "politune <cmd>: <message>" (the library message when msg is NULL) to stderr and
  * returns the exit status for the failure (2 for usage errors, 1 otherwise). */
@@ -20,6 +39,35 @@ bool cli_parse_int(const char *s, long lo, long hi, long *out);
 bool cli_parse_float(const char *s, double *out);
 /* "1,2,3" -> malloc'd int32 array */
 pt_status cli_parse_ids(const char *s, int32_t **ids, int *n);
+
+/* The getopt loop every command shares. A command's options come in groups, each a table of
+ * getopt_long entries (the command puts them all in one `longopts`) handled by one function:
+ * it returns 1 when the option was its own and taken, 0 when it is not its own, and -1 after
+ * printing a bad value's message (cli_usage_error). --help ('h') prints `usage`. */
+typedef int (*cli_option_fn)(void *opts, const char *cmd, int opt, const char *arg);
+typedef struct {
+    cli_option_fn fn;
+    void *opts;
+} cli_option_group;
+
+#define CLI_HELP_SHOWN (-1)
+/* Runs the loop over argv (the groups end with {NULL}). Returns 0 to go on (positional
+ * arguments from optind, when `positional`), CLI_HELP_SHOWN after --help (the command
+ * returns 0), or the exit status of a usage error. */
+int cli_getopt(const char *cmd, int argc, char **argv, const struct option *longopts, const char *usage, bool positional,
+               const cli_option_group *groups);
+/* Options that only store their value: a string option's argument into *str, or a flag's
+ * true into *flag. A group of them is an array ending with {0} (opts: the array). */
+typedef struct {
+    int opt;
+    const char **str;
+    bool *flag;
+} cli_bind;
+int cli_bind_group(void *binds, const char *cmd, int opt, const char *arg);
+
+/* The group handlers of the shared option sets below (opts: a cli_model_opts / cli_gen_opts). */
+int cli_model_group(void *opts, const char *cmd, int opt, const char *arg);
+int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg);
 
 /* Options every model-using command takes. */
 typedef struct {

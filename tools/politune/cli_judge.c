@@ -224,3 +224,7 @@ int cli_stage_close(cli_stage *st, const char *cmd, cli_judge *jo, pt_status sta
     free(st->compass);
     return rc;
 }
+
+int cli_judge_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_judge_option(opts, cmd, opt, arg); }
+
+int cli_stage_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_stage_option(opts, cmd, opt, arg); }

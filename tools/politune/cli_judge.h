@@ -23,6 +23,8 @@ typedef struct {
 void cli_judge_defaults(cli_judge *j);
 /* 1 if the option was a judge flag, 0 if not, -1 on a bad value (message printed). */
 int cli_judge_option(cli_judge *j, const char *cmd, int opt, const char *arg);
+/* cli_judge_option as a cli_option_group handler (opts: a cli_judge). */
+int cli_judge_group(void *opts, const char *cmd, int opt, const char *arg);
 /* Connects to / loads the judge; returns 0 or the exit status (message printed). */
 int cli_judge_open(cli_judge *j, const char *cmd);
 void cli_judge_close(cli_judge *j);
@@ -70,6 +72,8 @@ typedef struct {
 
 /* 1 if the option was a stage flag, 0 if not, -1 on a bad value (message printed). */
 int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *arg);
+/* cli_stage_option as a cli_option_group handler (opts: a cli_stage_opts). */
+int cli_stage_group(void *opts, const char *cmd, int opt, const char *arg);
 
 #define CLI_STAGE_LONGOPTS                                                                                 \
     {"in", required_argument, 0, 1100}, {"out", required_argument, 0, 1101},                               \

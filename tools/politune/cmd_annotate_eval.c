@@ -27,6 +27,30 @@ static const char *usage_text =
     "  --band B               half-width of the center class around 5 (default 0.5)\n"
     "  --metrics FILE         also write the metrics JSON here\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
 
+/* annotate-eval's own options (the judge's and the stage's are cli_judge.c's). */
+typedef struct {
+    pt_annotate_opts *o;
+    const char **metrics;
+} annotate_cli;
+
+static int annotate_option(void *opts, const char *cmd, int c, const char *arg) {
+    annotate_cli *a = opts;
+    double f;
+    switch (c) {
+    case 1: a->o->label_field = arg; return 1;
+    case 2: a->o->left_labels = arg; return 1;
+    case 3: a->o->right_labels = arg; return 1;
+    case 4: a->o->center_labels = arg; return 1;
+    case 5: a->o->score_field = arg; return 1;
+    case 6:
+        if (!cli_parse_float(arg, &f) || f < 0 || f > 4) return cli_usage_error(cmd, "--band wants 0..4, got '%s'", arg), -1;
+        a->o->band = f;
+        return 1;
+    case 7: *a->metrics = arg; return 1;
+    default: return 0;
+    }
+}
+
 int cmd_annotate_eval(int argc, char **argv) {
     const char *cmd = "annotate-eval";
     cli_judge jo;
@@ -37,7 +61,6 @@ int cmd_annotate_eval(int argc, char **argv) {
                           .center_labels = "center,centre,neutral,I,Independent",
                           .band = 0.5};
     const char *metrics = NULL;
-    double f;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
                                              CLI_READ_LONGOPTS,
@@ -50,29 +73,9 @@ int cmd_annotate_eval(int argc, char **argv) {
                                              {"metrics", required_argument, 0, 7},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int r = cli_judge_option(&jo, cmd, c, optarg);
-        if (!r) r = cli_stage_option(&so, cmd, c, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (c) {
-        case 1: o.label_field = optarg; break;
-        case 2: o.left_labels = optarg; break;
-        case 3: o.right_labels = optarg; break;
-        case 4: o.center_labels = optarg; break;
-        case 5: o.score_field = optarg; break;
-        case 6:
-            if (!cli_parse_float(optarg, &f) || f < 0 || f > 4) return cli_usage_error(cmd, "--band wants 0..4, got '%s'", optarg);
-            o.band = f;
-            break;
-        case 7: metrics = optarg; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {annotate_option, &(annotate_cli){&o, &metrics}}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");
     if (!o.label_field) return cli_usage_error(cmd, "--label-field NAME is required");
     if (!o.score_field && !so.io.out) return cli_usage_error(cmd, "--out FILE is required (or --score-field NAME)");

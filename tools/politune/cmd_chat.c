@@ -21,21 +21,12 @@ int cmd_chat(int argc, char **argv) {
     cli_gen_defaults(&go);
     go.p.sampling.temperature = 0.7f;
     go.p.sampling.top_p = 0.9f;
-    static const struct option opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS, {"system", required_argument, 0, 'Y'},
+    static const struct option longopts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS, {"system", required_argument, 0, 'Y'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, opt, optarg);
-        if (!r) r = cli_gen_option(&go, cmd, opt, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (opt == 'Y') system = optarg;
-        else if (opt == 'h') { fputs(usage, stdout); return 0; }
-        else return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_bind binds[] = {{'Y', &system, NULL}, {0, NULL, NULL}};
+    const cli_option_group groups[] = {{cli_model_group, &mo}, {cli_gen_group, &go}, {cli_bind_group, binds}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     cli_session s;
     int rc = cli_session_open(&s, cmd, &mo, 1);
     if (rc) return rc;

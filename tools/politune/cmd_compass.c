@@ -37,6 +37,12 @@ static const char *usage =
     "  --batch N             sequences per forward pass (default 8)\n"
     "  --no-prefix-sharing   logprob mode: prefill the prompt once per option instead of once per\n"
     "                        item (same numbers, about 4x the work; a benchmark baseline)\n"
+    "  --option-scoring S    logprob mode: number (default; the options numbered 0-3 in the prompt,\n"
+    "                        the number token scored), mean (label log-prob per token), first (the\n"
+    "                        label tokens where the labels branch apart) or full (summed label\n"
+    "                        log-prob, which favours short labels); see docs/compass.md\n"
+    "  --compare-scorings    logprob mode: compute all four scorings and record their answer counts,\n"
+    "                        positions and agreement in compass.json (one more prefill per item)\n"
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
@@ -64,6 +70,7 @@ int cmd_compass(int argc, char **argv) {
                                          {"open-prompts", required_argument, 0, 'O'}, {"no-open-prompts", no_argument, 0, 'N'},
                                          {"batch", required_argument, 0, 'B'}, {"verbose", no_argument, 0, 'v'},
                                          {"no-prefix-sharing", no_argument, 0, 'P'},
+                                         {"option-scoring", required_argument, 0, 1001}, {"compare-scorings", no_argument, 0, 1002},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
@@ -103,6 +110,10 @@ int cmd_compass(int argc, char **argv) {
             break;
         case 'v': verbose = true; break;
         case 'P': cfg.no_prefix_sharing = true; break;
+        case 1001:
+            if (pt_option_scoring_from_name(optarg, &cfg.option_scoring)) return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", optarg);
+            break;
+        case 1002: cfg.compare_scorings = true; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

@@ -33,23 +33,13 @@ static const char *usage =
 int cmd_compass_score(int argc, char **argv) {
     const char *cmd = "compass-score";
     const char *scoring = NULL, *qpath = NULL, *list = NULL, *afile = NULL;
-    static const struct option opts[] = {{"scoring", required_argument, 0, 's'}, {"questionnaire", required_argument, 0, 'q'},
+    static const struct option longopts[] = {{"scoring", required_argument, 0, 's'}, {"questionnaire", required_argument, 0, 'q'},
                                          {"answers", required_argument, 0, 'a'}, {"answers-file", required_argument, 0, 'f'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (opt) {
-        case 's': scoring = optarg; break;
-        case 'q': qpath = optarg; break;
-        case 'a': list = optarg; break;
-        case 'f': afile = optarg; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_bind binds[] = {{'s', &scoring, NULL}, {'q', &qpath, NULL}, {'a', &list, NULL}, {'f', &afile, NULL}, {0, NULL, NULL}};
+    const cli_option_group groups[] = {{cli_bind_group, binds}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!list == !afile) return cli_usage_error(cmd, "give the answers with exactly one of --answers LIST or --answers-file FILE");
     char *def_s = NULL, *def_q = NULL;
     if (!scoring) {

@@ -1,8 +1,9 @@
 /* politune demo: the embedded demo recipe (run_demo_recipe.c) through `politune run`'s
  * machinery, then the figures a reader looks for — where base, left and right sit on the
- * compass, how well each adapter learned its preferences, on its training pairs and on
- * held-out ones (a 260K-parameter story model barely moves on the compass, so the held-out
- * reward accuracy is what shows each adapter learned its side) — and where the report is. */
+ * compass in each answer mode, how well each adapter learned its preferences, on its training
+ * pairs and on held-out ones (a demo-sized run can learn its pairs before the compass moves,
+ * so the held-out reward accuracy shows whether each adapter learned its side) — and where
+ * the report is. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,7 +11,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "run_driver.h"
-#include "run_fs.h"
+#include "pipeline/fs.h"
 #include "util/clock.h"
 #include "util/file.h"
 
@@ -18,19 +19,20 @@ static const char *usage_text =
     "usage: politune demo [--out DIR] [--pairs N] [--steps N] [--eval-every N] [--threads N] [--quiet]\n"
     "                     [--set KEY=VALUE ...]\n"
     "       politune demo --print-recipe\n\n"
-    "The PoliTune experiment at demo scale: stories260K as the base model; N preference pairs per\n"
-    "side sampled (seeded) from the PoliTune left and right datasets; a left and a right LoRA adapter\n"
-    "trained with DPO, with the Political Compass and the DPO reward accuracy on 50 held-out pairs\n"
-    "per side (data.heldout) measured during training; the compass of the base model and both\n"
-    "adapters; and DIR/report/report.html with the three points and the two trajectories. A few\n"
-    "minutes on two cores. The assets come from $POLITUNE_ASSETS, else ../shared/assets beside\n"
-    "the checkout, else the cache (fetched when missing; see politune pull). A rerun skips what\n"
-    "is done, like politune run.\n\n"
+    "The PoliTune experiment at demo scale: SmolLM2-135M-Instruct (Q4_1 GGUF) as the base model; N\n"
+    "preference pairs per side sampled (seeded) from the PoliTune left and right datasets; a left and\n"
+    "a right LoRA adapter trained with DPO, with the Political Compass and the DPO reward accuracy on\n"
+    "8 held-out pairs per side (data.heldout) measured during training; the compass of the base\n"
+    "model and both adapters in logprob mode (the number scoring) and in generate mode; and\n"
+    "DIR/report/report.html with the three points (and, with --eval-every, the trajectories). Sized\n"
+    "for about ten minutes on two cores. The assets come from $POLITUNE_ASSETS, else ../shared/assets\n"
+    "beside the checkout, else the cache (fetched when missing; see politune pull). A rerun skips\n"
+    "what is done, like politune run.\n\n"
     "options:\n"
     "  --out DIR         where the run goes (default: demo-run)\n"
-    "  --pairs N         pairs per side (default 250, the recipe's data.sample)\n"
-    "  --steps N         training steps per adapter (default 60)\n"
-    "  --eval-every N    compass every N training steps (default 10)\n"
+    "  --pairs N         pairs per side (default 32, the recipe's data.sample)\n"
+    "  --steps N         training steps per adapter (default 8)\n"
+    "  --eval-every N    compass every N training steps (default 0: none; each costs about a minute)\n"
     "  --threads N       threads per stage (default: all cores)\n"
     "  --quiet           stages' own messages go to their log.txt\n"
     "  --set KEY=VALUE   override any key of the recipe, e.g. --set eval.templates=t1 (repeatable)\n"
@@ -40,24 +42,32 @@ static const char *usage_text =
     "  politune demo\n"
     "  politune demo --print-recipe > my-recipe.yaml && politune run my-recipe.yaml\n";
 
-/* "economic -1.25, social +0.87" from the last evaluation of DIR/compass.json. */
-static void position(const char *dir, const char *stage, char *buf, size_t n) {
+/* "economic -1.25 (sd 0.40), social +0.87 (sd 0.31), invalid 0.02" from the last evaluation of
+ * DIR/compass.json; 0 when the stage has none. */
+static int position(const char *dir, const char *stage, char *buf, size_t n) {
     char *d = pt_path_join(dir, stage), *p = d ? pt_path_join(d, "compass.json") : NULL;
     json_t *doc = p ? json_load_file(p, 0, NULL) : NULL;
     json_t *evs = json_object_get(doc, "evaluations");
-    json_t *pos = json_object_get(json_array_get(evs, json_array_size(evs) - 1), "position");
+    json_t *ev = json_array_get(evs, json_array_size(evs) - 1);
+    json_t *pos = json_object_get(ev, "position");
+    int found = ev != NULL;
     buf[0] = 0;
     json_t *axes = json_object_get(doc, "axes");
     for (size_t i = 0; i < json_array_size(axes); i++) {
         const char *name = json_string_value(json_object_get(json_array_get(axes, i), "name"));
         json_t *mean = json_object_get(json_object_get(pos, name ? name : ""), "mean");
         size_t k = strlen(buf);
-        if (name && json_is_number(mean)) snprintf(buf + k, n - k, "%s%s %+.2f", k ? ", " : "", name, json_number_value(mean));
+        json_t *sd = json_object_get(json_object_get(pos, name ? name : ""), "sd");
+        if (name && json_is_number(mean))
+            snprintf(buf + k, n - k, "%s%s %+.2f (sd %.2f)", k ? ", " : "", name, json_number_value(mean), json_number_value(sd));
     }
     if (!buf[0]) snprintf(buf, n, "(no position)");
+    size_t k = strlen(buf);
+    if (ev) snprintf(buf + k, n - k, ", invalid %.3f", json_number_value(json_object_get(ev, "invalid_rate")));
     json_decref(doc);
     free(p);
     free(d);
+    return found;
 }
 
 /* The reward accuracy of the last step and its mean over the last ten, from metrics.jsonl. */
@@ -191,12 +201,16 @@ int cmd_demo(int argc, char **argv) {
         char buf[512];
         printf("\ndemo finished in %.0f s (%dm%02ds)\n", secs, (int)secs / 60, (int)secs % 60);
         static const char *who[3] = {"base", "left", "right"};
-        for (int i = 0; i < 3; i++) {
-            char stage[32];
-            snprintf(stage, sizeof stage, "compass-%s", who[i]);
-            position(dir, stage, buf, sizeof buf);
-            printf("  %-6s %s\n", who[i], buf);
-        }
+        /* one compass stage per mode when the recipe has two (compass-base-logprob, ...) */
+        static const char *modes[3] = {"", "-logprob", "-generate"};
+        for (int md = 0; md < 3; md++)
+            for (int i = 0; i < 3; i++) {
+                char stage[48];
+                snprintf(stage, sizeof stage, "compass-%s%s", who[i], modes[md]);
+                if (!position(dir, stage, buf, sizeof buf)) continue;
+                if (md) printf("  %-6s %-9s %s\n", who[i], modes[md] + 1, buf);
+                else printf("  %-6s %s\n", who[i], buf);
+            }
         for (int i = 1; i < 3; i++) {
             char stage[32];
             snprintf(stage, sizeof stage, "train-%s", who[i]);

@@ -37,29 +37,15 @@ int cmd_generate(int argc, char **argv) {
     cli_gen_defaults(&go);
     const char *prompt = NULL, *system = NULL;
     bool chat = false, json = false, verbose = false;
-    static const struct option opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
+    static const struct option longopts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
                                          {"prompt", required_argument, 0, 'P'}, {"system", required_argument, 0, 'Y'},
                                          {"chat", no_argument, 0, 'c'}, {"json", no_argument, 0, 'J'},
                                          {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, opt, optarg);
-        if (!r) r = cli_gen_option(&go, cmd, opt, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (opt) {
-        case 'P': prompt = optarg; break;
-        case 'Y': system = optarg; break;
-        case 'c': chat = true; break;
-        case 'J': json = true; break;
-        case 'v': verbose = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_bind binds[] = {{'P', &prompt, NULL}, {'Y', &system, NULL}, {'c', NULL, &chat}, {'J', NULL, &json}, {'v', NULL, &verbose},
+                        {0, NULL, NULL}};
+    const cli_option_group groups[] = {{cli_model_group, &mo}, {cli_gen_group, &go}, {cli_bind_group, binds}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!prompt) return cli_usage_error(cmd, "--prompt TEXT is required");
     char *stdin_text = NULL;
     if (!strcmp(prompt, "-")) prompt = stdin_text = read_stdin();

@@ -27,6 +27,21 @@ static void print_means(const char *cmd, json_t *summary) {
     }
 }
 
+/* judge-answers' own options (the judge's and the stage's are cli_judge.c's). */
+typedef struct {
+    pt_answers_opts *o;
+    bool *update;
+} answers_cli;
+
+static int answers_option(void *opts, const char *cmd, int c, const char *arg) {
+    answers_cli *a = opts;
+    switch (c) {
+    case 1: a->o->rationale = false; return 1;
+    case 2: *a->update = false; return 1;
+    default: return 0;
+    }
+}
+
 int cmd_judge_answers(int argc, char **argv) {
     const char *cmd = "judge-answers";
     cli_judge jo;
@@ -40,21 +55,9 @@ int cmd_judge_answers(int argc, char **argv) {
                                              {"no-update", no_argument, 0, 2},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int r = cli_judge_option(&jo, cmd, c, optarg);
-        if (!r) r = cli_stage_option(&so, cmd, c, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (c) {
-        case 1: o.rationale = false; break;
-        case 2: update = false; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {answers_option, &(answers_cli){&o, &update}}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in PATH is required");
     if (!so.io.out) return cli_usage_error(cmd, "--out FILE is required");
 

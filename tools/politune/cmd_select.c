@@ -19,13 +19,30 @@ static const char *usage_text =
     "  --margin M             keep ideology <= 5-M (left) or >= 5+M (right) (default 2)\n"
     "  --min-quality Q        keep quality >= Q (default 3)\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
 
+/* select's own options (the judge's and the stage's are cli_judge.c's). */
+static int select_option(void *opts, const char *cmd, int c, const char *arg) {
+    pt_select_opts *o = opts;
+    double f;
+    switch (c) {
+    case 1: o->target = arg; return 1;
+    case 2:
+        if (!cli_parse_float(arg, &f) || f < 0 || f > 4) return cli_usage_error(cmd, "--margin wants 0..4, got '%s'", arg), -1;
+        o->margin = f;
+        return 1;
+    case 3:
+        if (!cli_parse_float(arg, &f) || f < 1 || f > 5) return cli_usage_error(cmd, "--min-quality wants 1..5, got '%s'", arg), -1;
+        o->min_quality = f;
+        return 1;
+    default: return 0;
+    }
+}
+
 int cmd_select(int argc, char **argv) {
     const char *cmd = "select";
     cli_judge jo;
     cli_judge_defaults(&jo);
     cli_stage_opts so = {0};
     pt_select_opts o = {.margin = 2, .min_quality = 3};
-    double f;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
                                              CLI_READ_LONGOPTS,
@@ -34,28 +51,9 @@ int cmd_select(int argc, char **argv) {
                                              {"min-quality", required_argument, 0, 3},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int r = cli_judge_option(&jo, cmd, c, optarg);
-        if (!r) r = cli_stage_option(&so, cmd, c, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (c) {
-        case 1: o.target = optarg; break;
-        case 2:
-            if (!cli_parse_float(optarg, &f) || f < 0 || f > 4) return cli_usage_error(cmd, "--margin wants 0..4, got '%s'", optarg);
-            o.margin = f;
-            break;
-        case 3:
-            if (!cli_parse_float(optarg, &f) || f < 1 || f > 5) return cli_usage_error(cmd, "--min-quality wants 1..5, got '%s'", optarg);
-            o.min_quality = f;
-            break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {select_option, &o}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");
     if (!so.read.text_field) return cli_usage_error(cmd, "--text-field NAME is required");
     if (!o.target || (strcmp(o.target, "left") && strcmp(o.target, "right"))) return cli_usage_error(cmd, "--target left|right is required");

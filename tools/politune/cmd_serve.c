@@ -48,6 +48,73 @@ static void log_line(void *user, const char *line) {
     fprintf(stderr, "politune serve: %02d:%02d:%02d %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, line);
 }
 
+/* serve's own options (the model's are cli.c's). */
+typedef struct {
+    pt_server_opts *so;
+    const char **port_file, **tokenizer;
+    long *parallel;
+    double *grace;
+    bool *quiet;
+} serve_cli;
+
+static int serve_option(void *opts, const char *cmd, int c, const char *arg) {
+    serve_cli *p = opts;
+    pt_server_opts *so = p->so;
+    long v;
+    switch (c) {
+    case 1: so->host = arg; return 1;
+    case 2:
+        if (!cli_parse_int(arg, 0, 65535, &v)) return cli_usage_error(cmd, "--port wants 0..65535, got '%s'", arg), -1;
+        so->port = (int)v;
+        return 1;
+    case 3: *p->port_file = arg; return 1;
+    case 4: so->api_key = arg; return 1;
+    case 5:
+        if (!cli_parse_int(arg, 1, 256, p->parallel)) return cli_usage_error(cmd, "--parallel wants 1..256, got '%s'", arg), -1;
+        return 1;
+    case 6:
+        if (!cli_parse_int(arg, 0, 1 << 20, &v)) return cli_usage_error(cmd, "--queue wants an integer >= 0, got '%s'", arg), -1;
+        so->max_queue = (int)v;
+        return 1;
+    case 7:
+        if (!cli_parse_int(arg, 16, 1L << 32, &v)) return cli_usage_error(cmd, "--max-body wants a byte count >= 16, got '%s'", arg), -1;
+        so->max_body = (size_t)v;
+        return 1;
+    case 8:
+        if (!cli_parse_int(arg, 1, 1 << 20, &v)) return cli_usage_error(cmd, "--max-tokens wants a positive integer, got '%s'", arg), -1;
+        so->default_max_tokens = (int)v;
+        return 1;
+    case 9: so->model_id = arg; return 1;
+    case 10: *p->tokenizer = arg; return 1;
+    case 11:
+        if (!cli_parse_float(arg, p->grace) || *p->grace < 0) return cli_usage_error(cmd, "--grace wants seconds >= 0, got '%s'", arg), -1;
+        return 1;
+    case 12: *p->quiet = true; return 1;
+    case 13: so->batch_invariant = true; return 1;
+    case 14:
+        if (!cli_parse_int(arg, 2, 65536, &v)) return cli_usage_error(cmd, "--max-connections wants 2..65536, got '%s'", arg), -1;
+        so->max_connections = (int)v;
+        return 1;
+    case 15:
+        if (!cli_parse_int(arg, 1, 65536, &v)) return cli_usage_error(cmd, "--max-per-client wants a positive integer, got '%s'", arg), -1;
+        so->max_per_client = (int)v;
+        return 1;
+    case 16:
+        if (!cli_parse_int(arg, 0, 65535, &v)) return cli_usage_error(cmd, "--reserve wants an integer >= 0, got '%s'", arg), -1;
+        so->reserve = (int)v;
+        return 1;
+    case 17:
+        if (!cli_parse_int(arg, 1, 86400, &v)) return cli_usage_error(cmd, "--request-timeout wants 1..86400 seconds, got '%s'", arg), -1;
+        so->request_timeout_s = (int)v;
+        return 1;
+    case 18:
+        if (!cli_parse_int(arg, 1, 86400, &v)) return cli_usage_error(cmd, "--idle-timeout wants 1..86400 seconds, got '%s'", arg), -1;
+        so->idle_timeout_s = (int)v;
+        return 1;
+    default: return 0;
+    }
+}
+
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     cli_model_opts mo = {0};
@@ -55,7 +122,7 @@ int cmd_serve(int argc, char **argv) {
     so.port = 8080;
     so.api_key = getenv("POLITUNE_API_KEY");
     const char *port_file = NULL, *tokenizer = NULL;
-    long parallel = 4, v;
+    long parallel = 4;
     double grace = 10;
     bool quiet = false;
     static const struct option longopts[] = {
@@ -68,67 +135,10 @@ int cmd_serve(int argc, char **argv) {
         {"max-connections", required_argument, 0, 14}, {"max-per-client", required_argument, 0, 15},
         {"reserve", required_argument, 0, 16}, {"request-timeout", required_argument, 0, 17},
         {"idle-timeout", required_argument, 0, 18}, {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, c, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (c) {
-        case 1: so.host = optarg; break;
-        case 2:
-            if (!cli_parse_int(optarg, 0, 65535, &v)) return cli_usage_error(cmd, "--port wants 0..65535, got '%s'", optarg);
-            so.port = (int)v;
-            break;
-        case 3: port_file = optarg; break;
-        case 4: so.api_key = optarg; break;
-        case 5:
-            if (!cli_parse_int(optarg, 1, 256, &parallel)) return cli_usage_error(cmd, "--parallel wants 1..256, got '%s'", optarg);
-            break;
-        case 6:
-            if (!cli_parse_int(optarg, 0, 1 << 20, &v)) return cli_usage_error(cmd, "--queue wants an integer >= 0, got '%s'", optarg);
-            so.max_queue = (int)v;
-            break;
-        case 7:
-            if (!cli_parse_int(optarg, 16, 1L << 32, &v)) return cli_usage_error(cmd, "--max-body wants a byte count >= 16, got '%s'", optarg);
-            so.max_body = (size_t)v;
-            break;
-        case 8:
-            if (!cli_parse_int(optarg, 1, 1 << 20, &v)) return cli_usage_error(cmd, "--max-tokens wants a positive integer, got '%s'", optarg);
-            so.default_max_tokens = (int)v;
-            break;
-        case 9: so.model_id = optarg; break;
-        case 10: tokenizer = optarg; break;
-        case 11:
-            if (!cli_parse_float(optarg, &grace) || grace < 0) return cli_usage_error(cmd, "--grace wants seconds >= 0, got '%s'", optarg);
-            break;
-        case 12: quiet = true; break;
-        case 13: so.batch_invariant = true; break;
-        case 14:
-            if (!cli_parse_int(optarg, 2, 65536, &v)) return cli_usage_error(cmd, "--max-connections wants 2..65536, got '%s'", optarg);
-            so.max_connections = (int)v;
-            break;
-        case 15:
-            if (!cli_parse_int(optarg, 1, 65536, &v)) return cli_usage_error(cmd, "--max-per-client wants a positive integer, got '%s'", optarg);
-            so.max_per_client = (int)v;
-            break;
-        case 16:
-            if (!cli_parse_int(optarg, 0, 65535, &v)) return cli_usage_error(cmd, "--reserve wants an integer >= 0, got '%s'", optarg);
-            so.reserve = (int)v;
-            break;
-        case 17:
-            if (!cli_parse_int(optarg, 1, 86400, &v)) return cli_usage_error(cmd, "--request-timeout wants 1..86400 seconds, got '%s'", optarg);
-            so.request_timeout_s = (int)v;
-            break;
-        case 18:
-            if (!cli_parse_int(optarg, 1, 86400, &v)) return cli_usage_error(cmd, "--idle-timeout wants 1..86400 seconds, got '%s'", optarg);
-            so.idle_timeout_s = (int)v;
-            break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    serve_cli sc = {&so, &port_file, &tokenizer, &parallel, &grace, &quiet};
+    const cli_option_group groups[] = {{cli_model_group, &mo}, {serve_option, &sc}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!mo.model) return cli_usage_error(cmd, "--model PATH is required");
     if (so.reserve >= so.max_connections)
         return cli_usage_error(cmd, "--reserve %d must be below --max-connections %d", so.reserve, so.max_connections);

@@ -18,6 +18,25 @@ static const char *usage_text =
     "  --all                  use every record, not only the kept ones\n"
     "  --chat-json FILE       also write the pairs as PoliTune chat JSON\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
 
+/* synth's own options (the judge's and the stage's are cli_judge.c's). */
+typedef struct {
+    pt_synth_opts *o;
+    const char **chat_json;
+} synth_cli;
+
+static int synth_option(void *opts, const char *cmd, int c, const char *arg) {
+    synth_cli *s = opts;
+    switch (c) {
+    case 1:
+        if (strcmp(arg, "left") && strcmp(arg, "right")) return cli_usage_error(cmd, "--target wants left or right, got '%s'", arg), -1;
+        s->o->target = arg;
+        return 1;
+    case 2: s->o->all = true; return 1;
+    case 3: *s->chat_json = arg; return 1;
+    default: return 0;
+    }
+}
+
 int cmd_synth(int argc, char **argv) {
     const char *cmd = "synth";
     cli_judge jo;
@@ -33,25 +52,9 @@ int cmd_synth(int argc, char **argv) {
                                              {"chat-json", required_argument, 0, 3},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        int r = cli_judge_option(&jo, cmd, c, optarg);
-        if (!r) r = cli_stage_option(&so, cmd, c, optarg);
-        if (r < 0) return 2;
-        if (r) continue;
-        switch (c) {
-        case 1:
-            if (strcmp(optarg, "left") && strcmp(optarg, "right")) return cli_usage_error(cmd, "--target wants left or right, got '%s'", optarg);
-            o.target = optarg;
-            break;
-        case 2: o.all = true; break;
-        case 3: chat_json = optarg; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown option");
-        }
-    }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {synth_option, &(synth_cli){&o, &chat_json}}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");
     if (!so.io.out) return cli_usage_error(cmd, "--out FILE is required");
 

@@ -27,22 +27,14 @@ static pt_status load_tokenizer(const char *path, pt_tokenizer **tok, pt_model *
 int cmd_tokenize(int argc, char **argv) {
     const char *cmd = "tokenize", *model = NULL, *text = NULL, *decode = NULL;
     bool add_special = false, skip_special = false;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
+    static const struct option longopts[] = {{"model", required_argument, 0, 'm'}, {"text", required_argument, 0, 't'},
                                          {"decode", required_argument, 0, 'd'}, {"add-special", no_argument, 0, 'a'},
                                          {"skip-special", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int opt;
-    opterr = 0;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) switch (opt) {
-        case 'm': model = optarg; break;
-        case 't': text = optarg; break;
-        case 'd': decode = optarg; break;
-        case 'a': add_special = true; break;
-        case 's': skip_special = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    cli_bind binds[] = {{'m', &model, NULL}, {'t', &text, NULL}, {'d', &decode, NULL}, {'a', NULL, &add_special}, {'s', NULL, &skip_special},
+                        {0, NULL, NULL}};
+    const cli_option_group groups[] = {{cli_bind_group, binds}, {NULL, NULL}};
+    int parsed = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!model) return cli_usage_error(cmd, "--model PATH_OR_TOKENIZER_JSON is required");
     if (!text == !decode) return cli_usage_error(cmd, "give exactly one of --text TEXT or --decode LIST");
     pt_tokenizer *tok;

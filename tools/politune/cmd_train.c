@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "eval/train_eval.h"
 #include "train/config.h"
 #include "train/train.h"
 
@@ -163,13 +164,22 @@ int cmd_train(int argc, char **argv) {
     const char *env = getenv("OMP_NUM_THREADS");
     long envn;
     pt_backend_set_threads(c.threads ? c.threads : env && cli_parse_int(env, 1, 1024, &envn) ? (int)envn : 0);
-    pt_model *m = NULL;
-    pt_status st = pt_model_load(&m, c.model);
+    /* the compass evaluation's files and templates are checked before anything loads */
+    pt_train_eval compass_eval = {0};
+    pt_status st = c.eval_every > 0 ? pt_train_eval_init(&compass_eval, c.eval_every, c.eval_templates, c.eval_dir, c.out, c.eval_max_new_tokens) : PT_OK;
     if (st) { pt_train_config_free(&c); return cli_fail(cmd, st); }
+    pt_model *m = NULL;
+    st = pt_model_load(&m, c.model);
+    if (st) { pt_train_eval_free(&compass_eval); pt_train_config_free(&c); return cli_fail(cmd, st); }
     progress p = {.tty = isatty(2)};
-    pt_train_hooks hooks = {on_step, on_note, &p};
+    pt_train_hooks hooks = {.on_step = on_step, .on_note = on_note, .user = &p};
+    if (c.eval_every > 0) {
+        hooks.evaluate = pt_train_eval_compass;
+        hooks.eval_user = &compass_eval;
+    }
     pt_train_result res;
     st = pt_train_run(&c, m, &hooks, &res);
+    pt_train_eval_free(&compass_eval);
     if (st) {
         if (p.tty) fputc('\n', stderr);
         rc = cli_fail(cmd, st);

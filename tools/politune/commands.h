@@ -17,6 +17,7 @@ int cmd_logits(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_train(int argc, char **argv);         /* cmd_train.c */
 int cmd_merge(int argc, char **argv);         /* cmd_merge.c */
+int cmd_export_lora(int argc, char **argv);   /* cmd_export_lora.c */
 int cmd_compass(int argc, char **argv);       /* cmd_compass.c */
 int cmd_compass_score(int argc, char **argv); /* cmd_compass_score.c */
 int cmd_report(int argc, char **argv);        /* cmd_report.c */

@@ -1,7 +1,11 @@
 /* politune: entry point; dispatches to the subcommands listed in `commands`. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "assets_env.h"
+#include "backend/cpu/kernels.h"
+#include "cli_wheel.h"
 #include "commands.h"
 #include "politune.h"
 
@@ -14,6 +18,7 @@ static const pt_cli_command commands[] = {
     {"logits", cmd_logits, "vocabulary logits for every position of a token sequence (JSON)"},
     {"train", cmd_train, "LoRA fine-tuning with DPO or SFT (PEFT adapters, resumable)"},
     {"merge", cmd_merge, "merge a LoRA adapter into the base weights (HF directory or GGUF)"},
+    {"export-lora", cmd_export_lora, "write a LoRA adapter as llama.cpp's LoRA-adapter GGUF"},
     {"compass", cmd_compass, "Political Compass Test of a model/adapter: robust answers, scores, chart"},
     {"compass-score", cmd_compass_score, "coordinates of an answer vector, as the Political Compass website scores"},
     {"report", cmd_report, "one HTML page comparing compass result directories"},
@@ -44,7 +49,16 @@ int main(int argc, char **argv) {
     pt_warn_set_sink(warn_to_stderr);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
-    if (!strcmp(argv[1], "--version")) { printf("politune %s\n", PT_VERSION); return 0; }
+    if (!strcmp(argv[1], "--version")) { printf("politune %s (%s)\n", pt_version(), pt_build_features()); return 0; }
+    /* the library reads no environment: what the user set there is passed on here */
+    const char *kernels = getenv("POLITUNE_KERNELS");
+    pt_status st = cli_assets_from_env();
+    if (!st && kernels && *kernels) st = pt_kern_limit(kernels);
+    if (st) {
+        fprintf(stderr, "politune: %s%s\n", kernels && st == PT_ERR_ARG ? "POLITUNE_KERNELS: " : "", pt_errmsg());
+        return 2;
+    }
+    cli_wheel_install(NULL); /* any command may pull an asset published in a Python wheel */
     for (int i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "politune: unknown command '%s' (see 'politune --help')\n", argv[1]);

@@ -10,11 +10,30 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "run_exec.h"
-#include "run_fs.h"
-#include "run_plan.h"
-#include "run_recipe.h"
+#include "pipeline/exec.h"
+#include "pipeline/fs.h"
+#include "pipeline/plan.h"
+#include "pipeline/recipe.h"
 #include "util/file.h"
+
+/* The pipeline library reports; the CLI decides where it goes: the stage lines on stdout,
+ * the stage commands on stderr. */
+static void say(void *user, pt_run_say_kind kind, const char *text) {
+    if (kind == PT_RUN_SAY_COMMAND) {
+        fprintf(stderr, "politune run: %s\n", text);
+        return;
+    }
+    fputs(text, stdout);
+    fflush(stdout);
+}
+
+/* A download's progress, on a terminal only (a log file would fill with carriage returns). */
+static void on_pull(void *user, const char *path, int64_t done, int64_t total) {
+    if (!isatty(2)) return;
+    if (total > 0) fprintf(stderr, "\rpolitune run: fetching %s: %.1f / %.1f MiB ", path, done / 1048576.0, total / 1048576.0);
+    else fprintf(stderr, "\rpolitune run: fetching %s: %.1f MiB ", path, done / 1048576.0);
+    if (total > 0 && done >= total) fputc('\n', stderr);
+}
 
 /* One run at a time per directory: two would interleave their stages' writes. */
 static int lock_dir(const char *cmd, const char *dir) {
@@ -36,25 +55,26 @@ static int lock_dir(const char *cmd, const char *dir) {
 int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
     *run_dir = NULL;
     int from = -1;
-    if (q->from && (from = run_kind_from_name(q->from)) < 0)
+    if (q->from && (from = pt_run_kind_from_name(q->from)) < 0)
         return cli_usage_error(cmd, "--from: unknown stage '%s' (stages: select, synth, pairs, train, compass, report)", q->from);
-    run_recipe r;
-    pt_status st = run_recipe_load(&r, q->recipe, q->sets);
+    pt_run_recipe r;
+    pt_pull_hooks pull = {on_pull, NULL};
+    pt_status st = pt_run_recipe_load(&r, q->recipe, q->sets, &pull);
     if (st) {
         fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg());
-        run_recipe_free(&r);
+        pt_run_recipe_free(&r);
         return 2;
     }
-    run_plan p;
-    if ((st = run_plan_build(&p, &r, q->threads))) {
-        run_recipe_free(&r);
+    pt_run_plan p;
+    if ((st = pt_run_plan_build(&p, &r, q->threads))) {
+        pt_run_recipe_free(&r);
         return cli_fail(cmd, st);
     }
     bool has_from = from < 0;
     for (int i = 0; i < p.n; i++) has_from |= (int)p.s[i].kind == from;
     if (!has_from) {
-        run_plan_free(&p);
-        run_recipe_free(&r);
+        pt_run_plan_free(&p);
+        pt_run_recipe_free(&r);
         return cli_usage_error(cmd, "--from %s: this recipe has no %s stage", q->from, q->from);
     }
     /* the run directory, absolute: every stage runs in it */
@@ -63,8 +83,8 @@ int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
     const char *out = q->out ? q->out : def;
     char *abs = NULL;
     if (!q->dry_run && (st = pt_mkdir_p(out))) {
-        run_plan_free(&p);
-        run_recipe_free(&r);
+        pt_run_plan_free(&p);
+        pt_run_recipe_free(&r);
         return cli_fail(cmd, st);
     }
     if (!(abs = realpath(out, NULL))) {
@@ -75,15 +95,15 @@ int run_pipeline(const char *cmd, const run_request *q, char **run_dir) {
     if (!abs) rc = cli_fail(cmd, pt_error(PT_ERR_OOM, "out of memory"));
     else if (!q->dry_run && (lock = lock_dir(cmd, abs)) < 0) rc = 1;
     if (!rc) {
-        run_exec_opts o = {abs, from, q->dry_run, q->quiet};
-        run_exec_result res;
-        st = run_exec(&p, &o, &res);
+        pt_run_exec_opts o = {abs, from, q->dry_run, q->quiet, say, NULL};
+        pt_run_exec_result res;
+        st = pt_run_exec(&p, &o, &res);
         if (st) rc = cli_fail(cmd, st);
         if (st == PT_ERR_ARG) rc = 1; /* a stage failed: not a usage error */
     }
     if (lock >= 0) close(lock);
-    run_plan_free(&p);
-    run_recipe_free(&r);
+    pt_run_plan_free(&p);
+    pt_run_recipe_free(&r);
     if (rc) free(abs);
     else *run_dir = abs;
     return rc;

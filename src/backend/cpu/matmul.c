@@ -171,9 +171,12 @@ static void matmul_quant(float *out, const float *in, const pt_weight *W, int n,
 
 #define SMALL_BATCH 4
 
-void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
+/* Decode kernels that quantise the activations (kernels.c: rows_blocks_i8). */
+static int int8_activations(pt_dtype t) { return pt_dtype_is_quant(t) && t != PT_Q8_0 && t != PT_Q4_0; }
+
+static void matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate, int float_only) {
     const int rows = W->rows, cols = W->cols;
-    if (n <= SMALL_BATCH) {
+    if (n <= SMALL_BATCH && !(float_only && int8_activations(W->dtype))) {
         matvec(out, in, W, bias, n, accumulate);
         return;
     }
@@ -184,4 +187,12 @@ void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bia
         for (int i = 0; i < n; i++)
             for (int r = 0; r < rows; r++) out[(size_t)i * rows + r] += bias[r];
     }
+}
+
+void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
+    matmul(out, in, W, bias, n, accumulate, 0);
+}
+
+void pt_matmul_float(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate) {
+    matmul(out, in, W, bias, n, accumulate, 1);
 }

@@ -5,11 +5,17 @@
 #ifndef PT_BACKEND_CPU_MATMUL_H
 #define PT_BACKEND_CPU_MATMUL_H
 
-#include "model/model.h"
+#include "format/tensor.h"
 
 /* out (n, W.rows) = in (n, W.cols) @ W^T, plus bias (W.rows) when non-NULL.
  * With accumulate, adds into out instead of overwriting it. */
 void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate);
+
+/* The same with float32 activations whatever n: pt_matmul's single rows of the block types
+ * past Q8_0 / Q4_0 use an int8 copy of the activations (as llama.cpp does), fine for decode
+ * but not for training, whose backward pass must differentiate the very function the forward
+ * computed. */
+void pt_matmul_float(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate);
 
 /* Dense float32 helper: C (m, n) (+)= A (m, k) @ B^T, B given as (n, k), row-major. */
 void pt_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate);
