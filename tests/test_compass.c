@@ -414,7 +414,7 @@ PT_TEST(test_compass_aggregate_all_invalid) {
     CHECK(r->invalid_rate == 1.0 && r->refusal_rate == 0.0);
     for (int i = 0; i < r->n_items; i++) CHECK(r->consensus[i] == -1 && !r->flip[i]);
     const char *dir = pt_test_tmpdir();
-    pt_compass_meta meta = {"never", "model.gguf", NULL, "q.csv", "s.json", 0, 0};
+    pt_compass_meta meta = {"never", "model.gguf", NULL, "q.csv", "s.json", 0, 0, 0, 0};
     CHECK_OK(pt_compass_save(dir, r, &meta));
     char *p = pt_path_join(dir, "compass.json");
     json_t *root = json_load_file(p, 0, NULL);

@@ -33,7 +33,7 @@ PT_TEST(test_report_svg_point_pixels) {
     double px[] = {-2.38, 0, 10, -10, 5.5}, py[] = {-4.15, 0, 10, -10, 12};
     const char *sx[] = {"-2.38", "0.00", "10.00", "-10.00", "5.50"}, *sy[] = {"-4.15", "0.00", "10.00", "-10.00", "12.00"};
     pt_svg_series series[5];
-    for (int i = 0; i < 5; i++) series[i] = (pt_svg_series){i == 0 ? "gpt <3.5> & \"friends\"" : "m", 1, &px[i], &py[i], NULL, NULL, NULL};
+    for (int i = 0; i < 5; i++) series[i] = (pt_svg_series){.label = i == 0 ? "gpt <3.5> & \"friends\"" : "m", .n = 1, .x = &px[i], .y = &py[i]};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, series, 5, true, &svg));
     xml_doc d;
@@ -66,7 +66,7 @@ PT_TEST(test_report_svg_labels_do_not_overlap) {
     double x[] = {0.38, 0.38, 0.38, -6}, y[] = {2.41, 2.41, 2.41, -6};
     const char *names[] = {"base", "left", "right", "far"};
     pt_svg_series series[4];
-    for (int i = 0; i < 4; i++) series[i] = (pt_svg_series){names[i], 1, &x[i], &y[i], NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++) series[i] = (pt_svg_series){.label = names[i], .n = 1, .x = &x[i], .y = &y[i]};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, series, 4, true, &svg));
     double ly[4] = {0};
@@ -90,7 +90,7 @@ PT_TEST(test_report_svg_labels_do_not_overlap) {
 PT_TEST(test_report_svg_trajectory) {
     double x[] = {0.38, -1.2, NAN, -3.5}, y[] = {2.41, 1.0, NAN, -0.5}, s[] = {0.5, 0.2, 0, 1.1};
     long step[] = {0, 64, 128, 192};
-    pt_svg_series series = {"left-dpo", 4, x, y, s, s, step};
+    pt_svg_series series = {.label = "left-dpo", .n = 4, .x = x, .y = y, .sx = s, .sy = s, .step = step};
     char *svg = NULL;
     REQUIRE_OK(pt_svg_compass(&pct_chart, &series, 1, false, &svg));
     xml_doc d;
@@ -148,9 +148,9 @@ PT_TEST(test_report_html_from_result_dirs) {
     snprintf(html, sizeof html, "%s/report.html", pt_test_tmpdir());
     pt_compass_result *r0 = fake_result(q, s, 2, 2, 0), *r1 = fake_result(q, s, 2, 3, 0), *r2 = fake_result(q, s, 2, 0, 5);
     REQUIRE(r0 && r1 && r2);
-    pt_compass_meta m0 = {"base", "m.gguf", NULL, "q.csv", "s.json", 0, 0};
-    pt_compass_meta m1 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 1, 64};
-    pt_compass_meta m2 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 2, 128};
+    pt_compass_meta m0 = {"base", "m.gguf", NULL, "q.csv", "s.json", 0, 0, 0, 0};
+    pt_compass_meta m1 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 1, 64, 0, 0};
+    pt_compass_meta m2 = {"left <dpo>", "m.gguf", "left", "q.csv", "s.json", 2, 128, 0, 0};
     CHECK_OK(pt_compass_save(base, r0, &m0));
     CHECK_OK(pt_compass_save(left, r1, &m1));
     CHECK_OK(pt_compass_save(left, r2, &m2)); /* a trajectory: two evaluations */
@@ -229,4 +229,57 @@ PT_TEST(test_report_bad_input) {
     CHECK_OK(pt_file_write_atomic(p, "{\"format\": ", 11));
     CHECK(pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s/r.html'", dir, dir) == 1 && err && strstr(err, "invalid JSON"));
     free(err);
+}
+
+/* Forced against free answers: the same label measured in log-prob and in generate mode; the
+ * report gives the agreement over the items both answered and lists the others. */
+PT_TEST(test_report_forced_against_free) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char dir[600], html[700];
+    snprintf(dir, sizeof dir, "%s/both", pt_test_tmpdir());
+    snprintf(html, sizeof html, "%s/both.html", pt_test_tmpdir());
+    pt_compass_result *forced = fake_result(q, s, 2, 2, 0), *free_ = NULL;
+    pt_template_variant *v;
+    int nv;
+    REQUIRE(forced && pt_templates_select("t1", &v, &nv) == PT_OK);
+    REQUIRE_OK(pt_compass_result_new(q, s, PT_COMPASS_GENERATE, 1, v, nv, &free_));
+    free(v);
+    /* free text: items 1..4 answer 0 instead of 2, item 62 has no valid answer */
+    for (int i = 0; i < free_->n_items - 1; i++)
+        for (int t = 0; t < nv; t++) {
+            pt_compass_cell *c = &free_->cells[(size_t)i * nv + t];
+            int a = i < 4 ? 0 : 2;
+            c->answer = a;
+            c->probs[a] = 1;
+            c->expected = a;
+            c->n_valid = 1;
+            c->sample_answers[0] = a;
+            c->sample_status[0] = 0;
+            c->texts[0] = strdup("2");
+        }
+    pt_compass_aggregate(free_);
+    pt_compass_meta m = {.label = "base", .model_path = "m.gguf"};
+    CHECK_OK(pt_compass_save(dir, forced, &m));
+    CHECK_OK(pt_compass_save(dir, free_, &m));
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' --out '%s'", dir, html);
+    CHECK_MSG(rc == 0, "report: rc %d: %s", rc, err ? err : "");
+    free(err);
+    char *page = pt_test_read(NULL, html);
+    REQUIRE(page);
+    const char *sec = strstr(page, "<h2>Forced against free answers</h2>");
+    CHECK(sec && strstr(sec, "data-agree=\"57\" data-both=\"61\""));
+    const char *end = sec ? strstr(sec, "<h2>") + 4 : NULL;
+    const char *next = end ? strstr(end, "<h2>") : NULL;
+    int listed = 0;
+    for (const char *p = sec; p && next && (p = strstr(p + 1, "<tr><td>pc-")) && p < next;) listed++;
+    CHECK_MSG(listed == 4, "%d disagreeing items listed", listed);
+    free(page);
+    pt_compass_result_free(forced);
+    pt_compass_result_free(free_);
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
 }

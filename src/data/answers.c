@@ -155,7 +155,9 @@ typedef struct {
 
 static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
     answers_ctx *c = vctx;
-    const int per = c->o->rationale ? 2 : 1;
+    /* per answer: the ideology, the rationale (optional), the mirrored ideology (swap check) */
+    const int per = 1 + c->o->rationale + (c->o->swap != PT_SWAP_OFF);
+    const int q_mirror = c->o->swap ? per - 1 : -1;
     pt_stage_batch b;
     pt_status st = pt_stage_batch_init(&b, n * per);
     pt_judge_req *reqs = b.reqs;
@@ -167,14 +169,16 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         const char *vals[] = {json_string_value(json_object_get(r->fields, "prompt")), r->text};
         for (int q = 0; q < per && !st; q++) {
             int k = per * i + q;
-            st = pt_prompt_fill(c->o->prompts->text[q ? PT_PROMPT_ANSWER_RATIONALE : PT_PROMPT_ANSWER_IDEOLOGY],
-                                q ? "answer_rationale" : "answer_ideology", names, vals, 2, &texts[k]);
+            bool rationale = q > 0 && q != q_mirror, mirrored = q == q_mirror;
+            const char *purpose = rationale ? "rationale" : mirrored ? "ideology-mirrored" : "ideology";
+            pt_prompt_kind kind = rationale ? PT_PROMPT_ANSWER_RATIONALE : mirrored ? PT_PROMPT_ANSWER_IDEOLOGY_MIRRORED : PT_PROMPT_ANSWER_IDEOLOGY;
+            st = pt_prompt_fill(c->o->prompts->text[kind], rationale ? "answer_rationale" : mirrored ? "answer_ideology_mirrored" : "answer_ideology", names,
+                                vals, 2, &texts[k]);
             if (!st && asprintf(&whats[k], "answer %s (prompt %s of %s) %s", r->id, json_string_value(json_object_get(r->fields, "prompt_id")),
-                                json_string_value(json_object_get(r->fields, "evaluation")), q ? "rationale" : "ideology") < 0)
+                                json_string_value(json_object_get(r->fields, "evaluation")), purpose) < 0)
                 whats[k] = NULL;
-            reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = q ? NULL : pt_scale_labels, .n_labels = q ? 0 : PT_IDEOLOGY_MAX,
-                                     .max_tokens = q ? c->o->rationale_tokens : 0, .seed = pt_stage_seed(r->id, q ? "rationale" : "ideology"),
-                                     .what = whats[k]};
+            reqs[k] = (pt_judge_req){.prompt = texts[k], .labels = rationale ? NULL : pt_scale_labels, .n_labels = rationale ? 0 : PT_IDEOLOGY_MAX,
+                                     .max_tokens = rationale ? c->o->rationale_tokens : 0, .seed = pt_stage_seed(r->id, purpose), .what = whats[k]};
         }
     }
     if (!st) st = pt_judge_run(j, n * per, reqs, rep);
@@ -183,6 +187,12 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         pt_judge_reply *ri = &rep[per * i];
         double v = pt_stage_label_value(ri, PT_IDEOLOGY_MAX);
         json_t *o = json_object();
+        pt_swap_reading sw = {0};
+        if (c->o->swap) {
+            sw = pt_swap_combine(v, pt_stage_label_value(&rep[per * i + q_mirror], PT_IDEOLOGY_MAX), PT_IDEOLOGY_MAX);
+            v = sw.disagree && c->o->swap == PT_SWAP_DROP ? NAN : sw.value;
+            outs[i].swap = isfinite(sw.value) ? 1 + sw.disagree : 0;
+        }
         json_object_set_new(o, "id", json_string(r->id));
         const char *keys[] = {"evaluation", "iteration", "step", "prompt_id", "prompt"};
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) json_object_set(o, keys[k], json_object_get(r->fields, keys[k]));
@@ -190,18 +200,23 @@ static pt_status answers_window(void *vctx, pt_judge *j, const pt_record *const 
         json_object_set_new(o, "ideology", pt_stage_real(v));
         json_object_set_new(o, "ideology_label", ri->label >= 0 ? json_integer(ri->label + 1) : json_null());
         if (ri->probs) json_object_set_new(o, "ideology_probs", pt_stage_probs_json(ri, PT_IDEOLOGY_MAX));
-        if (per == 2) {
+        if (c->o->rationale) {
             char *t = rep[per * i + 1].text;
             size_t a = 0, b = t ? strlen(t) : 0;
             while (a < b && (t[a] == ' ' || t[a] == '\n')) a++;
             while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\n')) b--;
             json_object_set_new(o, "rationale", t ? json_stringn(t + a, b - a) : json_null());
         }
-        if (isnan(v)) {
+        if (c->o->swap) json_object_set_new(o, "swap", pt_swap_json(&sw));
+        if (c->o->swap && sw.disagree && c->o->swap == PT_SWAP_DROP) {
+            outs[i].outcome = OUT_DROPPED;
+            json_object_set_new(o, "decision", json_string("swap-disagree"));
+        } else if (isnan(v)) {
             char where[256];
             snprintf(where, sizeof where, "%s (answer %s, prompt %s)", json_string_value(json_object_get(r->fields, "evaluation")), r->id,
                      json_string_value(json_object_get(r->fields, "prompt_id")));
-            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", ri->text);
+            const pt_judge_reply *bad = isnan(pt_stage_label_value(ri, PT_IDEOLOGY_MAX)) || !c->o->swap ? ri : &rep[per * i + q_mirror];
+            outs[i].note = pt_stage_invalid_note(where, "ideology", "a score from 1 to 9", bad->text);
             outs[i].outcome = OUT_INVALID;
             json_object_set_new(o, "decision", json_string("invalid"));
         } else {

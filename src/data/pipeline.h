@@ -48,12 +48,36 @@ typedef struct {
     long failed;    /* left undone because the judge failed */
     long retried;   /* HTTP retries */
     long requests;  /* judge requests answered */
+    long swap_checked;  /* records asked in both scale orders (--swap-check) */
+    long swap_disagree; /* of those, the ones whose two readings disagree */
     double seconds;
 } pt_stage_summary;
 
 /* "select: 40 in, 38 judged (0 resumed), 12 kept, 20 dropped, 6 invalid, 1 bad, 1 duplicate,
  * 0 failed, 0 retries, 80 requests, 3.2 s (11.9 records/s)" */
 void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char *buf, size_t n);
+
+/* ---- the swap check (judge_swap.c) ------------------------------------------------------
+ * A judge may favour whichever option is named first. With the swap check every scale
+ * judgement is asked twice: as usual, and with the scale's ends exchanged (the *_MIRRORED
+ * prompts). A mirrored reading m on 1..max means max + 1 - m on the usual scale. The two
+ * readings disagree when they differ by more than PT_SWAP_TOLERANCE points; otherwise the
+ * record's value is their mean, in which a constant preference for the first-named end
+ * cancels. Disagreeing records are flagged ("swap": {..., "disagree": true}) or dropped. */
+typedef enum { PT_SWAP_OFF = 0, PT_SWAP_FLAG, PT_SWAP_DROP } pt_swap_mode;
+#define PT_SWAP_TOLERANCE 2.0
+
+typedef struct {
+    double forward, mirrored; /* the readings, mirrored already mapped back; NAN when invalid */
+    double value;             /* their mean; NAN when either is invalid */
+    bool disagree;
+} pt_swap_reading;
+
+pt_swap_reading pt_swap_combine(double forward, double mirrored_raw, int max);
+/* {"forward", "mirrored", "disagree"} */
+json_t *pt_swap_json(const pt_swap_reading *r);
+/* "off", "flag", "drop" -> mode; -1 when none of them. */
+int pt_swap_mode_parse(const char *s);
 
 typedef struct {
     const char *out;   /* output JSONL */
@@ -67,6 +91,7 @@ typedef struct {
     double margin;           /* keep ideology <= 5 - margin (left) / >= 5 + margin (right); default 2 */
     double min_quality;      /* keep quality >= this; default 3 */
     const pt_prompts *prompts;
+    pt_swap_mode swap;       /* ask ideology and quality in both scale orders */
 } pt_select_opts;
 
 pt_status pt_select_run(const pt_recordset *in, pt_judge *j, const pt_select_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
@@ -78,10 +103,14 @@ typedef struct {
     bool all;                /* use every record, not only those with "keep": true */
     const pt_prompts *prompts;
     int max_tokens;          /* per generated text (0: the judge's default) */
+    pt_swap_mode swap;       /* ask which of chosen and rejected is more on the target side, in both
+                                orders; a pair whose two verdicts name the same position (A both
+                                times or B both times) disagrees; with PT_SWAP_DROP it goes to the
+                                side file instead of the pairs */
 } pt_synth_opts;
 
-/* Writes pairs to io->out; records whose replies are unusable go to io->out + ".invalid.jsonl"
- * (so reruns skip them too). */
+/* Writes pairs to io->out; records whose replies are unusable (or, with swap == PT_SWAP_DROP,
+ * whose order check disagrees) go to io->out + ".invalid.jsonl" (so reruns skip them too). */
 pt_status pt_synth_run(const pt_recordset *in, pt_judge *j, const pt_synth_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
                        pt_stage_summary *sum);
 /* The PoliTune chat JSON ([{chosen: [user, assistant], rejected: [user, assistant]}]) of a
@@ -99,6 +128,7 @@ typedef struct {
     const pt_prompts *prompts;
     bool rationale;          /* also ask for a one-sentence rationale (default true) */
     int rationale_tokens;    /* default 96 */
+    pt_swap_mode swap;       /* ask the ideology in both scale orders */
 } pt_answers_opts;
 
 pt_status pt_answers_run(const pt_recordset *in, pt_judge *j, const pt_answers_opts *o, const pt_stage_io *io, const pt_stage_hooks *h,
@@ -125,6 +155,13 @@ typedef struct {
     double accuracy;         /* NAN when n == 0 */
     double roc_auc;          /* right (positive) against left, higher score = more right; ties count
                                 one half; NAN without both classes */
+    /* uncertainty: Wilson score 95% intervals for the accuracies (overall and per true class),
+     * the Hanley-McNeil normal interval for the AUC (clipped to 0..1); NAN when undefined */
+    double accuracy_lo, accuracy_hi;
+    double class_accuracy[3], class_lo[3], class_hi[3]; /* share of class t predicted as t */
+    double auc_lo, auc_hi;
+    /* calibration: records by judge score (rounded to 1..9) and true class */
+    long calibration[PT_IDEOLOGY_MAX][3];
 } pt_agreement;
 
 /* truth[i]: PT_CLASS_* or -1 (unlabelled); score[i]: NAN when not scored. */
@@ -139,6 +176,7 @@ typedef struct {
     const char *score_field; /* use this numeric field (1..9 scale) instead of asking the judge */
     double band;             /* default 0.5 */
     const pt_prompts *prompts;
+    pt_swap_mode swap;       /* ask the ideology in both scale orders */
 } pt_annotate_opts;
 
 /* Scores the records (unless score_field) into io->out, then computes the agreement over the

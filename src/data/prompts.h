@@ -19,6 +19,14 @@ typedef enum {
     PT_PROMPT_REJECTED,         /* synth: the same */
     PT_PROMPT_ANSWER_IDEOLOGY,  /* judge-answers: {prompt} {answer} */
     PT_PROMPT_ANSWER_RATIONALE, /* judge-answers: {prompt} {answer} */
+    /* --swap-check: the same questions with the scale's ends exchanged (1 = strongly right,
+     * 9 = strongly left; 1 = clear political statement, 5 = not political), so an answer
+     * driven by which option is named first shows up as a disagreement */
+    PT_PROMPT_IDEOLOGY_MIRRORED,        /* select, annotate-eval: {text} */
+    PT_PROMPT_QUALITY_MIRRORED,         /* select: {text} */
+    PT_PROMPT_ANSWER_IDEOLOGY_MIRRORED, /* judge-answers: {prompt} {answer} */
+    PT_PROMPT_PAIR_CHECK,       /* synth --swap-check: which of two answers is more {leaning}: {instruction}
+                                   {first} {second}, asked with the chosen answer first and second */
     PT_PROMPT_COUNT
 } pt_prompt_kind;
 

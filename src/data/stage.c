@@ -15,6 +15,10 @@ void pt_stage_summary_format(const pt_stage_summary *s, const char *stage, char 
              "%ld failed, %ld retries, %ld requests, %.1f s (%.2f records/s)",
              stage, s->in, s->wanted, s->done, s->resumed, s->kept, s->dropped, s->invalid, s->bad, s->dup, s->dup == 1 ? "" : "s", s->failed,
              s->retried, s->requests, s->seconds, rate);
+    size_t len = strlen(buf);
+    if (s->swap_checked > 0 && len < n)
+        snprintf(buf + len, n - len, "; swap check: %ld of %ld disagree (%.1f%%)", s->swap_disagree, s->swap_checked,
+                 100.0 * (double)s->swap_disagree / (double)s->swap_checked);
 }
 
 pt_status pt_stage_batch_init(pt_stage_batch *b, int n) {
@@ -143,6 +147,8 @@ pt_status pt_stage_run(const pt_stage_def *d, const pt_recordset *in, pt_judge *
                     if (o->outcome == OUT_KEPT) sum->kept++;
                     else if (o->outcome == OUT_DROPPED) sum->dropped++;
                     else sum->invalid++;
+                    sum->swap_checked += o->swap > 0;
+                    sum->swap_disagree += o->swap == 2;
                     note(h, o->note);
                 }
             }

@@ -12,6 +12,7 @@ typedef struct {
     json_t *side;  /* a line for the side file instead (synth's invalid records), or NULL */
     int outcome;   /* OUT_* */
     char *note;    /* a message for the hooks (malloc'd), or NULL */
+    int swap;      /* 0: not swap-checked, 1: both orders agree, 2: they disagree */
 } pt_stage_out;
 
 /* Processes a window of records, in order: fills outs[0..n). A failure stops the run before

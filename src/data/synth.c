@@ -1,6 +1,7 @@
 /* synth: preference pairs from kept posts (see pipeline.h). Per window, one round of
  * instruction requests, then one round of chosen + rejected requests for the records whose
- * instruction came back usable. */
+ * instruction came back usable, and with the swap check a third round asking which of the
+ * two answers is more on the target side, in both orders. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,30 @@ static char *clean(const char *s) {
     while (n && isspace((unsigned char)s[n - 1])) n--;
     if (n >= 2 && s[0] == '"' && s[n - 1] == '"') s++, n -= 2;
     return strndup(s, n);
+}
+
+static const char *const ab_labels[2] = {"A", "B"};
+
+/* The swap check's requests: for each of the m pairs, "which is more <target>?" with the
+ * chosen answer first, then second (labels A/B); replies in chk->rep[2 slot + 0/1]. */
+static pt_status pair_check(synth_ctx *c, pt_judge *j, const pt_record *const *recs, int n, const int *slot, char *const *instr,
+                            const pt_judge_reply *rep, int m, pt_stage_batch *chk) {
+    PT_TRY(pt_stage_batch_init(chk, 2 * m));
+    const char *names[] = {"instruction", "leaning", "first", "second"};
+    for (int i = 0; i < n; i++) {
+        if (slot[i] < 0) continue;
+        const char *ch = rep[2 * slot[i]].text ? rep[2 * slot[i]].text : "", *rj = rep[2 * slot[i] + 1].text ? rep[2 * slot[i] + 1].text : "";
+        for (int q = 0; q < 2; q++) {
+            int k = 2 * slot[i] + q;
+            const char *vals[] = {instr[i], leaning_of(target_of(c, recs[i])), q ? rj : ch, q ? ch : rj};
+            PT_TRY(pt_prompt_fill(c->o->prompts->text[PT_PROMPT_PAIR_CHECK], "synth_pair_check", names, vals, 4, &chk->texts[k]));
+            if (asprintf(&chk->whats[k], "%s:%d (id %s) pair check, chosen %s", c->label, recs[i]->line, recs[i]->id, q ? "second" : "first") < 0)
+                chk->whats[k] = NULL;
+            chk->reqs[k] = (pt_judge_req){.prompt = chk->texts[k], .labels = ab_labels, .n_labels = 2,
+                                          .seed = pt_stage_seed(recs[i]->id, q ? "check-chosen-second" : "check-chosen-first"), .what = chk->whats[k]};
+        }
+    }
+    return pt_judge_run(j, 2 * m, chk->reqs, chk->rep);
 }
 
 static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *recs, int n, pt_stage_out *outs) {
@@ -104,6 +129,9 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         slot[i] = m++;
     }
     if (!st && m) st = pt_judge_run(j, 2 * m, reqs, rep);
+    /* round 3 (swap check): the chosen answer as A, then as B */
+    pt_stage_batch chk = {0};
+    if (!st && c->o->swap && m) st = pair_check(c, j, recs, n, slot, instr, rep, m, &chk);
     for (int i = 0; i < n && !st; i++) {
         const pt_record *r = recs[i];
         char where[256];
@@ -127,8 +155,26 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
             json_object_set_new(o, "rejected", json_string(rejected));
             json_object_set_new(o, "source_id", json_string(r->id));
             json_object_set_new(o, "target", json_string(target_of(c, r)));
-            outs[i].rec = o;
-            outs[i].outcome = OUT_KEPT;
+            bool drop = false;
+            if (c->o->swap) {
+                const pt_judge_reply *ra = &chk.rep[2 * slot[i]], *rb = &chk.rep[2 * slot[i] + 1];
+                /* labels {A, B}: chosen first wins with A, chosen second wins with B */
+                bool valid = ra->label >= 0 && rb->label >= 0, disagree = valid && ra->label == rb->label;
+                json_object_set_new(o, "swap", json_pack("{s:o,s:o,s:b,s:o}", "chosen_first", ra->label >= 0 ? json_string(ra->label ? "B" : "A") : json_null(),
+                                                         "chosen_second", rb->label >= 0 ? json_string(rb->label ? "B" : "A") : json_null(), "disagree",
+                                                         disagree, "chosen_wins", valid && !disagree ? json_boolean(ra->label == 0) : json_null()));
+                outs[i].swap = valid ? 1 + disagree : 0;
+                drop = disagree && c->o->swap == PT_SWAP_DROP;
+            }
+            if (drop) {
+                outs[i].side = json_pack("{s:s,s:s,s:O}", "source_id", r->id, "error", "the judge's verdict followed the order of the answers (swap check)",
+                                         "swap", json_object_get(o, "swap"));
+                outs[i].outcome = OUT_DROPPED;
+                json_decref(o);
+            } else {
+                outs[i].rec = o;
+                outs[i].outcome = OUT_KEPT;
+            }
         } else if (!st) {
             outs[i].outcome = OUT_INVALID;
             outs[i].side = json_pack("{s:s,s:s}", "source_id", r->id, "error", outs[i].note ? outs[i].note : "unusable judge reply");
@@ -137,6 +183,7 @@ static pt_status synth_window(void *vctx, pt_judge *j, const pt_record *const *r
         free(rejected);
     }
     pt_stage_batch_free(&b);
+    pt_stage_batch_free(&chk);
     for (int i = 0; i < n; i++) {
         if (inst) pt_judge_reply_free(&inst[i]);
         if (instr) free(instr[i]);

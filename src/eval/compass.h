@@ -161,6 +161,8 @@ typedef struct {
     const char *adapter_path;   /* NULL: base model */
     const char *questionnaire_path, *scoring_path;
     long iteration, step;
+    int resamples;              /* bootstrap resamples for the position's interval (0: PT_STATS_RESAMPLES) */
+    uint64_t seed;              /* the bootstrap's seed (0 is a seed like any other) */
 } pt_compass_meta;
 
 /* Adds one evaluation to the result directory `dir` (created if missing): appends it to

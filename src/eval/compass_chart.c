@@ -1,7 +1,7 @@
 /* From compass.json documents to chart series: evaluations are grouped by label (model or
  * adapter), in order of appearance, each group a point or a trajectory through its
- * evaluations; the plotted position is the mean over templates with its standard deviation
- * as error bars. */
+ * evaluations; the plotted position is the mean over templates, with its 95% bootstrap
+ * interval where compass.json has one, else its standard deviation as error bars. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,42 +38,45 @@ pt_status pt_compass_json_load(const char *path, json_t **out) {
 
 static double jnum(json_t *v) { return json_is_number(v) ? json_number_value(v) : NAN; }
 
+/* The values drawn per point, in pt_svg_series order. */
+enum { V_X, V_Y, V_SX, V_SY, V_XLO, V_XHI, V_YLO, V_YHI, V_COUNT };
+
 typedef struct {
     char *label;
     int doc;
     int n, cap;
-    double *x, *y, *sx, *sy;
-    long *step;
+    double *v[V_COUNT]; /* (n) each */
+    long *step;         /* (n) */
 } series_buf;
 
-static int series_push(series_buf *s, double x, double y, double sx, double sy, long step) {
+static int series_push(series_buf *s, const double *vals, long step) {
     if (s->n == s->cap) {
         int nc = s->cap ? s->cap * 2 : 8;
-        double *a = realloc(s->x, sizeof(double) * nc), *b = a ? realloc(s->y, sizeof(double) * nc) : NULL;
-        if (a) s->x = a;
-        if (b) s->y = b;
-        double *c = b ? realloc(s->sx, sizeof(double) * nc) : NULL;
-        if (c) s->sx = c;
-        double *d = c ? realloc(s->sy, sizeof(double) * nc) : NULL;
-        if (d) s->sy = d;
-        long *e = d ? realloc(s->step, sizeof(long) * nc) : NULL;
-        if (e) s->step = e;
+        for (int k = 0; k < V_COUNT; k++) {
+            double *a = realloc(s->v[k], sizeof(double) * (size_t)nc);
+            if (!a) return -1;
+            s->v[k] = a;
+        }
+        long *e = realloc(s->step, sizeof(long) * (size_t)nc);
         if (!e) return -1;
+        s->step = e;
         s->cap = nc;
     }
-    s->x[s->n] = x;
-    s->y[s->n] = y;
-    s->sx[s->n] = sx;
-    s->sy[s->n] = sy;
+    for (int k = 0; k < V_COUNT; k++) s->v[k][s->n] = vals[k];
     s->step[s->n] = step;
     s->n++;
     return 0;
 }
 
-pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg) {
-    *svg = NULL;
-    if (n_docs < 1) return pt_error(PT_ERR_ARG, "chart: no documents");
-    json_t *axes = json_object_get(docs[0], "axes"), *chart = json_object_get(docs[0], "chart");
+static void series_free(series_buf *s) {
+    free(s->label);
+    for (int k = 0; k < V_COUNT; k++) free(s->v[k]);
+    free(s->step);
+}
+
+/* The chart's axes from the first document: the two named in "chart" (else the first two). */
+static pt_status chart_axes(json_t *doc, pt_svg_chart *c) {
+    json_t *axes = json_object_get(doc, "axes"), *chart = json_object_get(doc, "chart");
     const char *xn = json_string_value(json_array_get(chart, 0)), *yn = json_string_value(json_array_get(chart, 1));
     json_t *ax = NULL, *ay = NULL;
     for (size_t i = 0; i < json_array_size(axes); i++) {
@@ -84,22 +87,39 @@ pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_
         else if (!ay && (!yn || !strcmp(nm, yn))) ay = a;
     }
     if (!ax || !ay) return pt_error(PT_ERR_FORMAT, "chart: the result names fewer than two axes to draw");
-    xn = json_string_value(json_object_get(ax, "name"));
-    yn = json_string_value(json_object_get(ay, "name"));
-    pt_svg_chart c = {0};
-    c.x_name = xn;
-    c.y_name = yn;
-    c.x_lo = json_string_value(json_array_get(json_object_get(ax, "poles"), 0));
-    c.x_hi = json_string_value(json_array_get(json_object_get(ax, "poles"), 1));
-    c.y_lo = json_string_value(json_array_get(json_object_get(ay, "poles"), 0));
-    c.y_hi = json_string_value(json_array_get(json_object_get(ay, "poles"), 1));
-    c.x_min = jnum(json_array_get(json_object_get(ax, "range"), 0));
-    c.x_max = jnum(json_array_get(json_object_get(ax, "range"), 1));
-    c.y_min = jnum(json_array_get(json_object_get(ay, "range"), 0));
-    c.y_max = jnum(json_array_get(json_object_get(ay, "range"), 1));
-    if (!(c.x_max > c.x_min) || !(c.y_max > c.y_min)) return pt_error(PT_ERR_FORMAT, "chart: axis ranges missing or empty");
-    c.quadrants = c.x_min < 0 && c.x_max > 0 && c.y_min < 0 && c.y_max > 0;
-    c.title = json_string_value(json_object_get(docs[0], "instrument"));
+    memset(c, 0, sizeof *c);
+    c->x_name = json_string_value(json_object_get(ax, "name"));
+    c->y_name = json_string_value(json_object_get(ay, "name"));
+    c->x_lo = json_string_value(json_array_get(json_object_get(ax, "poles"), 0));
+    c->x_hi = json_string_value(json_array_get(json_object_get(ax, "poles"), 1));
+    c->y_lo = json_string_value(json_array_get(json_object_get(ay, "poles"), 0));
+    c->y_hi = json_string_value(json_array_get(json_object_get(ay, "poles"), 1));
+    c->x_min = jnum(json_array_get(json_object_get(ax, "range"), 0));
+    c->x_max = jnum(json_array_get(json_object_get(ax, "range"), 1));
+    c->y_min = jnum(json_array_get(json_object_get(ay, "range"), 0));
+    c->y_max = jnum(json_array_get(json_object_get(ay, "range"), 1));
+    if (!(c->x_max > c->x_min) || !(c->y_max > c->y_min)) return pt_error(PT_ERR_FORMAT, "chart: axis ranges missing or empty");
+    c->quadrants = c->x_min < 0 && c->x_max > 0 && c->y_min < 0 && c->y_max > 0;
+    c->title = json_string_value(json_object_get(doc, "instrument"));
+    return PT_OK;
+}
+
+/* The drawn values of one evaluation: mean, sd and interval on each chart axis. */
+static void eval_values(json_t *e, const char *xn, const char *yn, double *vals) {
+    json_t *pos = json_object_get(e, "position");
+    json_t *px = json_object_get(pos, xn), *py = json_object_get(pos, yn);
+    vals[V_X] = jnum(json_object_get(px, "mean"));
+    vals[V_Y] = jnum(json_object_get(py, "mean"));
+    vals[V_SX] = jnum(json_object_get(px, "sd"));
+    vals[V_SY] = jnum(json_object_get(py, "sd"));
+    vals[V_XLO] = jnum(json_array_get(json_object_get(px, "interval"), 0));
+    vals[V_XHI] = jnum(json_array_get(json_object_get(px, "interval"), 1));
+    vals[V_YLO] = jnum(json_array_get(json_object_get(py, "interval"), 0));
+    vals[V_YHI] = jnum(json_array_get(json_object_get(py, "interval"), 1));
+}
+
+/* Groups every evaluation of every document into series by (document, label). */
+static pt_status collect_series(json_t *const *docs, int n_docs, const pt_svg_chart *c, series_buf **out, int *n_out) {
     series_buf *sb = NULL;
     int ns = 0;
     pt_status st = PT_OK;
@@ -122,41 +142,55 @@ pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_
                 if (!(sb[ns].label = strdup(label))) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
                 k = ns++;
             }
-            json_t *pos = json_object_get(e, "position");
-            json_t *px = json_object_get(pos, xn), *py = json_object_get(pos, yn);
-            if (series_push(&sb[k], jnum(json_object_get(px, "mean")), jnum(json_object_get(py, "mean")), jnum(json_object_get(px, "sd")),
-                            jnum(json_object_get(py, "sd")), (long)json_integer_value(json_object_get(e, "step"))))
-                st = pt_error(PT_ERR_OOM, "out of memory");
+            double vals[V_COUNT];
+            eval_values(e, c->x_name, c->y_name, vals);
+            if (series_push(&sb[k], vals, (long)json_integer_value(json_object_get(e, "step")))) st = pt_error(PT_ERR_OOM, "out of memory");
         }
     }
-    /* the same label in two documents: say which is which */
-    char *dup = calloc((size_t)(ns ? ns : 1), 1);
-    if (!st && !dup) st = pt_error(PT_ERR_OOM, "out of memory");
-    for (int j = 0; !st && j < ns; j++)
+    *out = sb;
+    *n_out = ns;
+    return st;
+}
+
+/* The same label in two documents: say which is which. */
+static pt_status disambiguate(series_buf *sb, int ns, const char *const *names) {
+    if (!names || ns == 0) return PT_OK;
+    /* flags first: renaming one would hide its twin */
+    bool *dup = calloc((size_t)ns, sizeof *dup);
+    if (!dup) return pt_error(PT_ERR_OOM, "out of memory");
+    for (int j = 0; j < ns; j++)
         for (int k = 0; k < ns; k++) dup[j] |= k != j && !strcmp(sb[k].label, sb[j].label) && sb[k].doc != sb[j].doc;
-    for (int j = 0; !st && names && j < ns; j++) {
+    for (int j = 0; j < ns; j++) {
         if (!dup[j] || !names[sb[j].doc]) continue;
         size_t n = strlen(sb[j].label) + strlen(names[sb[j].doc]) + 4;
         char *l = malloc(n);
-        if (!l) { st = pt_error(PT_ERR_OOM, "out of memory"); break; }
+        if (!l) { free(dup); return pt_error(PT_ERR_OOM, "out of memory"); }
         snprintf(l, n, "%s (%s)", sb[j].label, names[sb[j].doc]);
         free(sb[j].label);
         sb[j].label = l;
     }
+    free(dup);
+    return PT_OK;
+}
+
+pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg) {
+    *svg = NULL;
+    if (n_docs < 1) return pt_error(PT_ERR_ARG, "chart: no documents");
+    pt_svg_chart c;
+    PT_TRY(chart_axes(docs[0], &c));
+    series_buf *sb = NULL;
+    int ns = 0;
+    pt_status st = collect_series(docs, n_docs, &c, &sb, &ns);
+    if (!st) st = disambiguate(sb, ns, names);
     pt_svg_series *ss = calloc((size_t)(ns ? ns : 1), sizeof *ss);
     if (!st && !ss) st = pt_error(PT_ERR_OOM, "out of memory");
-    for (int j = 0; !st && j < ns; j++) ss[j] = (pt_svg_series){sb[j].label, sb[j].n, sb[j].x, sb[j].y, sb[j].sx, sb[j].sy, sb[j].step};
+    for (int j = 0; !st && j < ns; j++)
+        ss[j] = (pt_svg_series){.label = sb[j].label, .n = sb[j].n, .x = sb[j].v[V_X], .y = sb[j].v[V_Y], .sx = sb[j].v[V_SX],
+                                .sy = sb[j].v[V_SY], .step = sb[j].step, .x_lo = sb[j].v[V_XLO], .x_hi = sb[j].v[V_XHI],
+                                .y_lo = sb[j].v[V_YLO], .y_hi = sb[j].v[V_YHI]};
     if (!st) st = pt_svg_compass(&c, ss, ns, standalone, svg);
-    for (int j = 0; j < ns; j++) {
-        free(sb[j].label);
-        free(sb[j].x);
-        free(sb[j].y);
-        free(sb[j].sx);
-        free(sb[j].sy);
-        free(sb[j].step);
-    }
+    for (int j = 0; j < ns; j++) series_free(&sb[j]);
     free(sb);
     free(ss);
-    free(dup);
     return st;
 }

@@ -8,6 +8,7 @@
 
 #include "eval/answer_parse.h"
 #include "eval/compass_impl.h"
+#include "eval/stats.h"
 
 static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
@@ -62,6 +63,20 @@ static json_t *dist(const double *p, int n) {
     return a;
 }
 
+/* The scoring rule itself (offsets, divisors, per-answer weights), so that `politune compare`
+ * can attribute a shift to items and check two runs were scored alike without the scoring
+ * file at hand. */
+static json_t *scoring_rule_json(const pt_scoring *s) {
+    json_t *axes = json_array();
+    for (int x = 0; x < s->n_axes; x++) {
+        const pt_axis *a = &s->axes[x];
+        json_t *w = json_array();
+        for (int i = 0; i < s->n_items; i++) json_array_append_new(w, dist(&a->w[(size_t)i * s->n_answers], s->n_answers));
+        json_array_append_new(axes, json_pack("{s:o,s:f,s:f,s:o}", "name", text_json(a->name), "offset", a->offset, "divisor", a->divisor, "weights", w));
+    }
+    return json_pack("{s:o,s:o}", "kind", str_or_null(s->kind), "axes", axes);
+}
+
 json_t *pt_compass_json_header(const pt_compass_result *r, const pt_compass_meta *meta) {
     const pt_scoring *s = r->s;
     json_t *h = json_object();
@@ -84,6 +99,7 @@ json_t *pt_compass_json_header(const pt_compass_result *r, const pt_compass_meta
     }
     json_object_set_new(h, "axes", axes);
     json_object_set_new(h, "chart", json_pack("[s,s]", s->axes[s->chart_x].name, s->axes[s->chart_y].name));
+    json_object_set_new(h, "scoring_rule", scoring_rule_json(s));
     json_t *items = json_array();
     for (int i = 0; i < r->q->n_items; i++)
         json_array_append_new(items, json_pack("{s:o,s:o}", "id", text_json(r->q->items[i].id), "statement", text_json(r->q->items[i].statement)));
@@ -117,12 +133,43 @@ static json_t *cell_json(const pt_compass_result *r, int item, int v) {
     return o;
 }
 
-static json_t *position_json(const pt_compass_result *r) {
+/* The bootstrap intervals of the position (stats.h): item x variant contributions of the
+ * answers given, over the variants that have a position. iv: (n_axes). */
+static pt_status position_intervals(const pt_compass_result *r, int resamples, uint64_t seed, pt_interval *iv) {
+    const int NI = r->n_items, NV = r->n_variants, X = r->n_axes;
+    double *contrib = calloc((size_t)X * NI * NV, sizeof *contrib), *offsets = calloc((size_t)X, sizeof *offsets);
+    bool *use = calloc((size_t)NV, sizeof *use);
+    if (!contrib || !offsets || !use) { free(contrib); free(offsets); free(use); return pt_error(PT_ERR_OOM, "out of memory"); }
+    for (int v = 0; v < NV; v++) use[v] = r->variant_answered[v] > 0;
+    for (int x = 0; x < X; x++) {
+        const pt_axis *a = &r->s->axes[x];
+        offsets[x] = a->offset;
+        for (int i = 0; i < NI; i++)
+            for (int v = 0; v < NV; v++) {
+                int ans = r->cells[(size_t)i * NV + v].answer;
+                if (ans >= 0) contrib[((size_t)x * NI + i) * NV + v] = a->w[(size_t)i * r->n_answers + ans] / a->divisor;
+            }
+    }
+    pt_status st = pt_stats_bootstrap(contrib, offsets, X, NI, NV, use, resamples, seed, iv);
+    free(contrib);
+    free(offsets);
+    free(use);
+    return st;
+}
+
+static json_t *position_json(const pt_compass_result *r, const pt_interval *iv) {
     json_t *o = json_object();
-    for (int x = 0; x < r->n_axes; x++)
+    for (int x = 0; x < r->n_axes; x++) {
+        /* the interval is rounded as coordinates are (the website's rule), the unrounded
+         * estimate it is built around at three more decimals, like the mean */
+        int dec = r->s->axes[x].decimals + 3, cdec = r->s->axes[x].decimals;
+        bool has = r->n_positioned > 0 && iv && isfinite(iv[x].lo);
+        json_t *ci = has ? json_pack("[o,o]", num(pt_round_half_away(iv[x].lo, cdec)), num(pt_round_half_away(iv[x].hi, cdec))) : json_null();
         json_object_set_new(o, r->s->axes[x].name,
-                            json_pack("{s:o,s:o,s:o,s:o,s:i}", "mean", num(r->mean[x]), "sd", num(r->sd[x]), "min", num(r->min[x]),
-                                      "max", num(r->max[x]), "n", r->n_positioned));
+                            json_pack("{s:o,s:o,s:o,s:o,s:i,s:o,s:o}", "mean", num(r->mean[x]), "sd", num(r->sd[x]), "min", num(r->min[x]),
+                                      "max", num(r->max[x]), "n", r->n_positioned, "estimate",
+                                      num(r->n_positioned > 0 && iv ? pt_round_half_away(iv[x].estimate, dec) : NAN), "interval", ci));
+    }
     return o;
 }
 
@@ -157,7 +204,14 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
                             json_pack("{s:i,s:f,s:i,s:f,s:I,s:i}", "samples", r->samples, "temperature", (double)r->gen.sampling.temperature,
                                       "top_k", r->gen.sampling.top_k, "top_p", (double)r->gen.sampling.top_p, "seed",
                                       (json_int_t)r->gen.sampling.seed, "max_new_tokens", r->gen.max_new_tokens));
-    json_object_set_new(e, "position", position_json(r));
+    int resamples = meta && meta->resamples > 0 ? meta->resamples : PT_STATS_RESAMPLES;
+    uint64_t seed = meta ? meta->seed : PT_STATS_SEED;
+    pt_interval *iv = calloc((size_t)r->n_axes, sizeof *iv);
+    if (iv && position_intervals(r, resamples, seed, iv)) { free(iv); iv = NULL; }
+    json_object_set_new(e, "position", position_json(r, iv));
+    free(iv);
+    json_object_set_new(e, "interval", json_pack("{s:s,s:f,s:i,s:I}", "method", "stratified bootstrap over templates x option orders within items, rescaled",
+                                                 "level", 0.95, "resamples", resamples, "seed", (json_int_t)seed));
     json_t *cons = coords_obj(r->s, r->consensus_coords);
     json_object_set_new(cons, "answered", json_integer(r->consensus_answered));
     json_object_set_new(cons, "unanswered", json_integer(r->n_items - r->consensus_answered));

@@ -83,6 +83,10 @@ static pt_status same_instrument(json_t *old, json_t *fresh, const char *path) {
     if (!same) return pt_error(PT_ERR_FORMAT, "%s holds results for other items; use another --out directory", path);
     if (!json_equal(json_object_get(old, "axes"), json_object_get(fresh, "axes")))
         return pt_error(PT_ERR_FORMAT, "%s holds results scored on other axes; use another --out directory", path);
+    /* files written before the rule was recorded keep their evaluations comparable by axes only */
+    json_t *rule = json_object_get(old, "scoring_rule");
+    if (rule && !json_equal(rule, json_object_get(fresh, "scoring_rule")))
+        return pt_error(PT_ERR_FORMAT, "%s holds results scored with other weights; use another --out directory", path);
     return PT_OK;
 }
 

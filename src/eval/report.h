@@ -1,13 +1,15 @@
 /* Reading result directories back: the compass chart drawn from compass.json documents
  * (one series per model/adapter label, a trajectory when a label has several evaluations),
  * and `politune report`'s single self-contained HTML page comparing runs: the chart inline,
- * positions with their spread, the answers side by side, the items that moved, the invalid
- * and refusal rates, and the open-ended replies. */
+ * positions with their intervals and spread, every run's shift against the base with its
+ * interval and p-value and the items behind it, forced against free answers, the answers side
+ * by side, the items that moved, the invalid and refusal rates, and the open-ended replies. */
 #ifndef PT_EVAL_REPORT_H
 #define PT_EVAL_REPORT_H
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/status.h"
 
@@ -20,7 +22,13 @@ pt_status pt_compass_json_load(const char *path, json_t **out);
  * documents is drawn once per document, named "label (names[d])"; names may be NULL). */
 pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg);
 
-/* The HTML report for the documents; names[i] labels document i (its directory). */
-pt_status pt_report_html(json_t *const *docs, const char *const *names, int n_docs, char **html);
+typedef struct {
+    int resamples;   /* bootstrap resamples and sign flips of the shifts against the base (>= 1) */
+    uint64_t seed;
+} pt_report_opts;
+
+/* The HTML report for the documents; names[i] labels document i (its directory). o NULL:
+ * PT_STATS_RESAMPLES resamples, seed PT_STATS_SEED. */
+pt_status pt_report_html(json_t *const *docs, const char *const *names, int n_docs, const pt_report_opts *o, char **html);
 
 #endif

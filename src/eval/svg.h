@@ -9,7 +9,10 @@
  * PT_SVG_SIZE] and y in [PT_SVG_TOP, PT_SVG_TOP + PT_SVG_SIZE]; a value is mapped linearly,
  * the axis minimum at the left / bottom edge. Each drawn point is a <circle> with
  * class="point" and data-series, data-x, data-y (the values) attributes, so tools and tests
- * can find it. Values outside the range are drawn on the border. */
+ * can find it. An interval is a <path> with class="interval" (a cross with end caps, from the
+ * low to the high end on each axis) and data-x-lo, data-x-hi, data-y-lo, data-y-hi. Values
+ * outside the range are drawn on the border. The title is centred on the whole width and
+ * shrunk to fit it. */
 #ifndef PT_EVAL_SVG_H
 #define PT_EVAL_SVG_H
 
@@ -38,6 +41,8 @@ typedef struct {
     const double *x, *y;    /* (n); a NAN coordinate leaves the point out */
     const double *sx, *sy;  /* (n) error bar half-widths, or NULL */
     const long *step;       /* (n) training steps for the tooltips, or NULL */
+    const double *x_lo, *x_hi, *y_lo, *y_hi; /* (n) 95% intervals, or NULL; drawn instead of the
+                                                error bars where finite (a trajectory: last point) */
 } pt_svg_series;
 
 /* The pixel at which (x, y) is drawn (clamped to the plot). */

@@ -228,3 +228,13 @@ int cli_stage_close(cli_stage *st, const char *cmd, cli_judge *jo, pt_status sta
 int cli_judge_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_judge_option(opts, cmd, opt, arg); }
 
 int cli_stage_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_stage_option(opts, cmd, opt, arg); }
+
+int cli_swap_option(pt_swap_mode *m, const char *cmd, int opt, const char *arg) {
+    if (opt != 1200) return 0;
+    int v = pt_swap_mode_parse(arg);
+    if (v < 0) { cli_usage_error(cmd, "--swap-check is flag (the default) or drop, got '%s'", arg); return -1; }
+    *m = (pt_swap_mode)v;
+    return 1;
+}
+
+int cli_swap_group(void *opts, const char *cmd, int opt, const char *arg) { return cli_swap_option(opts, cmd, opt, arg); }

@@ -93,6 +93,17 @@ int cli_stage_group(void *opts, const char *cmd, int opt, const char *arg);
     "  --delimiter C          CSV delimiter (default: detected from the header)\n"                                \
     "  --limit N              use only the first N records of the input\n"
 
+/* --swap-check[=flag|drop] of select, judge-answers and annotate-eval (pipeline.h). */
+#define CLI_SWAP_LONGOPT {"swap-check", optional_argument, 0, 1200}
+#define CLI_SWAP_HELP                                                                                             \
+    "  --swap-check[=flag|drop]  ask every score twice, the second time with the scale's ends exchanged;\n"      \
+    "                         readings more than 2 points apart are flagged (\"swap\": {\"disagree\": true}),\n"  \
+    "                         or with =drop left out; agreeing ones are averaged. The rate is reported\n"
+/* 1 if the option was --swap-check, 0 if not, -1 on a bad value (message printed). */
+int cli_swap_option(pt_swap_mode *m, const char *cmd, int opt, const char *arg);
+/* cli_swap_option as a cli_option_group handler (opts: a pt_swap_mode). */
+int cli_swap_group(void *opts, const char *cmd, int opt, const char *arg);
+
 /* Progress bar (on a terminal) and notes on stderr. */
 typedef struct cli_stage_ui {
     const char *cmd;

@@ -25,7 +25,7 @@ static const char *usage_text =
     "  --center LIST          labels meaning center (default 'center,centre,neutral,I,Independent')\n"
     "  --score-field NAME     take scores from this field instead of asking a judge\n"
     "  --band B               half-width of the center class around 5 (default 0.5)\n"
-    "  --metrics FILE         also write the metrics JSON here\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --metrics FILE         also write the metrics JSON here\n" CLI_READ_HELP CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 /* annotate-eval's own options (the judge's and the stage's are cli_judge.c's). */
 typedef struct {
@@ -63,6 +63,7 @@ int cmd_annotate_eval(int argc, char **argv) {
     const char *metrics = NULL;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"label-field", required_argument, 0, 1},
                                              {"left", required_argument, 0, 2},
@@ -73,7 +74,7 @@ int cmd_annotate_eval(int argc, char **argv) {
                                              {"metrics", required_argument, 0, 7},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {annotate_option, &(annotate_cli){&o, &metrics}}, {NULL, NULL}};
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {cli_swap_group, &o.swap}, {annotate_option, &(annotate_cli){&o, &metrics}}, {NULL, NULL}};
     int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
     if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");
@@ -99,8 +100,9 @@ int cmd_annotate_eval(int argc, char **argv) {
             free(js);
         }
         if (!s)
-            fprintf(stderr, "politune %s: %d scored, accuracy %.3f, ROC AUC %.3f (%d unlabelled, %d invalid)\n", cmd, a.n, a.accuracy, a.roc_auc,
-                    a.n_unlabelled, a.n_invalid);
+            fprintf(stderr, "politune %s: %d scored, accuracy %.3f [%.3f, %.3f] (left %.3f, center %.3f, right %.3f), ROC AUC %.3f [%.3f, %.3f] "
+                            "(%d unlabelled, %d invalid)\n", cmd, a.n, a.accuracy, a.accuracy_lo, a.accuracy_hi, a.class_accuracy[0], a.class_accuracy[1],
+                    a.class_accuracy[2], a.roc_auc, a.auc_lo, a.auc_hi, a.n_unlabelled, a.n_invalid);
     }
     return cli_stage_close(&st, cmd, &jo, s);
 }

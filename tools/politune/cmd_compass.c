@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval/compass.h"
+#include "eval/stats.h"
 #include "util/clock.h"
 
 static const char *usage =
@@ -46,178 +47,236 @@ static const char *usage =
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
+    "  --resamples N         bootstrap resamples for the 95% interval of the position (default 2000)\n"
+    "                        (--seed also seeds the bootstrap: the same seed gives the same interval)\n"
     "  --verbose             progress and timing on stderr\n\n"
     "example:\n"
     "  politune compass --model stories260K.gguf --out runs/base\n"
     "  politune compass --model stories260K.gguf --adapter left-adapter --out runs/base   # adds a point\n";
 
-int cmd_compass(int argc, char **argv) {
-    const char *cmd = "compass";
-    cli_model_opts mo = {0};
+/* Everything the command line sets. */
+typedef struct {
+    cli_model_opts mo;
     cli_gen_opts go;
-    cli_gen_defaults(&go);
-    pt_compass_config cfg = pt_compass_config_default();
-    go.p = cfg.gen;
-    const char *out = NULL, *label = NULL, *qpath = NULL, *spath = NULL, *open_file = NULL, *system = NULL;
-    bool open = true, verbose = false;
-    long iteration = 0, step = 0, v;
-    static const struct option opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
-                                         {"mode", required_argument, 0, 'M'}, {"samples", required_argument, 0, 'K'},
-                                         {"templates", required_argument, 0, 'X'}, {"questionnaire", required_argument, 0, 'Q'},
-                                         {"scoring", required_argument, 0, 'R'}, {"out", required_argument, 0, 'o'},
-                                         {"label", required_argument, 0, 'L'}, {"iteration", required_argument, 0, 'I'},
-                                         {"step", required_argument, 0, 'G'}, {"system", required_argument, 0, 'Y'},
-                                         {"open-prompts", required_argument, 0, 'O'}, {"no-open-prompts", no_argument, 0, 'N'},
-                                         {"batch", required_argument, 0, 'B'}, {"verbose", no_argument, 0, 'v'},
-                                         {"no-prefix-sharing", no_argument, 0, 'P'},
-                                         {"option-scoring", required_argument, 0, 1001}, {"compare-scorings", no_argument, 0, 1002},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    pt_compass_config cfg;
+    const char *out, *label, *qpath, *spath, *open_file, *system;
+    bool open, verbose;
+    long iteration, step;
+    int resamples;
+    uint64_t seed;     /* the bootstrap's: the sampling seed */
+} compass_args;
+
+/* The command's own options; a new one needs a row here and a case in compass_option. */
+enum { OPT_MODE = 1000, OPT_SAMPLES, OPT_TEMPLATES, OPT_QUESTIONNAIRE, OPT_SCORING, OPT_OUT, OPT_LABEL, OPT_ITERATION, OPT_STEP,
+       OPT_SYSTEM, OPT_OPEN_PROMPTS, OPT_NO_OPEN_PROMPTS, OPT_BATCH, OPT_VERBOSE, OPT_NO_PREFIX_SHARING, OPT_RESAMPLES,
+       OPT_OPTION_SCORING, OPT_COMPARE_SCORINGS, OPT_HELP };
+
+static const struct option compass_opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
+                                             {"mode", required_argument, 0, OPT_MODE},
+                                             {"samples", required_argument, 0, OPT_SAMPLES},
+                                             {"templates", required_argument, 0, OPT_TEMPLATES},
+                                             {"questionnaire", required_argument, 0, OPT_QUESTIONNAIRE},
+                                             {"scoring", required_argument, 0, OPT_SCORING},
+                                             {"out", required_argument, 0, OPT_OUT},
+                                             {"label", required_argument, 0, OPT_LABEL},
+                                             {"iteration", required_argument, 0, OPT_ITERATION},
+                                             {"step", required_argument, 0, OPT_STEP},
+                                             {"system", required_argument, 0, OPT_SYSTEM},
+                                             {"open-prompts", required_argument, 0, OPT_OPEN_PROMPTS},
+                                             {"no-open-prompts", no_argument, 0, OPT_NO_OPEN_PROMPTS},
+                                             {"batch", required_argument, 0, OPT_BATCH},
+                                             {"verbose", no_argument, 0, OPT_VERBOSE},
+                                             {"no-prefix-sharing", no_argument, 0, OPT_NO_PREFIX_SHARING},
+                                             {"resamples", required_argument, 0, OPT_RESAMPLES},
+                                             {"option-scoring", required_argument, 0, OPT_OPTION_SCORING},
+                                             {"compare-scorings", no_argument, 0, OPT_COMPARE_SCORINGS},
+                                             {"help", no_argument, 0, OPT_HELP},
+                                             {0, 0, 0, 0}};
+
+/* One of the command's own options: 0 when taken, else the exit status (-1: --help shown). */
+static int compass_option(compass_args *a, const char *cmd, int opt, const char *arg, const char *as_given) {
+    long v;
+    switch (opt) {
+    case OPT_MODE:
+        if (!strcmp(arg, "logprob")) a->cfg.mode = PT_COMPASS_LOGPROB;
+        else if (!strcmp(arg, "generate")) a->cfg.mode = PT_COMPASS_GENERATE;
+        else return cli_usage_error(cmd, "--mode is logprob or generate, got '%s'", arg);
+        return 0;
+    case OPT_SAMPLES:
+        if (!cli_parse_int(arg, 1, 10000, &v)) return cli_usage_error(cmd, "--samples wants an integer 1..10000, got '%s'", arg);
+        a->cfg.samples = (int)v;
+        return 0;
+    case OPT_TEMPLATES: a->cfg.templates = arg; return 0;
+    case OPT_QUESTIONNAIRE: a->qpath = arg; return 0;
+    case OPT_SCORING: a->spath = arg; return 0;
+    case OPT_OUT: a->out = arg; return 0;
+    case OPT_LABEL: a->label = arg; return 0;
+    case OPT_ITERATION:
+        if (!cli_parse_int(arg, 0, 1L << 40, &a->iteration)) return cli_usage_error(cmd, "--iteration wants an integer >= 0, got '%s'", arg);
+        return 0;
+    case OPT_STEP:
+        if (!cli_parse_int(arg, 0, 1L << 40, &a->step)) return cli_usage_error(cmd, "--step wants an integer >= 0, got '%s'", arg);
+        return 0;
+    case OPT_SYSTEM: a->system = arg; return 0;
+    case OPT_OPEN_PROMPTS: a->open_file = arg; a->open = true; return 0;
+    case OPT_NO_OPEN_PROMPTS: a->open = false; return 0;
+    case OPT_BATCH:
+        if (!cli_parse_int(arg, 1, 64, &v)) return cli_usage_error(cmd, "--batch wants an integer 1..64, got '%s'", arg);
+        a->cfg.batch = (int)v;
+        return 0;
+    case OPT_VERBOSE: a->verbose = true; return 0;
+    case OPT_NO_PREFIX_SHARING: a->cfg.no_prefix_sharing = true; return 0;
+    case OPT_RESAMPLES:
+        if (!cli_parse_int(arg, 1, 1000000, &v))
+            return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", arg);
+        a->resamples = (int)v;
+        return 0;
+    case OPT_OPTION_SCORING:
+        if (pt_option_scoring_from_name(arg, &a->cfg.option_scoring))
+            return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);
+        return 0;
+    case OPT_COMPARE_SCORINGS: a->cfg.compare_scorings = true; return 0;
+    case OPT_HELP: fputs(usage, stdout); return -1;
+    default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", as_given);
+    }
+}
+
+/* Parses argv into a; 0 to go on, else the exit status. */
+static int compass_parse(compass_args *a, const char *cmd, int argc, char **argv) {
+    memset(a, 0, sizeof *a);
+    cli_gen_defaults(&a->go);
+    a->cfg = pt_compass_config_default();
+    a->go.p = a->cfg.gen;
+    a->open = true;
+    a->resamples = PT_STATS_RESAMPLES;
+    a->seed = PT_STATS_SEED;
     int opt;
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int r = cli_model_option(&mo, cmd, opt, optarg);
-        if (!r) r = cli_gen_option(&go, cmd, opt, optarg);
+    while ((opt = getopt_long(argc, argv, "", compass_opts, NULL)) != -1) {
+        int r = cli_model_option(&a->mo, cmd, opt, optarg);
+        if (!r) r = cli_gen_option(&a->go, cmd, opt, optarg);
         if (r < 0) return 2;
         if (r) continue;
-        switch (opt) {
-        case 'M':
-            if (!strcmp(optarg, "logprob")) cfg.mode = PT_COMPASS_LOGPROB;
-            else if (!strcmp(optarg, "generate")) cfg.mode = PT_COMPASS_GENERATE;
-            else return cli_usage_error(cmd, "--mode is logprob or generate, got '%s'", optarg);
-            break;
-        case 'K':
-            if (!cli_parse_int(optarg, 1, 10000, &v)) return cli_usage_error(cmd, "--samples wants an integer 1..10000, got '%s'", optarg);
-            cfg.samples = (int)v;
-            break;
-        case 'X': cfg.templates = optarg; break;
-        case 'Q': qpath = optarg; break;
-        case 'R': spath = optarg; break;
-        case 'o': out = optarg; break;
-        case 'L': label = optarg; break;
-        case 'I':
-            if (!cli_parse_int(optarg, 0, 1L << 40, &iteration)) return cli_usage_error(cmd, "--iteration wants an integer >= 0, got '%s'", optarg);
-            break;
-        case 'G':
-            if (!cli_parse_int(optarg, 0, 1L << 40, &step)) return cli_usage_error(cmd, "--step wants an integer >= 0, got '%s'", optarg);
-            break;
-        case 'Y': system = optarg; break;
-        case 'O': open_file = optarg; open = true; break;
-        case 'N': open = false; break;
-        case 'B':
-            if (!cli_parse_int(optarg, 1, 64, &v)) return cli_usage_error(cmd, "--batch wants an integer 1..64, got '%s'", optarg);
-            cfg.batch = (int)v;
-            break;
-        case 'v': verbose = true; break;
-        case 'P': cfg.no_prefix_sharing = true; break;
-        case 1001:
-            if (pt_option_scoring_from_name(optarg, &cfg.option_scoring)) return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", optarg);
-            break;
-        case 1002: cfg.compare_scorings = true; break;
-        case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
+        r = compass_option(a, cmd, opt, optarg, argv[optind - 1]);
+        if (r) return r;
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!mo.model) return cli_usage_error(cmd, "--model PATH is required");
-    if (!out) return cli_usage_error(cmd, "--out DIR is required");
+    if (!a->mo.model) return cli_usage_error(cmd, "--model PATH is required");
+    if (!a->out) return cli_usage_error(cmd, "--out DIR is required");
+    if ((a->qpath != NULL) != (a->spath != NULL)) return cli_usage_error(cmd, "--questionnaire and --scoring go together");
+    /* one seed for the whole evaluation: the sampling's (--seed) also seeds the bootstrap */
+    a->seed = a->go.p.sampling.seed;
+    return 0;
+}
+
+/* The questionnaire and scoring given, or the Political Compass Test from the assets; the
+ * paths found are malloc'd into own_q / own_s. */
+static pt_status load_instrument(compass_args *a, char **own_q, char **own_s, pt_questionnaire **q, pt_scoring **s) {
+    if (!a->qpath) {
+        a->qpath = *own_q = pt_eval_find_asset(PT_PCT_QUESTIONNAIRE);
+        a->spath = *own_s = pt_eval_find_asset(PT_PCT_SCORING);
+        if (!a->qpath || !a->spath)
+            return pt_error(PT_ERR_IO, "the Political Compass files (%s, %s) were not found under $POLITUNE_ASSETS or ../shared/assets; "
+                                       "give --questionnaire and --scoring", PT_PCT_QUESTIONNAIRE, PT_PCT_SCORING);
+    }
+    PT_TRY(pt_questionnaire_load(q, a->qpath));
+    PT_TRY(pt_scoring_load(s, a->spath, *q));
+    return pt_scoring_check(*s, *q);
+}
+
+/* The one-line JSON summary on stdout. */
+static void print_summary(const compass_args *a, const pt_scoring *s, const pt_compass_result *res, double seconds) {
+    printf("{\"out\":");
+    cli_json_string(stdout, a->out);
+    printf(",\"mode\":\"%s\",\"templates\":%d", a->cfg.mode == PT_COMPASS_LOGPROB ? "logprob" : "generate", res->n_variants);
+    for (int x = 0; x < s->n_axes; x++) {
+        printf(",");
+        cli_json_string(stdout, s->axes[x].name);
+        if (res->n_positioned == 0) printf(":null");
+        else printf(":{\"mean\":%.*f,\"sd\":%.*f}", s->axes[x].decimals + 1, res->mean[x], s->axes[x].decimals + 1, res->sd[x]);
+    }
+    printf(",\"answered\":%d,\"invalid_rate\":%.4f,\"refusal_rate\":%.4f,\"seconds\":%.2f}\n", res->consensus_answered, res->invalid_rate,
+           res->refusal_rate, seconds);
+}
+
+int cmd_compass(int argc, char **argv) {
+    const char *cmd = "compass";
+    compass_args a;
+    int rc = compass_parse(&a, cmd, argc, argv);
+    if (rc) return rc < 0 ? 0 : rc;
+    pt_compass_config *cfg = &a.cfg;
     pt_template_variant *vars = NULL;
     int nv = 0;
-    pt_status st = pt_templates_select(cfg.templates, &vars, &nv);
+    pt_status st = pt_templates_select(cfg->templates, &vars, &nv);
     free(vars);
     if (st) return cli_fail(cmd, st);
-    if (mo.chat_template && (st = pt_chat_template_from_name(mo.chat_template, &cfg.chat))) return cli_fail(cmd, st);
+    if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg->chat))) return cli_fail(cmd, st);
 
-    /* questionnaire and scoring: given, or the Political Compass Test from the assets */
     char *own_q = NULL, *own_s = NULL;
-    if (!qpath && !spath) {
-        qpath = own_q = pt_eval_find_asset(PT_PCT_QUESTIONNAIRE);
-        spath = own_s = pt_eval_find_asset(PT_PCT_SCORING);
-        if (!qpath || !spath) {
-            fprintf(stderr, "politune %s: the Political Compass files (%s, %s) were not found under $POLITUNE_ASSETS or ../shared/assets; "
-                            "give --questionnaire and --scoring\n", cmd, PT_PCT_QUESTIONNAIRE, PT_PCT_SCORING);
-            free(own_q);
-            free(own_s);
-            return 1;
-        }
-    } else if (!qpath || !spath) {
-        return cli_usage_error(cmd, "--questionnaire and --scoring go together");
-    }
     pt_questionnaire *q = NULL;
     pt_scoring *s = NULL;
     pt_model *m = NULL;
-    pt_adapter *a = NULL;
+    pt_adapter *ad = NULL;
     pt_compass_result *res = NULL;
     char **oids = NULL, **otexts = NULL;
-    int n_open = 0, rc = 0;
-    if (!st) st = pt_questionnaire_load(&q, qpath);
-    if (!st) st = pt_scoring_load(&s, spath, q);
-    if (!st) st = pt_scoring_check(s, q);
-    if (!st && open) {
-        if (open_file) {
-            st = pt_open_prompts_load(open_file, &oids, &otexts, &n_open);
-            cfg.open_prompt_ids = (const char *const *)oids;
-            cfg.open_prompts = (const char *const *)otexts;
+    int n_open = 0;
+    st = load_instrument(&a, &own_q, &own_s, &q, &s);
+    if (!st && a.open) {
+        if (a.open_file) {
+            st = pt_open_prompts_load(a.open_file, &oids, &otexts, &n_open);
+            cfg->open_prompt_ids = (const char *const *)oids;
+            cfg->open_prompts = (const char *const *)otexts;
         } else {
-            n_open = pt_open_prompts_default(&cfg.open_prompt_ids, &cfg.open_prompts);
+            n_open = pt_open_prompts_default(&cfg->open_prompt_ids, &cfg->open_prompts);
         }
-        cfg.n_open_prompts = n_open;
+        cfg->n_open_prompts = n_open;
     }
     double t0 = pt_now_s();
     if (!st) {
         pt_device dev = PT_DEVICE_AUTO;
-        const char *name = mo.device ? mo.device : getenv("POLITUNE_DEVICE");
+        const char *name = a.mo.device ? a.mo.device : getenv("POLITUNE_DEVICE");
         if (name && *name) st = pt_device_parse(name, &dev);
         if (!st) st = pt_backend_select(dev);
     }
     if (!st) {
-        pt_backend_set_threads(mo.threads);
-        st = pt_model_load(&m, mo.model);
+        pt_backend_set_threads(a.mo.threads);
+        st = pt_model_load(&m, a.mo.model);
     }
-    if (!st && mo.adapter) st = pt_adapter_load(&a, mo.adapter, m);
+    if (!st && a.mo.adapter) st = pt_adapter_load(&ad, a.mo.adapter, m);
     double t_load = pt_now_s() - t0;
     if (!st) {
         int32_t stop_buf[16];
         static const int32_t no_stop[1] = {-1};
-        cli_gen_finish(&go, m, stop_buf, 16);
-        if (!go.stop_at_eos) { go.p.stop_ids = no_stop; go.p.n_stop_ids = 0; }
-        cfg.gen = go.p;
-        cfg.n_ctx = mo.ctx;
-        cfg.system = system;
+        cli_gen_finish(&a.go, m, stop_buf, 16);
+        if (!a.go.stop_at_eos) { a.go.p.stop_ids = no_stop; a.go.p.n_stop_ids = 0; }
+        cfg->gen = a.go.p;
+        cfg->n_ctx = a.mo.ctx;
+        cfg->system = a.system;
         t0 = pt_now_s();
-        st = pt_compass_run(m, a, q, s, &cfg, &res);
+        st = pt_compass_run(m, ad, q, s, cfg, &res);
     }
     double t_run = pt_now_s() - t0;
     if (!st) {
-        pt_compass_meta meta = {label, mo.model, mo.adapter, qpath, spath, iteration, step};
-        st = pt_compass_save(out, res, &meta);
+        pt_compass_meta meta = {a.label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
+        st = pt_compass_save(a.out, res, &meta);
     }
     if (st) {
         rc = cli_fail(cmd, st);
     } else {
-        if (verbose)
+        if (a.verbose)
             fprintf(stderr, "[compass: %s mode, %d items x %d templates, chat template %s; load %.2f s, run %.2f s; %ld prefills (%ld tokens), "
                             "%ld option tokens in %ld passes, %ld generated tokens]\n",
-                    cfg.mode == PT_COMPASS_LOGPROB ? "logprob" : "generate", res->n_items, res->n_variants, res->chat_template, t_load, t_run,
+                    cfg->mode == PT_COMPASS_LOGPROB ? "logprob" : "generate", res->n_items, res->n_variants, res->chat_template, t_load, t_run,
                     res->n_prefills, res->prefill_tokens, res->option_tokens, res->option_forwards, res->generated_tokens);
-        printf("{\"out\":");
-        cli_json_string(stdout, out);
-        printf(",\"mode\":\"%s\",\"templates\":%d", cfg.mode == PT_COMPASS_LOGPROB ? "logprob" : "generate", res->n_variants);
-        for (int x = 0; x < s->n_axes; x++) {
-            printf(",");
-            cli_json_string(stdout, s->axes[x].name);
-            if (res->n_positioned == 0) printf(":null");
-            else printf(":{\"mean\":%.*f,\"sd\":%.*f}", s->axes[x].decimals + 1, res->mean[x], s->axes[x].decimals + 1, res->sd[x]);
-        }
-        printf(",\"answered\":%d,\"invalid_rate\":%.4f,\"refusal_rate\":%.4f,\"seconds\":%.2f}\n", res->consensus_answered, res->invalid_rate,
-               res->refusal_rate, t_run);
+        print_summary(&a, s, res, t_run);
     }
     pt_compass_result_free(res);
-    pt_adapter_free(a);
+    pt_adapter_free(ad);
     pt_model_free(m);
     pt_scoring_free(s);
     pt_questionnaire_free(q);
-    for (int i = 0; open_file && i < n_open; i++) { free(oids[i]); free(otexts[i]); }
+    for (int i = 0; a.open_file && i < n_open; i++) { free(oids[i]); free(otexts[i]); }
     free(oids);
     free(otexts);
     free(own_q);

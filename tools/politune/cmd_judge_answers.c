@@ -15,7 +15,7 @@ static const char *usage_text =
     "options:\n"
     "  --in PATH              compass.json, a compass result directory, or prompt/answer JSONL\n"
     "  --no-rationale         only the score\n"
-    "  --no-update            leave compass.json as it is\n" CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --no-update            leave compass.json as it is\n" CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 static void print_means(const char *cmd, json_t *summary) {
     for (size_t g = 0; g < json_array_size(summary); g++) {
@@ -51,11 +51,12 @@ int cmd_judge_answers(int argc, char **argv) {
     bool update = true;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              {"no-rationale", no_argument, 0, 1},
                                              {"no-update", no_argument, 0, 2},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {answers_option, &(answers_cli){&o, &update}}, {NULL, NULL}};
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {cli_swap_group, &o.swap}, {answers_option, &(answers_cli){&o, &update}}, {NULL, NULL}};
     int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
     if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in PATH is required");

@@ -17,7 +17,7 @@ static const char *usage_text =
     "  --text-field NAME      the column / key holding the text\n"
     "  --target left|right    the leaning to keep\n"
     "  --margin M             keep ideology <= 5-M (left) or >= 5+M (right) (default 2)\n"
-    "  --min-quality Q        keep quality >= Q (default 3)\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --min-quality Q        keep quality >= Q (default 3)\n" CLI_READ_HELP CLI_STAGE_HELP CLI_SWAP_HELP "\n" CLI_JUDGE_HELP;
 
 /* select's own options (the judge's and the stage's are cli_judge.c's). */
 static int select_option(void *opts, const char *cmd, int c, const char *arg) {
@@ -45,13 +45,14 @@ int cmd_select(int argc, char **argv) {
     pt_select_opts o = {.margin = 2, .min_quality = 3};
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"target", required_argument, 0, 1},
                                              {"margin", required_argument, 0, 2},
                                              {"min-quality", required_argument, 0, 3},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {select_option, &o}, {NULL, NULL}};
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {cli_swap_group, &o.swap}, {select_option, &o}, {NULL, NULL}};
     int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
     if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");

@@ -16,7 +16,12 @@ static const char *usage_text =
     "  --text-field NAME      the post's text (default 'text')\n"
     "  --target left|right    leaning of the chosen responses (default: each record's 'target')\n"
     "  --all                  use every record, not only the kept ones\n"
-    "  --chat-json FILE       also write the pairs as PoliTune chat JSON\n" CLI_READ_HELP CLI_STAGE_HELP "\n" CLI_JUDGE_HELP;
+    "  --chat-json FILE       also write the pairs as PoliTune chat JSON\n" CLI_READ_HELP CLI_STAGE_HELP
+    "  --swap-check[=flag|drop]  ask the judge which answer is more on the target side, with the chosen one\n"
+    "                         first and then second; a pair whose two verdicts name the same position (A\n"
+    "                         twice or B twice) follows the order, not the answers: flagged (\"swap\":\n"
+    "                         {\"disagree\": true}) or with =drop moved to the .invalid.jsonl side file\n"
+    "\n" CLI_JUDGE_HELP;
 
 /* synth's own options (the judge's and the stage's are cli_judge.c's). */
 typedef struct {
@@ -46,13 +51,14 @@ int cmd_synth(int argc, char **argv) {
     const char *chat_json = NULL;
     static const struct option longopts[] = {CLI_JUDGE_LONGOPTS,
                                              CLI_STAGE_LONGOPTS,
+                                             CLI_SWAP_LONGOPT,
                                              CLI_READ_LONGOPTS,
                                              {"target", required_argument, 0, 1},
                                              {"all", no_argument, 0, 2},
                                              {"chat-json", required_argument, 0, 3},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
-    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {synth_option, &(synth_cli){&o, &chat_json}}, {NULL, NULL}};
+    const cli_option_group groups[] = {{cli_judge_group, &jo}, {cli_stage_group, &so}, {cli_swap_group, &o.swap}, {synth_option, &(synth_cli){&o, &chat_json}}, {NULL, NULL}};
     int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
     if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!so.in) return cli_usage_error(cmd, "--in FILE is required");

@@ -22,6 +22,7 @@ static const pt_cli_command commands[] = {
     {"compass", cmd_compass, "Political Compass Test of a model/adapter: robust answers, scores, chart"},
     {"compass-score", cmd_compass_score, "coordinates of an answer vector, as the Political Compass website scores"},
     {"report", cmd_report, "one HTML page comparing compass result directories"},
+    {"compare", cmd_compare, "the shift between two compass runs: intervals, permutation test, items that moved"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server (chat, completions, streaming)"},
     {"select", cmd_select, "score posts' ideology and quality with a judge LLM; keep the clear ones"},
     {"synth", cmd_synth, "turn kept posts into preference pairs (prompt, chosen, rejected)"},
