@@ -112,23 +112,29 @@ test-gpu:
 demo: all
 	./politune demo
 
+# The whole suite (CLI end-to-end tests included: they run build-asan/politune). A UBSan report
+# stops the process, so undefined behaviour fails the test that reached it.
 asan:
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g $(ARCH) -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
 FUZZ_SECONDS ?= 60
+# `make fuzz FUZZ_TARGETS="fuzz_model_gguf fuzz_adapter" FUZZ_SECONDS=600` runs a selection;
+# fuzz/campaign.sh runs a recorded campaign (FUZZING.md).
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
-# Parsers only: util, format, tokenizer, plus what a target names on a "fuzz-sources:" line.
+# Parsers only: util, format, tokenizer, plus what a target names on a "fuzz-sources:" line
+# (the model loaders' targets add src/model).
 FUZZ_BASE    := $(wildcard src/util/*.c src/format/*.c src/tokenizer/*.c)
 fuzz:
 	@mkdir -p build-fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	  extra=$$(sed -n 's/^.*fuzz-sources: *//p' fuzz/$$t.c); \
-	  clang -O1 -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
+	  clang -O1 -g -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -Iinclude \
 	    fuzz/$$t.c $(FUZZ_BASE) $$extra -o build-fuzz/$$t -ljansson -lpcre2-8 -lutf8proc -lyaml -lcrypto -lm || exit 1; \
 	  mkdir -p build-fuzz/corpus-$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
-	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=20 \
 	    build-fuzz/corpus-$$t fuzz/seeds/$$t > build-fuzz/$$t.log 2>&1 || { tail -n 40 build-fuzz/$$t.log; exit 1; }; \
 	  tail -n 1 build-fuzz/$$t.log; \
 	done

@@ -20,11 +20,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pt_questionnaire *q = NULL;
     if (pt_questionnaire_parse(&q, text, len, "fuzz", fmt) == PT_OK) {
         volatile size_t sink = 0;
+        volatile double effect_sum = 0; /* effects may be negative: a cast to size_t is undefined */
         for (int i = 0; i < q->n_items; i++) {
             sink += strlen(q->items[i].id) + strlen(q->items[i].statement);
-            for (int k = 0; k < q->items[i].n_effects; k++) sink += (size_t)q->items[i].effects[k];
+            for (int k = 0; k < q->items[i].n_effects; k++) effect_sum += q->items[i].effects[k];
         }
-        (void)sink;
+        (void)sink, (void)effect_sum;
     }
     pt_scoring *s = NULL;
     if (pt_scoring_parse(&s, text, len, "fuzz.json", q) == PT_OK) {

@@ -173,6 +173,7 @@ typedef struct {
     int32_t *ids;      /* generated ids (malloc'd), stop token excluded */
     int n_ids;
     char *text;        /* decoded text (malloc'd, NULL without a tokenizer), cut at a stop string */
+    size_t text_len;   /* its bytes: a byte token may put a NUL inside it */
     const char *stop_reason; /* "eos", "stop_string", "length", "callback", "context" */
     int n_prompt;
     double prefill_s, decode_s;

@@ -96,8 +96,13 @@ PT_TEST(test_tokenizer_llama3_fixture) {
     pt_tokenizer *t = load_tok("llama3");
     double dt = now_s() - t0;
     REQUIRE(t);
-    /* a generous bound: the machine is shared; typically about 0.4 s */
+    /* a generous bound: the machine is shared; typically about 0.4 s. Sanitizer builds (make
+     * asan) run several times slower, so the bound does not apply there. */
+#ifndef __SANITIZE_ADDRESS__
     CHECK_MSG(dt < 3.0, "loading the llama3 tokenizer.json took %.2f s", dt);
+#else
+    (void)dt;
+#endif
     CHECK(pt_tokenizer_vocab_size(t) == 128256);
     CHECK(!strcmp(pt_tokenizer_kind(t), "byte-level BPE"));
     /* the post_processor is ByteLevel only: no BOS is added (the fixture agrees) */

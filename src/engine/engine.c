@@ -1,6 +1,7 @@
 /* Batched forward pass of the Llama-family decoder with a per-slot key/value cache. */
 #include "engine/engine.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "backend/backend.h"
@@ -236,6 +237,12 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
     e->be->rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
     linear(e, e->logits, e->xb, &m->output, NULL, rows, 0, 0, PT_LT_HEAD);
     if (e->be->take_error) PT_TRY(e->be->take_error());
+    /* NaN weights or hyper-parameters would otherwise reach the sampler, which prints nothing
+     * and exits 0: every command that shows model output stops here with a message instead */
+    for (size_t i = 0; i < (size_t)rows * V; i++)
+        if (!isfinite(e->logits[i]))
+            return pt_error(PT_ERR_NUMERIC, "%s: the model produced a non-finite logit (%g for token %zu): its weights or configuration hold NaN or Inf",
+                            m->path ? m->path : "model", e->logits[i], i % (size_t)V);
     if (logits) *logits = e->logits;
     return PT_OK;
 }

@@ -73,12 +73,13 @@ pt_status pt_generate(pt_engine *e, int slot, const int32_t *prompt, int n_promp
         if (m->tok) {
             free(out->text);
             out->text = NULL;
-            rc = pt_tokenizer_decode(m->tok, out->ids, out->n_ids, true, &out->text);
+            rc = pt_tokenizer_decode_n(m->tok, out->ids, out->n_ids, true, &out->text, &out->text_len);
             if (rc) break;
-            size_t n = strlen(out->text), final = n;
+            size_t n = out->text_len, final = n;
             const char *hit = NULL;
             for (int i = 0; i < p->n_stop_strings; i++) {
-                const char *h = strstr(out->text + (emitted > 64 ? emitted - 64 : 0), p->stop_strings[i]);
+                size_t from = emitted > 64 ? emitted - 64 : 0;
+                const char *h = memmem(out->text + from, n - from, p->stop_strings[i], strlen(p->stop_strings[i]));
                 if (h && (!hit || h < hit)) hit = h;
             }
             if (hit) final = (size_t)(hit - out->text);
@@ -86,12 +87,12 @@ pt_status pt_generate(pt_engine *e, int slot, const int32_t *prompt, int n_promp
                                                                                                  : stop_prefix_tail(out->text, n, p);
             if (final > emitted && cb && !cb(user, out->text + emitted, final - emitted)) { out->stop_reason = "callback"; emitted = final; break; }
             if (final > emitted) emitted = final;
-            if (hit) { out->text[final] = 0; out->stop_reason = "stop_string"; break; }
+            if (hit) { out->text[final] = 0; out->text_len = final; out->stop_reason = "stop_string"; break; }
         }
         if (out->n_ids == max_new) break;
         rc = pt_engine_forward_one(e, slot, &tok, 1, PT_LOGITS_LAST, &logits);
     }
-    if (!rc && out->text && cb && strlen(out->text) > emitted) cb(user, out->text + emitted, strlen(out->text) - emitted);
+    if (!rc && out->text && cb && out->text_len > emitted) cb(user, out->text + emitted, out->text_len - emitted);
     out->decode_s = pt_now_s() - t0;
     free(work);
     if (rc) pt_gen_result_free(out);

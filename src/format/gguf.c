@@ -1,6 +1,7 @@
 /* GGUF reader (bounds-checked, zero-copy tensor views) and writer. */
 #include "format/gguf.h"
 
+#include <math.h>
 #include <string.h>
 
 #define MAX_DIMS_GGUF 4
@@ -78,6 +79,41 @@ static pt_status read_value(reader *r, pt_gguf_kv *kv, const char *key) {
     }
 }
 
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const pt_tensor_view *)a)->name, ((const pt_tensor_view *)b)->name);
+}
+static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_data(const void *a, const void *b) {
+    const pt_tensor_view *x = a, *y = b;
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* A repeated key or tensor name would let the first (or last) one win unnoticed, and tensors
+ * sharing bytes alias each other: the file is refused instead. Sorted copies keep this
+ * O(n log n) for files with many tensors. */
+static pt_status check_unique(const pt_gguf *g) {
+    size_t nk = g->n_kv, nt = g->n_tensors;
+    char **keys = malloc(sizeof *keys * (nk ? nk : 1));
+    pt_tensor_view *ts = malloc(sizeof *ts * (nt ? nt : 1));
+    if (!keys || !ts) { free(keys); free(ts); return pt_error(PT_ERR_OOM, "%s: out of memory", g->label); }
+    pt_status rc = PT_OK;
+    for (size_t i = 0; i < nk; i++) keys[i] = g->kv[i].key;
+    qsort(keys, nk, sizeof *keys, cmp_key);
+    for (size_t i = 1; i < nk && !rc; i++)
+        if (!strcmp(keys[i - 1], keys[i])) rc = pt_error(PT_ERR_FORMAT, "%s: metadata key '%s' appears twice", g->label, keys[i]);
+    memcpy(ts, g->tensors, sizeof *ts * nt);
+    qsort(ts, nt, sizeof *ts, cmp_name);
+    for (size_t i = 1; i < nt && !rc; i++)
+        if (!strcmp(ts[i - 1].name, ts[i].name)) rc = pt_error(PT_ERR_FORMAT, "%s: tensor '%s' appears twice", g->label, ts[i].name);
+    qsort(ts, nt, sizeof *ts, cmp_data);
+    for (size_t i = 1; i < nt && !rc; i++)
+        if (ts[i - 1].nbytes && ts[i].data < ts[i - 1].data + ts[i - 1].nbytes)
+            rc = pt_error(PT_ERR_FORMAT, "%s: the data of tensors '%s' and '%s' overlap", g->label, ts[i - 1].name, ts[i].name);
+    free(keys);
+    free(ts);
+    return rc;
+}
+
 pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char *label) {
     g->label = label;
     reader r = {data, data + size, label};
@@ -124,6 +160,7 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
         uint32_t nd, gtype;
         if ((rc = rd_str(&r, &nm, "tensor name"))) break;
         g->names[i] = strndup(nm.ptr, nm.len);
+        if (!g->names[i]) { rc = pt_error(PT_ERR_OOM, "%s: out of memory", label); break; }
         t->name = g->names[i];
         g->n_tensors = i + 1;
         if ((rc = rd(&r, &nd, 4, t->name))) break;
@@ -168,6 +205,7 @@ pt_status pt_gguf_parse(pt_gguf *g, const uint8_t *data, size_t size, const char
         }
     }
     free(offsets);
+    if (!rc) rc = check_unique(g);
     return rc;
 }
 
@@ -329,9 +367,14 @@ pt_status pt_gguf_add_tensor(pt_gguf_writer *w, const char *name, pt_dtype dtype
                              const float *data) {
     if (n_dims < 1 || n_dims > 4) return pt_error(PT_ERR_ARG, "tensor '%s': %d dimensions", name, n_dims);
     int64_t numel = pt_shape_numel(shape, n_dims);
-    if ((dtype == PT_Q8_0 || dtype == PT_Q4_0) && shape[n_dims - 1] % PT_QBLOCK)
-        return pt_error(PT_ERR_ARG, "tensor '%s': row length %lld is not a multiple of 32 for %s", name,
-                        (long long)shape[n_dims - 1], pt_dtype_name(dtype));
+    if ((dtype == PT_Q8_0 || dtype == PT_Q4_0) && shape[n_dims - 1] % pt_dtype_block(dtype))
+        return pt_error(PT_ERR_ARG, "tensor '%s': row length %lld is not a multiple of the %s block (%d)", name,
+                        (long long)shape[n_dims - 1], pt_dtype_name(dtype), pt_dtype_block(dtype));
+    if (dtype == PT_Q8_0 || dtype == PT_Q4_0)
+        for (int64_t i = 0; i < numel; i++)
+            if (!isfinite(data[i])) /* a block scale cannot carry it: the value would become a number */
+                return pt_error(PT_ERR_NUMERIC, "tensor '%s': element %lld is %g: cannot quantise to %s", name, (long long)i, data[i],
+                                pt_dtype_name(dtype));
     if (w->n_t == w->cap_t) {
         w->cap_t = w->cap_t ? 2 * w->cap_t : 64;
         wtensor *nt = realloc(w->t, w->cap_t * sizeof *nt);

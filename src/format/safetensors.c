@@ -30,7 +30,8 @@ pt_status pt_safetensors_parse(pt_safetensors *st, const uint8_t *data, size_t s
         return pt_error(PT_ERR_FORMAT, "%s: header length %llu exceeds the file (%zu bytes): truncated or not safetensors",
                         label, (unsigned long long)hlen, size);
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)data + 8, (size_t)hlen, 0, &jerr);
+    /* a repeated tensor name would leave one of the two silently unused */
+    json_t *root = json_loadb((const char *)data + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
         json_decref(root);
         return pt_error(PT_ERR_FORMAT, "%s: header is not a JSON object (%s at column %d)", label,

@@ -167,6 +167,14 @@ void pt_dtype_to_f64(double *dst, const void *src, pt_dtype t, int64_t n) {
     }
 }
 
+/* Float to int with the range clamped first: a C cast of NaN, Inf or an out-of-range value is
+ * undefined behaviour. NaN becomes 0; callers that must not lose it check before quantising. */
+static int clamp_to_int(float x, int lo, int hi) {
+    if (x >= (float)hi) return hi;
+    if (x >= (float)lo) return (int)x;
+    return x < (float)lo ? lo : 0;
+}
+
 void pt_quantize_q8_0(void *dst, const float *src, int64_t n) {
     uint8_t *o = dst;
     for (int64_t b = 0; b < n / PT_QBLOCK; b++) {
@@ -176,7 +184,7 @@ void pt_quantize_q8_0(void *dst, const float *src, int64_t n) {
         float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
         uint16_t h = pt_f32_to_f16(d);
         memcpy(o, &h, 2);
-        for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+        for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)clamp_to_int(roundf(x[j] * id), -128, 127);
         o += 34;
     }
 }
@@ -192,9 +200,7 @@ void pt_quantize_q4_0(void *dst, const float *src, int64_t n) {
         uint16_t h = pt_f32_to_f16(d);
         memcpy(o, &h, 2);
         for (int j = 0; j < 16; j++) {
-            int lo = (int)fminf(15.0f, x[j] * id + 8.5f), hi = (int)fminf(15.0f, x[j + 16] * id + 8.5f);
-            if (lo < 0) lo = 0;
-            if (hi < 0) hi = 0;
+            int lo = clamp_to_int(x[j] * id + 8.5f, 0, 15), hi = clamp_to_int(x[j + 16] * id + 8.5f, 0, 15);
             o[2 + j] = (uint8_t)(lo | hi << 4);
         }
         o += 18;

@@ -74,6 +74,37 @@ static pt_status take(float **dst, const pt_safetensors *st, const char *key, in
     *dst = malloc(sizeof(float) * rows * cols);
     if (!*dst) return pt_error(PT_ERR_OOM, "out of memory");
     pt_dtype_to_f32(*dst, t->data, t->dtype, (int64_t)rows * cols);
+    for (int64_t i = 0; i < (int64_t)rows * cols; i++)
+        if (!isfinite((*dst)[i]))
+            return pt_error(PT_ERR_NUMERIC, "%s: tensor '%s': element %lld is %g; adapter weights must be finite", st->label, key,
+                            (long long)i, (*dst)[i]);
+    return PT_OK;
+}
+
+static bool present(json_t *v) {
+    return v && !json_is_null(v) && !json_is_false(v) && !(json_is_object(v) && !json_object_size(v)) &&
+           !(json_is_array(v) && !json_array_size(v));
+}
+
+/* PEFT options that change what the adapter computes but that politune does not implement:
+ * ignoring one would give results that are quietly wrong, so each is refused by name. */
+static pt_status check_unsupported(json_t *o, const char *path) {
+    static const char *const unsupported[] = {"use_dora", "alpha_pattern", "rank_pattern", "layers_to_transform",
+                                              "layers_pattern", "modules_to_save"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
+        if (present(json_object_get(o, unsupported[i])))
+            return pt_error(PT_ERR_UNSUPPORTED, "%s: key '%s' is set, but politune supports only plain LoRA with one rank and alpha "
+                            "for every targeted layer (use_dora false, no patterns, no modules_to_save)", path, unsupported[i]);
+    json_t *bias = json_object_get(o, "bias"), *rs = json_object_get(o, "use_rslora"), *dr = json_object_get(o, "lora_dropout"),
+           *al = json_object_get(o, "lora_alpha");
+    if (bias && !json_is_null(bias) && !(json_is_string(bias) && !strcmp(json_string_value(bias), "none")))
+        return pt_error(PT_ERR_UNSUPPORTED, "%s: key 'bias' must be \"none\" (politune trains no biases)", path);
+    if (rs && !json_is_null(rs) && !json_is_boolean(rs))
+        return pt_error(PT_ERR_FORMAT, "%s: key 'use_rslora' must be true or false", path);
+    if (dr && !json_is_null(dr) && !(json_is_number(dr) && json_number_value(dr) >= 0 && json_number_value(dr) < 1))
+        return pt_error(PT_ERR_FORMAT, "%s: key 'lora_dropout' must be a number in [0, 1)", path);
+    if (json_is_number(al) && !(json_number_value(al) > 0 && isfinite(json_number_value(al))))
+        return pt_error(PT_ERR_FORMAT, "%s: key 'lora_alpha' must be positive", path);
     return PT_OK;
 }
 
@@ -93,6 +124,7 @@ static pt_status read_config(pt_adapter *a, const char *path) {
     else if (!json_is_number(al)) rc = pt_error(PT_ERR_FORMAT, "%s: key 'lora_alpha' must be a number", path);
     else if (!json_is_array(tm) && !json_is_string(tm)) rc = pt_error(PT_ERR_FORMAT, "%s: key 'target_modules' must be a list", path);
     else if (json_is_true(fifo)) rc = pt_error(PT_ERR_UNSUPPORTED, "%s: fan_in_fan_out adapters (GPT-2 style) are not supported", path);
+    else rc = check_unsupported(o, path);
     if (!rc) {
         a->r = (int)json_integer_value(r);
         a->alpha = (float)json_number_value(al);

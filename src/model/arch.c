@@ -39,6 +39,34 @@ int pt_arch_hf_to_gguf(const char *hf, char *out, size_t n) {
     return 0;
 }
 
+pt_status pt_arch_check_tensors(const pt_model *m, const pt_tensor_view *tensors, int n, const char *label, bool gguf,
+                                 int *n_unused) {
+    const pt_config *c = &m->cfg;
+    char unused[512] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = tensors[i].name;
+        int layer = -1, off = 0, known = 0;
+        if (gguf ? sscanf(name, "blk.%d.%n", &layer, &off) == 1 : sscanf(name, "model.layers.%d.%n", &layer, &off) == 1) {
+            if (off > 0 && layer >= c->n_layers)
+                return pt_error(PT_ERR_FORMAT, "%s: tensor '%s' belongs to layer %d, but the configuration has %d layers", label, name,
+                                layer, c->n_layers);
+            for (int s = 0; s < W_COUNT && off > 0; s++)
+                known |= !strcmp(name + off, gguf ? layer_names[s].gguf : layer_names[s].hf) && (s < W_BQ || c->qkv_bias);
+        } else {
+            for (size_t g = 0; g < sizeof global_names / sizeof global_names[0]; g++)
+                known |= !strcmp(name, gguf ? global_names[g].gguf : global_names[g].hf);
+            known |= gguf && !strcmp(name, "rope_freqs.weight");
+        }
+        if (!known) {
+            ++*n_unused;
+            if (len < sizeof unused - 1) len += (size_t)snprintf(unused + len, sizeof unused - len, "%s'%s'", len ? ", " : "", name);
+        }
+    }
+    if (len) pt_warn("%s: ignoring tensors politune does not use: %s%s", label, unused, len >= sizeof unused - 1 ? "..." : "");
+    return PT_OK;
+}
+
 static pt_status find_req(const pt_tensor_view **t, pt_tensor_finder find, void *user, const char *label, const char *name) {
     *t = find(user, name);
     if (!*t) return pt_error(PT_ERR_FORMAT, "%s: missing tensor '%s'", label, name);

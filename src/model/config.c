@@ -3,6 +3,7 @@
  * Llama-3.1 scaling. */
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "model/model.h"
@@ -87,6 +88,13 @@ pt_status pt_config_from_hf_json(pt_config *c, const char *path) {
     if (!rc) rc = get_num(o, "rope_theta", &c->rope_theta, false, path);
     if (!rc) rc = read_rope(c, json_object_get(o, "rope_scaling"), path);
     if (!rc) rc = read_rope(c, json_object_get(o, "rope_parameters"), path);
+    json_t *prf = json_object_get(o, "partial_rotary_factor");
+    if (!rc && prf && !json_is_null(prf)) {
+        double f = json_is_number(prf) ? json_number_value(prf) : -1;
+        if (!(f > 0 && f <= 1)) rc = pt_error(PT_ERR_FORMAT, "%s: key 'partial_rotary_factor' must be in (0, 1]", path);
+        else c->rope_dim = (int)(f * c->head_dim);
+        if (!rc && c->rope_dim == 0) rc = pt_error(PT_ERR_FORMAT, "%s: partial_rotary_factor %g leaves no rotary dimension", path, f);
+    }
     json_t *tie = json_object_get(o, "tie_word_embeddings");
     c->tied_embeddings = tie ? json_is_true(tie) : c->arch == PT_ARCH_QWEN2 ? false : false;
     json_t *ab = json_object_get(o, "attention_bias");
@@ -136,6 +144,10 @@ pt_status pt_config_from_gguf(pt_config *c, const pt_gguf *g) {
     if (c->n_heads) c->head_dim = c->dim / c->n_heads;
     INT_KEY("attention.key_length", head_dim, false);
     INT_KEY("vocab_size", vocab_size, false);
+    if (!rc && pt_gguf_find(g, KEY("rope.dimension_count"))) {
+        INT_KEY("rope.dimension_count", rope_dim, true);
+        if (!rc && c->rope_dim == 0) rc = pt_error(PT_ERR_FORMAT, "%s: %s = 0: the rope dimension must be positive", g->label, key);
+    }
     f = 1e-5;
     if (!rc) rc = pt_gguf_get_float(g, KEY("attention.layer_norm_rms_epsilon"), &f, true);
     c->norm_eps = (float)f;
@@ -164,7 +176,22 @@ pt_status pt_config_validate(const pt_config *c, const char *label) {
     if (c->n_heads % c->n_kv_heads)
         return pt_error(PT_ERR_FORMAT, "%s: %d attention heads is not a multiple of %d key/value heads", label, c->n_heads, c->n_kv_heads);
     if (c->head_dim % 2) return pt_error(PT_ERR_FORMAT, "%s: head_dim %d must be even for RoPE", label, c->head_dim);
-    if (c->rope_llama3 && (c->rope_factor <= 0 || c->rope_high_freq_factor <= c->rope_low_freq_factor || c->rope_orig_ctx <= 0))
+    /* products used as int row counts all over the engine must not overflow */
+    if ((int64_t)c->n_heads * c->head_dim > PT_CONFIG_MAX_WIDTH || c->dim > PT_CONFIG_MAX_WIDTH || c->ffn_dim > PT_CONFIG_MAX_WIDTH)
+        return pt_error(PT_ERR_FORMAT, "%s: widths too large (hidden %d, ffn %d, heads x head_dim = %d x %d; at most %d)", label,
+                        c->dim, c->ffn_dim, c->n_heads, c->head_dim, PT_CONFIG_MAX_WIDTH);
+    if (c->vocab_size <= 0 || c->vocab_size > PT_CONFIG_MAX_WIDTH)
+        return pt_error(PT_ERR_FORMAT, "%s: vocab_size %d must be in 1..%d", label, c->vocab_size, PT_CONFIG_MAX_WIDTH);
+    if (c->max_ctx <= 0) return pt_error(PT_ERR_FORMAT, "%s: context length %d must be positive", label, c->max_ctx);
+    /* NaN fails every comparison, so these reject it too */
+    if (!(c->norm_eps > 0 && isfinite(c->norm_eps)))
+        return pt_error(PT_ERR_FORMAT, "%s: rms_norm_eps %g must be a positive finite number", label, c->norm_eps);
+    if (!(c->rope_theta > 0 && isfinite(c->rope_theta)))
+        return pt_error(PT_ERR_FORMAT, "%s: rope_theta (rope.freq_base) %g must be a positive finite number", label, c->rope_theta);
+    if (c->rope_dim && c->rope_dim != c->head_dim)
+        return pt_error(c->rope_dim > 0 && c->rope_dim < c->head_dim ? PT_ERR_UNSUPPORTED : PT_ERR_FORMAT,
+                        "%s: rope dimension %d: politune rotates the whole head (head_dim %d)", label, c->rope_dim, c->head_dim);
+    if (c->rope_llama3 && (!(c->rope_factor > 0) || !isfinite(c->rope_factor) || c->rope_high_freq_factor <= c->rope_low_freq_factor || c->rope_orig_ctx <= 0))
         return pt_error(PT_ERR_FORMAT, "%s: llama3 rope scaling needs factor > 0, high_freq_factor > low_freq_factor, original context > 0", label);
     return PT_OK;
 }

@@ -76,6 +76,9 @@ pt_status pt_model_load_hf(pt_model *m, const char *dir) {
     } else if (pt_file_exists(index)) rc = open_sharded(s, dir, index);
     else rc = pt_error(PT_ERR_IO, "%s: neither model.safetensors nor model.safetensors.index.json found", dir);
     const char *label = s->n_shards == 1 ? single : dir;
+    int n_unused = 0;
+    for (int i = 0; i < s->n_shards && !rc; i++)
+        rc = pt_arch_check_tensors(m, s->shards[i].tensors, s->shards[i].n_tensors, s->shards[i].label, false, &n_unused);
     if (!rc) rc = pt_arch_bind_weights(m, find_in_shards, s, label, false);
     free(single);
     free(index);

@@ -52,6 +52,16 @@ pt_status pt_model_weight(pt_model *m, pt_weight *w, const pt_tensor_view *t, co
     }
     if (t->dtype == PT_I32 || t->dtype == PT_I64)
         return pt_error(PT_ERR_UNSUPPORTED, "%s: tensor '%s': dtype %s cannot be a weight", label, t->name, pt_dtype_name(t->dtype));
+    bool is_float = t->dtype == PT_F32 || t->dtype == PT_F16 || t->dtype == PT_BF16;
+    /* norms and biases are read as plain floats by every kernel; a block type there would be
+     * "converted" one element per row, i.e. not at all */
+    if (is_vec && !is_float)
+        return pt_error(PT_ERR_FORMAT, "%s: tensor '%s': a vector must be F32, F16 or BF16, not %s", label, t->name, pt_dtype_name(t->dtype));
+    /* block types hold whole blocks per row, each type its own block size (32 for Q8_0, 256 for
+     * the K-quants...) */
+    if (!is_vec && cols % pt_dtype_block(t->dtype))
+        return pt_error(PT_ERR_FORMAT, "%s: tensor '%s': row length %d is not a multiple of the %s block (%d)", label, t->name, cols,
+                        pt_dtype_name(t->dtype), pt_dtype_block(t->dtype));
     if (is_vec) cols = 1;
     int64_t numel = (int64_t)rows * cols;
     w->rows = rows;

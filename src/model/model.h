@@ -34,6 +34,7 @@ typedef struct {
     bool rope_llama3;
     float rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_orig_ctx;
+    int rope_dim;      /* rotary dimensions when the file states them (must equal head_dim); 0 = head_dim */
     bool tied_embeddings;
     bool qkv_bias;
     int bos_id, eos_id; /* -1 when unknown */
@@ -76,6 +77,9 @@ size_t pt_model_n_params(const pt_model *m);
 /* ---- used by the loaders (model/loader_*.c) -------------------------------------------- */
 pt_status pt_config_from_hf_json(pt_config *c, const char *config_path);
 pt_status pt_config_from_gguf(pt_config *c, const pt_gguf *g);
+/* Widest row or column a checkpoint may declare (vocab, hidden, ffn, heads x head_dim): far above
+ * any released model, low enough that products of two widths fit int64 and one fits int. */
+#define PT_CONFIG_MAX_WIDTH (1 << 22)
 pt_status pt_config_validate(const pt_config *c, const char *label);
 void pt_rope_inv_freq(double *inv_freq, const pt_config *c);
 

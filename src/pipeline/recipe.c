@@ -245,6 +245,7 @@ static pt_status parse_report(pt_run_recipe *r, const pt_run_ctx *c, const pt_ya
 
 static bool good_name(const char *s) {
     if (!*s || strlen(s) > 64) return false;
+    if (!strcmp(s, ".") || !strcmp(s, "..")) return false; /* the current or parent directory, not a new one */
     for (; *s; s++)
         if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *s)) return false;
     return true;

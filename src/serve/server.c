@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,11 +33,31 @@ struct pt_server {
     int32_t stop_ids[16];
     int n_stop_ids;
     pthread_mutex_t mu;
+    /* Slow-loris defence: each connection is tracked from accept to close so that one address
+     * cannot hold more than its share (max_per_client, and never the reserve once it holds
+     * one), and a request still arriving after request_timeout_s is cut by the reaper thread.
+     * libmicrohttpd's own timeout is reset by every byte, so it cannot do the latter. */
+    pthread_mutex_t conn_mu;
+    struct conn_track *conns;
+    int n_conns;
+    pthread_t reaper;
+    bool reaper_started, reaper_stop;
     bool closing;        /* no new jobs; the batcher may be gone */
     int n_streams;       /* streamed responses not yet finished */
     long next_id;
     pt_server_stats stats;
 };
+
+typedef struct conn_track {
+    struct conn_track *next, *prev;
+    struct sockaddr_storage addr; /* client address, compared without the port */
+    int fd;
+    double phase_start;           /* when the request now arriving may have started */
+    bool receiving;               /* a request is not yet complete */
+    bool cut;                     /* the reaper has shut the socket down */
+} conn_track;
+
+static void set_receiving(pt_server *s, struct MHD_Connection *c, bool receiving);
 
 enum { R_NONE, R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS };
 
@@ -58,6 +79,9 @@ pt_server_opts pt_server_opts_default(void) {
     o.max_connections = 256;
     o.default_max_tokens = 512;
     o.idle_timeout_s = 120;
+    o.max_per_client = 32;
+    o.reserve = 16;
+    o.request_timeout_s = 30;
     return o;
 }
 
@@ -525,6 +549,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         x->len += n;
         return MHD_YES;
     }
+    set_receiving(s, c, false); /* headers and body are in: the deadline no longer applies */
     if (x->too_big)
         return send_error(x, c, 413, "invalid_request_error", NULL, "request_too_large", "the request body exceeds the limit of %zu bytes",
                           s->o.max_body);
@@ -551,14 +576,105 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
     (void)toe;
+    set_receiving(cls, c, true); /* a kept-alive connection waits for its next request */
     conn_ctx *x = *con_cls;
     if (!x) return;
     free(x->body);
     free(x);
     *con_cls = NULL;
+}
+
+/* ---- connection accounting and the request deadline ------------------------------------- */
+
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr *b) {
+    if (a->ss_family != b->sa_family) return false;
+    if (b->sa_family == AF_INET) return ((const struct sockaddr_in *)a)->sin_addr.s_addr == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (b->sa_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+    return true;
+}
+
+/* Called by the listening thread before a connection is set up. An address already holding a
+ * connection may not take the last `reserve` places: those stay for new clients and /health. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    (void)addrlen;
+    pt_server *s = cls;
+    pthread_mutex_lock(&s->conn_mu);
+    int mine = 0;
+    for (conn_track *t = s->conns; t; t = t->next) mine += same_host(&t->addr, addr);
+    bool ok = s->n_conns < s->o.max_connections && mine < s->o.max_per_client &&
+              (mine == 0 || s->n_conns < s->o.max_connections - s->o.reserve);
+    pthread_mutex_unlock(&s->conn_mu);
+    return ok ? MHD_YES : MHD_NO;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode toe) {
+    pt_server *s = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_track *t = calloc(1, sizeof *t);
+        if (!t) return; /* untracked: only its deadline is lost */
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ai && ai->client_addr) {
+            size_t n = ai->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+            memcpy(&t->addr, ai->client_addr, n);
+        }
+        t->fd = fi ? fi->connect_fd : -1;
+        t->phase_start = pt_now_s();
+        t->receiving = true;
+        pthread_mutex_lock(&s->conn_mu);
+        t->next = s->conns;
+        if (s->conns) s->conns->prev = t;
+        s->conns = t;
+        s->n_conns++;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = t;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_track *t = *socket_context;
+        if (!t) return;
+        pthread_mutex_lock(&s->conn_mu);
+        if (t->prev) t->prev->next = t->next;
+        else s->conns = t->next;
+        if (t->next) t->next->prev = t->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static void set_receiving(pt_server *s, struct MHD_Connection *c, bool receiving) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_track *t = ci ? ci->socket_context : NULL;
+    if (!t) return;
+    pthread_mutex_lock(&s->conn_mu);
+    t->receiving = receiving;
+    if (receiving) t->phase_start = pt_now_s();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* Shuts down (without closing: libmicrohttpd owns the descriptor and closes it) the socket of
+ * every request that is still arriving after the deadline; the connection's thread then sees
+ * the end of the stream and tears the connection down. */
+static void *reaper_main(void *arg) {
+    pt_server *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->conn_mu);
+        bool stop = s->reaper_stop;
+        double now = pt_now_s();
+        int cut = 0;
+        for (conn_track *t = s->conns; t && !stop; t = t->next)
+            if (t->receiving && !t->cut && t->fd >= 0 && now - t->phase_start > s->o.request_timeout_s) {
+                shutdown(t->fd, SHUT_RDWR);
+                t->cut = true;
+                cut++;
+            }
+        pthread_mutex_unlock(&s->conn_mu);
+        if (stop) return NULL;
+        if (cut) logf_(s, "closed %d connection(s) whose request did not arrive within %d s", cut, s->o.request_timeout_s);
+        usleep(100000);
+    }
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -584,6 +700,10 @@ pt_status pt_server_start(pt_server **out, const pt_model *m, pt_engine *e, cons
     if (s->o.max_connections <= 0) s->o.max_connections = 256;
     if (s->o.default_max_tokens <= 0) s->o.default_max_tokens = 512;
     if (s->o.idle_timeout_s <= 0) s->o.idle_timeout_s = 120;
+    if (s->o.max_per_client <= 0) s->o.max_per_client = 32;
+    if (s->o.reserve < 0 || s->o.reserve >= s->o.max_connections) s->o.reserve = s->o.max_connections / 16;
+    if (s->o.request_timeout_s <= 0) s->o.request_timeout_s = 30;
+    pthread_mutex_init(&s->conn_mu, NULL);
     s->chat = o->chat != PT_CHAT_NONE ? o->chat : PT_CHAT_ALPACA;
     const char *base = o->model_id ? o->model_id : strrchr(m->path, '/') ? strrchr(m->path, '/') + 1 : m->path;
     s->model_id = strdup(base && *base ? base : "model");
@@ -602,8 +722,10 @@ pt_status pt_server_start(pt_server **out, const pt_model *m, pt_engine *e, cons
     }
     s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | MHD_USE_POLL |
                                 MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                            0, accept_policy, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, s,
+                            /* one above ours, so that accept_policy is what refuses */
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections + 1, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)s->o.idle_timeout_s, MHD_OPTION_END);
     if (!s->d) {
         st = pt_error(PT_ERR_NET, "cannot listen on %s:%d (address in use, or not allowed)", s->o.host, o->port);
@@ -611,11 +733,18 @@ pt_status pt_server_start(pt_server **out, const pt_model *m, pt_engine *e, cons
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : o->port;
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        MHD_stop_daemon(s->d);
+        st = pt_error(PT_ERR_OOM, "cannot start the server's deadline thread");
+        goto fail;
+    }
+    s->reaper_started = true;
     *out = s;
     return PT_OK;
 fail:
     pt_batcher_free(s->b);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conn_mu);
     free(s->model_id);
     free(s->api_key);
     free(s);
@@ -663,8 +792,15 @@ void pt_server_stop(pt_server *s, double grace_s, pt_server_stats *final) {
     }
     MHD_stop_daemon(s->d);
     if (lsock != MHD_INVALID_SOCKET) close(lsock);
+    if (s->reaper_started) {
+        pthread_mutex_lock(&s->conn_mu);
+        s->reaper_stop = true;
+        pthread_mutex_unlock(&s->conn_mu);
+        pthread_join(s->reaper, NULL);
+    }
     if (final) *final = s->stats;
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->conn_mu);
     free(s->model_id);
     free(s->api_key);
     free(s);

@@ -34,6 +34,10 @@ typedef struct {
     size_t max_body;           /* bytes; default 1 MiB */
     int max_queue;             /* requests waiting for a slot; default 64 */
     int max_connections;       /* default 256 */
+    int max_per_client;        /* open connections per client address; default 32 */
+    int reserve;               /* of max_connections, kept for addresses holding none; default 16 */
+    int request_timeout_s;     /* a request's headers and body must arrive within this from the
+                                  connection's start or its previous response; default 30 */
     int default_max_tokens;    /* chat requests without max_tokens; default 512 (completions: 16, as OpenAI) */
     int idle_timeout_s;        /* idle keep-alive connections are closed after this; default 120 */
     const char *model_id;      /* the name /v1/models reports; default: the model file's name */

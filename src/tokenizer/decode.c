@@ -185,7 +185,13 @@ static pt_status dec_metaspace(const tk_dec *d, const strlist *in, strlist *out)
 }
 
 pt_status pt_tokenizer_decode(const pt_tokenizer *t, const int32_t *ids, size_t n, bool skip_special, char **out) {
+    size_t len;
+    return pt_tokenizer_decode_n(t, ids, n, skip_special, out, &len);
+}
+
+pt_status pt_tokenizer_decode_n(const pt_tokenizer *t, const int32_t *ids, size_t n, bool skip_special, char **out, size_t *out_len) {
     *out = NULL;
+    *out_len = 0;
     strlist a = {0}, b = {0};
     pt_status st = PT_OK;
     for (size_t i = 0; i < n; i++) {
@@ -236,5 +242,6 @@ pt_status pt_tokenizer_decode(const pt_tokenizer *t, const int32_t *ids, size_t 
         return st;
     }
     *out = res.v;
+    *out_len = res.n;
     return PT_OK;
 }

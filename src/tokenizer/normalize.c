@@ -102,6 +102,9 @@ pt_status pt_tokenizer_normalize(const pt_tokenizer *t, const char *s, size_t n,
         case TK_NORM_STRIP: st = strip(nm, cur, nxt); break;
         default: st = pt_error(PT_ERR_INTERNAL, "tokenizer: unknown normaliser step %d", nm->type);
         }
+        if (!st && nxt->n > PT_TOK_WORK_LIMIT(n))
+            st = pt_error(PT_ERR_FORMAT, "tokenizer: normaliser step %d grew %zu bytes of text to %zu, past the work limit of %zu: "
+                          "the tokenizer's normalizer expands text without bound", i, n, nxt->n, PT_TOK_WORK_LIMIT(n));
         tk_buf *tmp = cur;
         cur = nxt;
         nxt = tmp;

@@ -244,6 +244,12 @@ pt_status pt_tokenizer_pretokenize(const pt_tokenizer *t, const char *s, size_t 
         tk_pieces *tp = pc;
         pc = pn;
         pn = tp;
+        if (cur->n > PT_TOK_WORK_LIMIT(n) || pc->n > PT_TOK_WORK_LIMIT(n)) {
+            st = pt_error(PT_ERR_FORMAT, "tokenizer: pre-tokeniser step %d turned %zu bytes into %zu bytes in %zu pieces, past the work "
+                          "limit of %zu: the tokenizer's pre_tokenizer expands text without bound", i, n, cur->n, pc->n,
+                          PT_TOK_WORK_LIMIT(n));
+            goto done;
+        }
     }
     /* Leave the result in the caller's buffer and piece list. */
     if (cur != buf) {

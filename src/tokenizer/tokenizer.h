@@ -39,6 +39,9 @@ pt_status pt_tokenizer_encode_ex(const pt_tokenizer *tok, const char *text, size
 /* Decodes ids to a malloc'd NUL-terminated UTF-8 string; special tokens are kept unless
  * skip_special. An id outside the vocabulary is PT_ERR_ARG. */
 pt_status pt_tokenizer_decode(const pt_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out);
+/* The same with the length: a byte token such as <0x00> decodes to a NUL inside the text, which
+ * a caller relying on strlen would cut the text at. */
+pt_status pt_tokenizer_decode_n(const pt_tokenizer *tok, const int32_t *ids, size_t n, bool skip_special, char **out, size_t *len);
 
 int32_t pt_tokenizer_vocab_size(const pt_tokenizer *tok);
 int32_t pt_tokenizer_bos(const pt_tokenizer *tok);  /* -1 when none */

@@ -24,6 +24,13 @@
 typedef struct { int32_t *v; size_t n, cap; } tk_ivec;
 typedef struct { char *v; size_t n, cap; } tk_buf;
 
+/* Work bound of one encode: no normaliser or pre-tokeniser step may hold more bytes or pieces
+ * than this for n input bytes. Real pipelines grow text a few times at most (byte-level
+ * mapping doubles non-ASCII bytes, Metaspace triples spaces, NFKD expands some code points
+ * about tenfold); a hostile tokenizer.json that chains expanding steps grows it exponentially
+ * and is stopped here instead of exhausting memory. */
+#define PT_TOK_WORK_LIMIT(n) ((size_t)(n) * 16 + 4096)
+
 pt_status pt_tokenizer_ivec_push(tk_ivec *a, int32_t x);
 pt_status pt_tokenizer_buf_put(tk_buf *b, const void *p, size_t n);
 void pt_tokenizer_buf_free(tk_buf *b);

@@ -514,6 +514,7 @@ static pt_status parse_model(const ld *L, json_t *root) {
     json_t *added = json_object_get(root, "added_tokens");
     int32_t n = 0;
     PT_TRY(vocab_size(L, vocab, added, &n));
+    if (n <= 0) return fmt_err(L, "model.vocab", "empty: a tokenizer needs at least one token");
     PT_TRY(pt_tokenizer_set_vocab_size(t, n));
     const char *key;
     size_t klen;

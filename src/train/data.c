@@ -2,7 +2,10 @@
  * record recognition, prompt rendering and tokenisation, truncation. */
 #include "train/data.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,6 +337,11 @@ pt_status pt_dataset_parse(pt_dataset *d, const char *text, size_t len, const ch
         for (size_t s = 0; s < len && !st; line++) {
             size_t e = s;
             while (e < len && text[e] != '\n') e++;
+            if (e - s > PT_DATASET_MAX_RECORD) {
+                st = pt_error(PT_ERR_FORMAT, "%s:%d: a record of %zu bytes; records are limited to %d bytes", label, line, e - s,
+                              PT_DATASET_MAX_RECORD);
+                break;
+            }
             if (skip_ws(text, s, e) < e) {
                 json_error_t err;
                 json_t *rec = json_loadb(text + s, e - s, 0, &err);
@@ -350,11 +358,57 @@ pt_status pt_dataset_parse(pt_dataset *d, const char *text, size_t len, const ch
     return st;
 }
 
+/* Reads a dataset whole, refusing what cannot be one: a device or pipe given by name (e.g.
+ * /dev/zero, which never ends) and anything past PT_DATASET_MAX_BYTES. "-" is standard
+ * input, under the same cap. */
+static pt_status read_dataset(const char *path, char **out, size_t *out_len) {
+    *out = NULL;
+    bool std_in = !strcmp(path, "-");
+    struct stat sb;
+    /* checked before opening: opening a FIFO would wait for a writer */
+    if (!std_in && stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return pt_error(PT_ERR_IO, "%s: not a regular file (give '-' to read standard input)", path);
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    if (!f) return pt_error(PT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!std_in && (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))) {
+        fclose(f);
+        return pt_error(PT_ERR_IO, "%s: not a regular file (give '-' to read standard input)", path);
+    }
+    if (!std_in && (uint64_t)sb.st_size > PT_DATASET_MAX_BYTES) {
+        fclose(f);
+        return pt_error(PT_ERR_FORMAT, "%s: %lld bytes; datasets are limited to %llu bytes", path, (long long)sb.st_size,
+                        (unsigned long long)PT_DATASET_MAX_BYTES);
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    pt_status st = buf ? PT_OK : pt_error(PT_ERR_OOM, "%s: out of memory", path);
+    while (!st) {
+        if (len + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { st = pt_error(PT_ERR_OOM, "%s: out of memory", path); break; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (len > PT_DATASET_MAX_BYTES)
+            st = pt_error(PT_ERR_FORMAT, "%s: more than %llu bytes; datasets are limited to that", path, (unsigned long long)PT_DATASET_MAX_BYTES);
+        if (n == 0) break;
+    }
+    if (!st && ferror(f)) st = pt_error(PT_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (!std_in) fclose(f);
+    if (st) { free(buf); return st; }
+    buf[len] = 0;
+    *out = buf;
+    *out_len = len;
+    return PT_OK;
+}
+
 pt_status pt_dataset_load(pt_dataset *d, const char *path, const pt_data_opts *o) {
     char *text = NULL;
     size_t len = 0;
     memset(d, 0, sizeof *d);
-    PT_TRY(pt_file_read_all(path, &text, &len));
+    PT_TRY(read_dataset(path, &text, &len));
     pt_status st = pt_dataset_parse(d, text, len, path, o);
     free(text);
     return st;

@@ -55,6 +55,9 @@ typedef struct {
     bool skip_bad;
 } pt_data_opts;
 
+/* Limits of what a dataset may be: a whole file, and one JSONL line. */
+#define PT_DATASET_MAX_BYTES (2ull << 30)
+#define PT_DATASET_MAX_RECORD (16 << 20)
 pt_status pt_dataset_load(pt_dataset *d, const char *path, const pt_data_opts *o);
 /* The same from a buffer; `label` names it in messages (the fuzz target's entry point). */
 pt_status pt_dataset_parse(pt_dataset *d, const char *text, size_t len, const char *label, const pt_data_opts *o);

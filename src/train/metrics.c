@@ -2,8 +2,11 @@
  * held-out evaluation log likewise. */
 #include "train/metrics.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -59,6 +62,39 @@ static pt_status trim(const char *path, bool json, long keep, const char *header
     return st;
 }
 
+/* A row grows in memory and reaches the file in one write; when the disk is full (or any
+ * write fails) the file is cut back to where the row began, so a log never ends in half a
+ * line, and the message names the file and the reason. */
+typedef struct { char v[2048]; size_t n; } row;
+
+static void row_add(row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void row_add(row *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(r->v + r->n, sizeof r->v - r->n, fmt, ap);
+    va_end(ap);
+    if (k > 0) r->n = r->n + (size_t)k < sizeof r->v ? r->n + (size_t)k : sizeof r->v - 1;
+}
+
+static pt_status append_row(FILE *f, const char *path, const row *r) {
+    int fd = fileno(f);
+    off_t start = lseek(fd, 0, SEEK_END);
+    size_t done = 0;
+    while (start >= 0 && done < r->n) {
+        ssize_t k = write(fd, r->v + done, r->n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        done += (size_t)k;
+    }
+    if (start >= 0 && done == r->n) return PT_OK;
+    int err = start < 0 ? errno : done < r->n && errno ? errno : EIO;
+    if (start >= 0 && ftruncate(fd, start) != 0) { /* the row stays cut; say so */
+        return pt_error(PT_ERR_IO, "%s: writing a row failed (%s), and removing its partial line failed too (%s)", path, strerror(err),
+                        strerror(errno));
+    }
+    return pt_error(PT_ERR_IO, "%s: writing a row failed: %s", path, strerror(err));
+}
+
 pt_status pt_metrics_open(pt_metrics_log *l, const char *out_dir, bool dpo, long resume_step) {
     memset(l, 0, sizeof *l);
     l->dpo = dpo;
@@ -75,35 +111,39 @@ pt_status pt_metrics_open(pt_metrics_log *l, const char *out_dir, bool dpo, long
     if (!st) {
         l->jsonl = fopen(pj, "ab");
         l->csv = fopen(pc, "ab");
-        if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the metrics logs for writing", out_dir);
+        if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the metrics logs for writing: %s", out_dir, strerror(errno));
     }
-    free(pj), free(pc);
+    l->jsonl_path = pj, l->csv_path = pc;
     if (st) pt_metrics_close(l);
     return st;
 }
 
 pt_status pt_metrics_write(pt_metrics_log *l, const pt_train_metrics *m) {
-    fprintf(l->jsonl, "{\"step\":%ld,\"epoch\":%.4g,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens_per_s\":%.6g", m->step,
+    row j = {.n = 0}, c = {.n = 0};
+    row_add(&j, "{\"step\":%ld,\"epoch\":%.4g,\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"tokens_per_s\":%.6g", m->step,
             m->epoch, m->loss, m->lr, m->grad_norm, m->tokens_per_s);
-    fprintf(l->csv, "%ld,%.4g,%.9g,%.9g,%.9g,%.6g", m->step, m->epoch, m->loss, m->lr, m->grad_norm, m->tokens_per_s);
+    row_add(&c, "%ld,%.4g,%.9g,%.9g,%.9g,%.6g", m->step, m->epoch, m->loss, m->lr, m->grad_norm, m->tokens_per_s);
     if (l->dpo) {
-        fprintf(l->jsonl,
+        row_add(&j,
                 ",\"rewards/chosen\":%.9g,\"rewards/rejected\":%.9g,\"rewards/accuracies\":%.9g,\"rewards/margins\":%.9g,"
                 "\"logps/chosen\":%.9g,\"logps/rejected\":%.9g",
                 m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies, m->rewards_margins, m->logps_chosen, m->logps_rejected);
-        fprintf(l->csv, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g", m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies,
+        row_add(&c, ",%.9g,%.9g,%.9g,%.9g,%.9g,%.9g", m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies,
                 m->rewards_margins, m->logps_chosen, m->logps_rejected);
     }
-    fprintf(l->jsonl, ",\"tokens\":%ld,\"elapsed_s\":%.3f,\"peak_mem_mib\":%.1f}\n", m->tokens, m->elapsed_s, m->peak_mem_mib);
-    fprintf(l->csv, ",%ld,%.3f,%.1f\n", m->tokens, m->elapsed_s, m->peak_mem_mib);
-    if (fflush(l->jsonl) || fflush(l->csv)) return pt_error(PT_ERR_IO, "writing the metrics logs failed");
-    return PT_OK;
+    row_add(&j, ",\"tokens\":%ld,\"elapsed_s\":%.3f,\"peak_mem_mib\":%.1f}\n", m->tokens, m->elapsed_s, m->peak_mem_mib);
+    row_add(&c, ",%ld,%.3f,%.1f\n", m->tokens, m->elapsed_s, m->peak_mem_mib);
+    PT_TRY(append_row(l->jsonl, l->jsonl_path, &j));
+    return append_row(l->csv, l->csv_path, &c);
 }
 
 void pt_metrics_close(pt_metrics_log *l) {
     if (l->jsonl) fclose(l->jsonl);
     if (l->csv) fclose(l->csv);
+    free(l->jsonl_path);
+    free(l->csv_path);
     l->jsonl = l->csv = NULL;
+    l->jsonl_path = l->csv_path = NULL;
 }
 
 /* ---- held-out evaluations ------------------------------------------------------------------ */
@@ -143,9 +183,9 @@ pt_status pt_metrics_eval_open(pt_metrics_eval_log *l, const char *out_dir, bool
     if (!st) {
         l->jsonl = fopen(pj, "ab");
         l->csv = fopen(pc, "ab");
-        if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the evaluation logs for writing", out_dir);
+        if (!l->jsonl || !l->csv) st = pt_error(PT_ERR_IO, "%s: cannot open the evaluation logs for writing: %s", out_dir, strerror(errno));
     }
-    free(pj), free(pc);
+    l->jsonl_path = pj, l->csv_path = pc;
     if (st) pt_metrics_eval_close(l);
     return st;
 }
@@ -171,23 +211,27 @@ pt_status pt_metrics_eval_write(pt_metrics_eval_log *l, const pt_eval_metrics *m
                                   "eval_rewards/margins", "eval_logps/chosen", "eval_logps/rejected"};
     const double v[] = {m->loss, m->rewards_chosen, m->rewards_rejected, m->rewards_accuracies, m->rewards_margins, m->logps_chosen,
                         m->logps_rejected};
-    fprintf(l->jsonl, "{\"step\":%ld", m->step);
-    fprintf(l->csv, "%ld", m->step);
+    row j = {.n = 0}, c = {.n = 0};
+    row_add(&j, "{\"step\":%ld", m->step);
+    row_add(&c, "%ld", m->step);
     for (int i = 0; i < 7; i++) {
         char num[40];
         shortest(num, sizeof num, v[i]);
-        fprintf(l->jsonl, ",\"%s\":%s", names[i], num);
-        fprintf(l->csv, ",%s", num);
+        row_add(&j, ",\"%s\":%s", names[i], num);
+        row_add(&c, ",%s", num);
     }
-    fprintf(l->jsonl, ",\"eval_pairs\":%d}\n", m->pairs);
-    fprintf(l->csv, ",%d\n", m->pairs);
-    if (fflush(l->jsonl) || fflush(l->csv)) return pt_error(PT_ERR_IO, "writing the evaluation logs failed");
+    row_add(&j, ",\"eval_pairs\":%d}\n", m->pairs);
+    row_add(&c, ",%d\n", m->pairs);
+    PT_TRY(append_row(l->jsonl, l->jsonl_path, &j));
+    PT_TRY(append_row(l->csv, l->csv_path, &c));
     return remember(l, m->step);
 }
 
 void pt_metrics_eval_close(pt_metrics_eval_log *l) {
     if (l->jsonl) fclose(l->jsonl);
     if (l->csv) fclose(l->csv);
+    free(l->jsonl_path);
+    free(l->csv_path);
     free(l->steps);
     memset(l, 0, sizeof *l);
 }

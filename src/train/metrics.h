@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct {
     FILE *jsonl, *csv;
+    char *jsonl_path, *csv_path; /* named in write errors */
     bool dpo;
 } pt_metrics_log;
 
@@ -43,6 +44,7 @@ typedef struct {
 
 typedef struct {
     FILE *jsonl, *csv;
+    char *jsonl_path, *csv_path;
     long *steps;                 /* (n_steps) steps with a row */
     int n_steps, cap_steps;
 } pt_metrics_eval_log;

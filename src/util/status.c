@@ -31,6 +31,20 @@ pt_status pt_error_wrap(pt_status st, const char *fmt, ...) {
     return st;
 }
 
+static pt_warn_sink warn_sink;
+
+void pt_warn_set_sink(pt_warn_sink sink) { warn_sink = sink; }
+
+void pt_warn(const char *fmt, ...) {
+    if (!warn_sink) return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    warn_sink(msg);
+}
+
 const char *pt_errmsg(void) { return err_buf; }
 
 void pt_error_clear(void) { err_buf[0] = 0; }

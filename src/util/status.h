@@ -21,6 +21,13 @@ pt_status pt_error(pt_status st, const char *fmt, ...) __attribute__((format(pri
 /* Prefixes the current message with more context ("loading X: " + old message). */
 pt_status pt_error_wrap(pt_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A warning about input that was accepted but may not mean what its author hoped (for example
+ * tensors a checkpoint holds that politune does not use). The library never prints: the
+ * warning goes to the sink the program installed, or is dropped when there is none. */
+typedef void (*pt_warn_sink)(const char *message);
+void pt_warn_set_sink(pt_warn_sink sink);
+void pt_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 
 /* Invariant check that stays on in release builds: a failure is a bug in politune. */
 #define PT_ASSERT(cond)                                                                  \

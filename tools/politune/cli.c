@@ -245,9 +245,11 @@ bool cli_stream_stdout(void *user, const char *piece, size_t len) {
     return true;
 }
 
-void cli_json_string(FILE *f, const char *s) {
+void cli_json_string(FILE *f, const char *s) { cli_json_stringn(f, s, strlen(s)); }
+
+void cli_json_stringn(FILE *f, const char *s, size_t n) {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s, *end = p + n; p < end; p++) {
         switch (*p) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;

@@ -144,5 +144,6 @@ bool cli_stream_stdout(void *user, const char *piece, size_t len);
 
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
+void cli_json_stringn(FILE *f, const char *s, size_t n); /* n bytes, NULs written as \u0000 */
 
 #endif

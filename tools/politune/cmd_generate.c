@@ -61,7 +61,7 @@ int cmd_generate(int argc, char **argv) {
     if (st) rc = cli_fail(cmd, st);
     else if (json) {
         printf("{\"text\":");
-        cli_json_string(stdout, r.text ? r.text : "");
+        cli_json_stringn(stdout, r.text ? r.text : "", r.text ? r.text_len : 0);
         printf(",\"ids\":[");
         for (int i = 0; i < r.n_ids; i++) printf(i ? ",%d" : "%d", r.ids[i]);
         printf("],\"stop_reason\":\"%s\",\"prompt_tokens\":%d,\"prefill_tokens_per_s\":%.2f,\"decode_tokens_per_s\":%.2f}\n",

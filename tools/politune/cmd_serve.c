@@ -29,7 +29,16 @@ static const char *usage_text =
     "  --grace S             on shutdown, seconds to let requests in flight finish (default 10)\n"
     "  --batch-invariant     one sequence per forward pass: a request's text no longer depends on\n"
     "                        what ran beside it (exactly repeatable), at the cost of throughput\n"
-    "  --quiet               no per-request log lines on stderr\n";
+    "  --quiet               no per-request log lines on stderr\n\n"
+    "connection limits (slow or hostile clients; a slow-loris that trickles bytes is cut by\n"
+    "--request-timeout, since the idle timeout restarts with every byte):\n"
+    "  --max-connections N   open connections in all (default 256); one thread each\n"
+    "  --max-per-client N    open connections per client IP address (default 32)\n"
+    "  --reserve N           of --max-connections, places only an address holding no connection\n"
+    "                        may take (default 16), so /health and new clients still get in\n"
+    "  --request-timeout S   a request's headers and body must arrive within S seconds of the\n"
+    "                        connection opening or of its previous response (default 30)\n"
+    "  --idle-timeout S      close a connection silent for S seconds (default 120)\n";
 
 static void log_line(void *user, const char *line) {
     (void)user;
@@ -82,6 +91,26 @@ static int serve_option(void *opts, const char *cmd, int c, const char *arg) {
         return 1;
     case 12: *p->quiet = true; return 1;
     case 13: so->batch_invariant = true; return 1;
+    case 14:
+        if (!cli_parse_int(arg, 2, 65536, &v)) return cli_usage_error(cmd, "--max-connections wants 2..65536, got '%s'", arg), -1;
+        so->max_connections = (int)v;
+        return 1;
+    case 15:
+        if (!cli_parse_int(arg, 1, 65536, &v)) return cli_usage_error(cmd, "--max-per-client wants a positive integer, got '%s'", arg), -1;
+        so->max_per_client = (int)v;
+        return 1;
+    case 16:
+        if (!cli_parse_int(arg, 0, 65535, &v)) return cli_usage_error(cmd, "--reserve wants an integer >= 0, got '%s'", arg), -1;
+        so->reserve = (int)v;
+        return 1;
+    case 17:
+        if (!cli_parse_int(arg, 1, 86400, &v)) return cli_usage_error(cmd, "--request-timeout wants 1..86400 seconds, got '%s'", arg), -1;
+        so->request_timeout_s = (int)v;
+        return 1;
+    case 18:
+        if (!cli_parse_int(arg, 1, 86400, &v)) return cli_usage_error(cmd, "--idle-timeout wants 1..86400 seconds, got '%s'", arg), -1;
+        so->idle_timeout_s = (int)v;
+        return 1;
     default: return 0;
     }
 }
@@ -102,12 +131,17 @@ int cmd_serve(int argc, char **argv) {
         {"api-key", required_argument, 0, 4},   {"parallel", required_argument, 0, 5},  {"queue", required_argument, 0, 6},
         {"max-body", required_argument, 0, 7},  {"max-tokens", required_argument, 0, 8}, {"name", required_argument, 0, 9},
         {"tokenizer", required_argument, 0, 10}, {"grace", required_argument, 0, 11},   {"quiet", no_argument, 0, 12},
-        {"batch-invariant", no_argument, 0, 13}, {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+        {"batch-invariant", no_argument, 0, 13}, {"help", no_argument, 0, 'h'},
+        {"max-connections", required_argument, 0, 14}, {"max-per-client", required_argument, 0, 15},
+        {"reserve", required_argument, 0, 16}, {"request-timeout", required_argument, 0, 17},
+        {"idle-timeout", required_argument, 0, 18}, {0, 0, 0, 0}};
     serve_cli sc = {&so, &port_file, &tokenizer, &parallel, &grace, &quiet};
     const cli_option_group groups[] = {{cli_model_group, &mo}, {serve_option, &sc}, {NULL, NULL}};
     int parsed = cli_getopt(cmd, argc, argv, longopts, usage_text, false, groups);
     if (parsed) return parsed == CLI_HELP_SHOWN ? 0 : parsed;
     if (!mo.model) return cli_usage_error(cmd, "--model PATH is required");
+    if (so.reserve >= so.max_connections)
+        return cli_usage_error(cmd, "--reserve %d must be below --max-connections %d", so.reserve, so.max_connections);
 
     /* Signals are taken by sigwait in this thread only: block them before any thread starts. */
     sigset_t sigs;

@@ -55,11 +55,12 @@ int cmd_tokenize(int argc, char **argv) {
         int32_t *ids = NULL;
         int n = 0;
         char *out = NULL;
+        size_t len = 0;
         st = cli_parse_ids(decode, &ids, &n);
-        if (!st) st = pt_tokenizer_decode(tok, ids, (size_t)n, skip_special, &out);
+        if (!st) st = pt_tokenizer_decode_n(tok, ids, (size_t)n, skip_special, &out, &len);
         if (!st) {
             printf("{\"text\":");
-            cli_json_string(stdout, out);
+            cli_json_stringn(stdout, out, len);
             printf("}\n");
         }
         free(out);

@@ -44,7 +44,10 @@ static void usage(FILE *f) {
     fprintf(f, "\nPATH arguments name a GGUF file or a Hugging Face model directory.\n");
 }
 
+static void warn_to_stderr(const char *message) { fprintf(stderr, "politune: warning: %s\n", message); }
+
 int main(int argc, char **argv) {
+    pt_warn_set_sink(warn_to_stderr);
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) { usage(stdout); return 0; }
     if (!strcmp(argv[1], "--version")) { printf("politune %s (%s)\n", pt_version(), pt_build_features()); return 0; }
