@@ -31,6 +31,21 @@ bool cli_parse_int(const char *s, long lo, long hi, long *out) {
     return true;
 }
 
+int cli_parse_resamples(const char *cmd, const char *arg, int *out) {
+    long v;
+    if (!cli_parse_int(arg, 1, 1000000, &v))
+        return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", arg);
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_stats_seed(const char *cmd, const char *arg, uint64_t *out) {
+    long v;
+    if (!cli_parse_int(arg, 0, INT64_MAX, &v)) return cli_usage_error(cmd, "--seed wants an integer >= 0, got '%s'", arg);
+    *out = (uint64_t)v;
+    return 0;
+}
+
 bool cli_parse_float(const char *s, double *out) {
     char *end;
     errno = 0;

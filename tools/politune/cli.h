@@ -36,6 +36,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses numbers, checking the whole string was consumed. */
 bool cli_parse_int(const char *s, long lo, long hi, long *out);
+/* The bootstrap's --resamples N (1..1000000) and --seed S (>= 0), shared by compass, report and
+ * compare: 0 when parsed into *out, else the usage error's exit status. */
+int cli_parse_resamples(const char *cmd, const char *arg, int *out);
+int cli_parse_stats_seed(const char *cmd, const char *arg, uint64_t *out);
 bool cli_parse_float(const char *s, double *out);
 /* "1,2,3" -> malloc'd int32 array */
 pt_status cli_parse_ids(const char *s, int32_t **ids, int *n);

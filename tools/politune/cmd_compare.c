@@ -65,7 +65,9 @@ static void print_table(const pt_compare *c, json_t *doc, const char *na, const 
 int cmd_compare(int argc, char **argv) {
     const char *cmd = "compare";
     const char *label_a = NULL, *label_b = NULL;
-    long resamples = 2000, seed = 0, top = 10;
+    int resamples = PT_STATS_RESAMPLES;
+    uint64_t seed = PT_STATS_SEED;
+    long top = 10;
     bool as_json = false;
     static const struct option opts[] = {{"label-a", required_argument, 0, 'a'}, {"label-b", required_argument, 0, 'b'},
                                          {"resamples", required_argument, 0, 'r'}, {"seed", required_argument, 0, 's'},
@@ -79,11 +81,10 @@ int cmd_compare(int argc, char **argv) {
         case 'a': label_a = optarg; break;
         case 'b': label_b = optarg; break;
         case 'r':
-            if (!cli_parse_int(optarg, 1, 1000000, &resamples))
-                return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", optarg);
+            if (cli_parse_resamples(cmd, optarg, &resamples)) return 2;
             break;
         case 's':
-            if (!cli_parse_int(optarg, 0, INT64_MAX, &seed)) return cli_usage_error(cmd, "--seed wants an integer >= 0, got '%s'", optarg);
+            if (cli_parse_stats_seed(cmd, optarg, &seed)) return 2;
             break;
         case 'k':
             if (!cli_parse_int(optarg, 0, 100000, &top)) return cli_usage_error(cmd, "--top wants an integer >= 0, got '%s'", optarg);
@@ -102,7 +103,7 @@ int cmd_compare(int argc, char **argv) {
     json_t *ea = st ? NULL : pt_compare_pick(da, label_a), *eb = st ? NULL : pt_compare_pick(db, label_b);
     if (!st && !ea) st = pt_error(PT_ERR_ARG, "compare: %s holds no evaluation%s%s", na, label_a ? " labelled " : "", label_a ? label_a : "");
     if (!st && !eb) st = pt_error(PT_ERR_ARG, "compare: %s holds no evaluation%s%s", nb, label_b ? " labelled " : "", label_b ? label_b : "");
-    if (!st) st = pt_compare_evals(da, ea, na, db, eb, nb, (int)resamples, (uint64_t)seed, &c);
+    if (!st) st = pt_compare_evals(da, ea, na, db, eb, nb, resamples, seed, &c);
     int rc = 0;
     if (st) {
         rc = cli_fail(cmd, st);

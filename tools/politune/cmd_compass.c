@@ -127,10 +127,7 @@ static int compass_option(compass_args *a, const char *cmd, int opt, const char 
     case OPT_VERBOSE: a->verbose = true; return 0;
     case OPT_NO_PREFIX_SHARING: a->cfg.no_prefix_sharing = true; return 0;
     case OPT_RESAMPLES:
-        if (!cli_parse_int(arg, 1, 1000000, &v))
-            return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", arg);
-        a->resamples = (int)v;
-        return 0;
+        return cli_parse_resamples(cmd, arg, &a->resamples);
     case OPT_OPTION_SCORING:
         if (pt_option_scoring_from_name(arg, &a->cfg.option_scoring))
             return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);

@@ -29,7 +29,6 @@ int cmd_report(int argc, char **argv) {
     const char *cmd = "report";
     const char *out = NULL, *svg_out = NULL;
     pt_report_opts ro = {PT_STATS_RESAMPLES, PT_STATS_SEED};
-    long v;
     static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"svg", required_argument, 0, 's'},
                                          {"resamples", required_argument, 0, 'r'}, {"seed", required_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
@@ -41,12 +40,10 @@ int cmd_report(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 's': svg_out = optarg; break;
         case 'r':
-            if (!cli_parse_int(optarg, 1, 1000000, &v)) return cli_usage_error(cmd, "--resamples wants an integer 1..1000000 (bootstrap resamples), got '%s'", optarg);
-            ro.resamples = (int)v;
+            if (cli_parse_resamples(cmd, optarg, &ro.resamples)) return 2;
             break;
         case 'S':
-            if (!cli_parse_int(optarg, 0, INT64_MAX, &v)) return cli_usage_error(cmd, "--seed wants an integer >= 0, got '%s'", optarg);
-            ro.seed = (uint64_t)v;
+            if (cli_parse_stats_seed(cmd, optarg, &ro.seed)) return 2;
             break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
