@@ -11,7 +11,13 @@ struct pt_engine {
     const pt_model *m;
     const pt_backend *be;     /* the backend current when the engine was made */
     int attached;             /* be->attach succeeded: be->detach is owed */
-    const pt_adapter *adapter;
+    /* LoRA adapters applied unfused, each with a scale per slot (the engine-wide default
+     * unless a slot has its own): the server batches requests with different choices */
+    int n_adapters;
+    const pt_adapter *adapters[PT_ENGINE_MAX_ADAPTERS];
+    float default_scales[PT_ENGINE_MAX_ADAPTERS];
+    float *slot_scales;       /* (n_slots, PT_ENGINE_MAX_ADAPTERS) */
+    int lora_r;               /* largest rank in the list: the LoRA scratch's width */
     int n_slots, n_ctx, kv_dim;
     float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
     int *len;                 /* (n_slots) tokens held per slot */
@@ -24,6 +30,7 @@ struct pt_engine {
     float *lora_tmp; /* (N, r) */
     float *cos_t, *sin_t; /* (N, hd/2) */
     int *pos;        /* (N) */
+    int *row_slot;   /* (N) the cache slot of each row now in the workspace, for its LoRA scales */
     int cap_logits;
     float *logits;   /* (rows, V) */
     size_t ws_bytes;
@@ -50,7 +57,8 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
     e->k_cache = malloc(sizeof(float) * n);
     e->v_cache = malloc(sizeof(float) * n);
     e->len = calloc((size_t)n_slots, sizeof(int));
-    if (!e->k_cache || !e->v_cache || !e->len) {
+    e->slot_scales = calloc((size_t)n_slots * PT_ENGINE_MAX_ADAPTERS, sizeof(float));
+    if (!e->k_cache || !e->v_cache || !e->len || !e->slot_scales) {
         pt_engine_free(e);
         return pt_error(PT_ERR_OOM, "out of memory for a %d x %d token key/value cache (%.1f MiB)", n_slots, n_ctx,
                         2.0 * sizeof(float) * n / (1 << 20));
@@ -68,7 +76,8 @@ static void free_workspace(pt_engine *e) {
     float **bufs[] = {&e->x, &e->xb, &e->q, &e->k, &e->v, &e->hb, &e->hb2, &e->lora_tmp, &e->cos_t, &e->sin_t};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) { free(*bufs[i]); *bufs[i] = NULL; }
     free(e->pos);
-    e->pos = NULL;
+    free(e->row_slot);
+    e->pos = e->row_slot = NULL;
     e->cap = 0;
     e->ws_bytes = 0;
 }
@@ -81,13 +90,45 @@ void pt_engine_free(pt_engine *e) {
     free(e->k_cache);
     free(e->v_cache);
     free(e->len);
+    free(e->slot_scales);
     free(e);
 }
 
 void pt_engine_set_adapter(pt_engine *e, const pt_adapter *a) {
-    e->adapter = a;
-    free_workspace(e); /* the LoRA scratch is sized by the adapter's rank */
+    const float one = 1.0f;
+    pt_engine_set_adapters(e, &a, &one, a ? 1 : 0);
 }
+
+pt_status pt_engine_set_adapters(pt_engine *e, const pt_adapter *const *adapters, const float *scales, int n) {
+    if (n < 0 || n > PT_ENGINE_MAX_ADAPTERS) return pt_error(PT_ERR_ARG, "at most %d adapters at once, got %d", PT_ENGINE_MAX_ADAPTERS, n);
+    for (int i = 0; i < n; i++)
+        if (!adapters[i] || !isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: missing, or its scale is not a finite number", i + 1);
+        else if (adapters[i]->n_layers != e->m->cfg.n_layers)
+            return pt_error(PT_ERR_ARG, "adapter %d has %d layers, the model %d: it was made for another base model", i + 1,
+                            adapters[i]->n_layers, e->m->cfg.n_layers);
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        e->adapters[i] = adapters[i];
+        e->default_scales[i] = scales[i];
+        if (adapters[i]->r > r) r = adapters[i]->r;
+    }
+    e->n_adapters = n;
+    for (int s = 0; s < e->n_slots; s++) pt_engine_set_slot_scales(e, s, NULL);
+    if (r != e->lora_r) free_workspace(e); /* the LoRA scratch is sized by the largest rank */
+    e->lora_r = r;
+    return PT_OK;
+}
+
+pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales) {
+    if (slot < 0 || slot >= e->n_slots) return pt_error(PT_ERR_ARG, "slot %d out of range (0..%d)", slot, e->n_slots - 1);
+    for (int i = 0; scales && i < e->n_adapters; i++)
+        if (!isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: scale %g is not a finite number", i + 1, scales[i]);
+    float *dst = e->slot_scales + (size_t)slot * PT_ENGINE_MAX_ADAPTERS;
+    memcpy(dst, scales ? scales : e->default_scales, sizeof(float) * e->n_adapters);
+    return PT_OK;
+}
+
+int pt_engine_n_adapters(const pt_engine *e) { return e->n_adapters; }
 const pt_model *pt_engine_model(const pt_engine *e) { return e->m; }
 int pt_engine_n_slots(const pt_engine *e) { return e->n_slots; }
 int pt_engine_n_ctx(const pt_engine *e) { return e->n_ctx; }
@@ -110,7 +151,7 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
     free_workspace(e);
     const pt_config *c = &e->m->cfg;
     int Q = c->n_heads * c->head_dim, D = c->dim, wide = Q > D ? Q : D;
-    int r = e->adapter ? e->adapter->r : 0;
+    int r = e->lora_r;
     size_t sizes[] = {(size_t)n * D, (size_t)n * wide, (size_t)n * Q, (size_t)n * e->kv_dim, (size_t)n * e->kv_dim,
                       (size_t)n * c->ffn_dim, (size_t)n * c->ffn_dim, (size_t)n * (r > 64 ? r : 64),
                       (size_t)n * c->head_dim / 2, (size_t)n * c->head_dim / 2};
@@ -121,23 +162,35 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
         if (!*bufs[i]) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory for a %d-token workspace", n); }
     }
     e->pos = malloc(sizeof(int) * n);
-    if (!e->pos) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory"); }
+    e->row_slot = malloc(sizeof(int) * n);
+    if (!e->pos || !e->row_slot) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory"); }
     e->cap = n;
     return PT_OK;
 }
 
-/* y (N, out) = x W^T (+ bias) [+ scale * (x A^T) B^T when the adapter targets it] */
+/* y (N, out) = x W^T (+ bias) + sum over the adapters that target it, in list order, of
+ * s_row * (x A^T) B^T, where s_row = (the row's slot's scale) * alpha / r. An adapter whose
+ * scale is 0 in every row is skipped, so scale 0 is the base exactly; with one adapter at
+ * scale 1 the arithmetic is the single adapter's, operation for operation. */
 static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
                    int layer, pt_lora_target target) {
     e->be->matmul(y, x, W, bias, n, accumulate);
-    const pt_lora_pair *p = e->adapter ? pt_adapter_pair(e->adapter, layer, target) : NULL;
-    if (!p) return;
-    int r = e->adapter->r;
-    float *t = e->lora_tmp; /* (N, r) */
-    e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
-    float s = e->adapter->scale;
-    for (int64_t i = 0; i < (int64_t)n * r; i++) t[i] *= s;
-    e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
+    for (int i = 0; i < e->n_adapters; i++) {
+        const pt_adapter *a = e->adapters[i];
+        const pt_lora_pair *p = pt_adapter_pair(a, layer, target);
+        if (!p) continue;
+        int used = 0;
+        for (int row = 0; row < n && !used; row++) used = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f;
+        if (!used) continue;
+        int r = a->r;
+        float *t = e->lora_tmp; /* (N, r) */
+        e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
+        for (int row = 0; row < n; row++) {
+            float s = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] * a->scale;
+            for (int j = 0; j < r; j++) t[(size_t)row * r + j] *= s;
+        }
+        e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
+    }
 }
 
 static void embed_row(float *dst, const pt_weight *emb, int32_t id) {
@@ -185,6 +238,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
     for (int s = 0, row = 0; s < b->n_seq; s++)
         for (int j = 0; j < b->n_tokens[s]; j++, row++) {
             e->pos[row] = e->len[b->slot[s]] + j;
+            e->row_slot[row] = b->slot[s];
             embed_row(e->x + (size_t)row * D, &m->tok_emb, b->ids[s][j]);
         }
     e->be->rope_tables(e->cos_t, e->sin_t, e->pos, N, m->inv_freq, hd / 2);
@@ -227,6 +281,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         for (int s = 0, row = 0; s < b->n_seq; s++) {
             row += b->n_tokens[s];
             memmove(e->x + (size_t)s * D, e->x + (size_t)(row - 1) * D, sizeof(float) * D);
+            e->row_slot[s] = b->slot[s];
         }
     if (rows > e->cap_logits) {
         free(e->logits);

@@ -30,8 +30,20 @@ typedef struct pt_engine pt_engine;
 pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_ctx);
 void pt_engine_free(pt_engine *e);
 
-/* Applies a LoRA adapter (NULL: none) to every following forward pass. */
+/* Applies a LoRA adapter (NULL: none) to every following forward pass: a list of one at scale 1. */
 void pt_engine_set_adapter(pt_engine *e, const struct pt_adapter *a);
+
+/* Applies n LoRA adapters (0..PT_ENGINE_MAX_ADAPTERS), each with its own scale, unfused:
+ * y = W x + sum_i scales[i] * (alpha_i / r_i) * B_i (A_i x), added in list order. Scale 0 gives
+ * the base model exactly; one adapter at scale 1 gives pt_engine_set_adapter's result bit for
+ * bit. The list is copied, the adapters are not: they must outlive their use. Every slot's
+ * scales go back to these defaults. */
+#define PT_ENGINE_MAX_ADAPTERS 16
+pt_status pt_engine_set_adapters(pt_engine *e, const struct pt_adapter *const *adapters, const float *scales, int n);
+/* A slot's own scales over the engine's adapter list (pt_engine_n_adapters of them; NULL: the
+ * defaults), for the batcher: sequences of one batch may each mix the adapters differently. */
+pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales);
+int pt_engine_n_adapters(const pt_engine *e);
 
 const pt_model *pt_engine_model(const pt_engine *e);
 int pt_engine_n_slots(const pt_engine *e);

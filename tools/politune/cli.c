@@ -116,7 +116,17 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     long v;
     switch (opt) {
     case 'm': o->model = arg; return 1;
-    case 'A': o->adapter = arg; return 1;
+    case 'A': {
+        char *dir = NULL;
+        float scale;
+        pt_status st = pt_adapter_parse_spec(arg, &dir, &scale);
+        free(dir);
+        if (st) return cli_usage_error(cmd, "--adapter %s", pt_errmsg()), -1;
+        if (o->n_adapters == PT_ENGINE_MAX_ADAPTERS) return cli_usage_error(cmd, "at most %d --adapter options", PT_ENGINE_MAX_ADAPTERS), -1;
+        if (!o->adapter) o->adapter = arg;
+        o->adapter_args[o->n_adapters++] = arg;
+        return 1;
+    }
     case 'T': o->chat_template = arg; return 1;
     case 2000: o->device = arg; return 1;
     case 'j':
@@ -150,21 +160,48 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, i
     pt_backend_set_threads(o->threads);
     if ((st = pt_model_load(&s->model, o->model))) return cli_fail(cmd, st);
     if (!o->chat_template) s->chat = s->model->chat;
-    if (o->adapter && (st = pt_adapter_load(&s->adapter, o->adapter, s->model))) {
+    if ((rc = cli_adapters_load(cmd, o, s->model, s->adapters, s->scales))) {
+        cli_session_close(s);
+        return rc;
+    }
+    s->n_adapters = o->n_adapters;
+    s->adapter = s->adapters[0];
+    if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx)) ||
+        (st = pt_engine_set_adapters(s->engine, (const pt_adapter *const *)s->adapters, s->scales, s->n_adapters))) {
         cli_session_close(s);
         return cli_fail(cmd, st);
     }
-    if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx))) {
-        cli_session_close(s);
-        return cli_fail(cmd, st);
-    }
-    pt_engine_set_adapter(s->engine, s->adapter);
     return 0;
+}
+
+int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales) {
+    for (int i = 0; i < o->n_adapters; i++) {
+        char *dir = NULL;
+        pt_status st = pt_adapter_parse_spec(o->adapter_args[i], &dir, &scales[i]);
+        if (!st) st = pt_adapter_load(&adapters[i], dir, m);
+        free(dir);
+        if (st) {
+            int rc = cli_fail(cmd, st);
+            for (int j = 0; j < i; j++) { pt_adapter_free(adapters[j]); adapters[j] = NULL; }
+            return rc;
+        }
+    }
+    return 0;
+}
+
+pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out) {
+    *owned = NULL;
+    *out = NULL;
+    if (n == 0) return PT_OK;
+    if (n == 1 && scales[0] == 1.0f) { *out = adapters[0]; return PT_OK; }
+    PT_TRY(pt_adapter_combine(owned, (const pt_adapter *const *)adapters, scales, n));
+    *out = *owned;
+    return PT_OK;
 }
 
 void cli_session_close(cli_session *s) {
     pt_engine_free(s->engine);
-    pt_adapter_free(s->adapter);
+    for (int i = 0; i < PT_ENGINE_MAX_ADAPTERS; i++) pt_adapter_free(s->adapters[i]);
     pt_model_free(s->model);
     memset(s, 0, sizeof *s);
 }

@@ -75,7 +75,9 @@ int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg);
 
 /* Options every model-using command takes. */
 typedef struct {
-    const char *model, *adapter, *chat_template;
+    const char *model, *adapter, *chat_template; /* adapter: the first --adapter as given */
+    const char *adapter_args[PT_ENGINE_MAX_ADAPTERS]; /* every --adapter DIR[:SCALE], in order */
+    int n_adapters;
     const char *device; /* --device cpu|cuda|auto; NULL: auto */
     int threads, ctx;
 } cli_model_opts;
@@ -93,7 +95,9 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
         {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000}
 #define CLI_MODEL_HELP                                                                            \
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
-    "  --adapter DIR         apply a PEFT LoRA adapter (adapter_config.json + safetensors)\n"   \
+    "  --adapter DIR[:SCALE] apply a PEFT LoRA adapter (adapter_config.json + safetensors) times\n" \
+    "                        SCALE (default 1; 0 = base, -1 = the opposite delta); repeatable: the\n" \
+    "                        scaled deltas add up (--adapter left:0.5 --adapter right:0.5)\n"     \
     "  --threads N           worker threads (default: all cores)\n"                              \
     "  --ctx N               context length for the key/value cache (default: model's, max 4096)\n" \
     "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n" \
@@ -102,10 +106,20 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
 
 typedef struct {
     pt_model *model;
-    pt_adapter *adapter;
+    pt_adapter *adapter; /* the first of adapters[] */
+    pt_adapter *adapters[PT_ENGINE_MAX_ADAPTERS];
+    float scales[PT_ENGINE_MAX_ADAPTERS];
+    int n_adapters;
     pt_engine *engine;
     pt_chat_template chat;
 } cli_session;
+
+/* Loads every --adapter of `o` against `m` into adapters[] with its scale: 0, or the exit
+ * status after printing the message (a bad scale, an adapter made for another base model). */
+int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales);
+/* One adapter for merge/export: the loaded one itself when it is alone at scale 1, else
+ * their scaled sum (pt_adapter_combine) in *owned, which the caller frees. */
+pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out);
 
 /* Loads the model (and adapter), sets threads, creates an engine with n_slots slots. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots);
