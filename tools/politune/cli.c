@@ -1,6 +1,8 @@
 /* Shared CLI plumbing: errors, number parsing, model sessions, sampling flags, prompts. */
 #include "cli.h"
 
+#include "util/file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -117,9 +119,10 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     switch (opt) {
     case 'm': o->model = arg; return 1;
     case 'A': {
-        char *dir = NULL;
+        char *dir = NULL, *name = NULL;
         float scale;
-        pt_status st = pt_adapter_parse_spec(arg, &dir, &scale);
+        pt_status st = pt_adapter_parse_spec(cli_adapter_strip_name(arg, &name), &dir, &scale);
+        free(name);
         free(dir);
         if (st) return cli_usage_error(cmd, "--adapter %s", pt_errmsg()), -1;
         if (o->n_adapters == PT_ENGINE_MAX_ADAPTERS) return cli_usage_error(cmd, "at most %d --adapter options", PT_ENGINE_MAX_ADAPTERS), -1;
@@ -174,10 +177,42 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, i
     return 0;
 }
 
+const char *cli_adapter_strip_name(const char *arg, char **name) {
+    *name = NULL;
+    size_t n = strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+    if (n == 0 || arg[n] != '=' || !arg[n + 1] || pt_dir_exists(arg)) return arg;
+    *name = strndup(arg, n);
+    return arg + n + 1;
+}
+
+char *cli_adapter_name(const char *arg) {
+    char *name = NULL;
+    const char *rest = cli_adapter_strip_name(arg, &name);
+    if (name) return name;
+    char *dir = NULL;
+    float scale;
+    if (pt_adapter_parse_spec(rest, &dir, &scale)) return strdup(rest);
+    /* the last component, or the one above when that is "adapter" (train-left/adapter) */
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && dir[b - 1] != '/') b--;
+    if (n - b == 7 && !strncmp(dir + b, "adapter", 7) && b > 1) {
+        n = b - 1;
+        b = n;
+        while (b > 0 && dir[b - 1] != '/') b--;
+    }
+    char *out = strndup(dir + b, n - b);
+    free(dir);
+    return out;
+}
+
 int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales) {
     for (int i = 0; i < o->n_adapters; i++) {
-        char *dir = NULL;
-        pt_status st = pt_adapter_parse_spec(o->adapter_args[i], &dir, &scales[i]);
+        char *dir = NULL, *name = NULL;
+        const char *spec = cli_adapter_strip_name(o->adapter_args[i], &name);
+        free(name);
+        pt_status st = pt_adapter_parse_spec(spec, &dir, &scales[i]);
         if (!st) st = pt_adapter_load(&adapters[i], dir, m);
         free(dir);
         if (st) {

@@ -117,6 +117,13 @@ typedef struct {
 /* Loads every --adapter of `o` against `m` into adapters[] with its scale: 0, or the exit
  * status after printing the message (a bad scale, an adapter made for another base model). */
 int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales);
+/* --adapter NAME=DIR[:SCALE] (serve names its adapters so): the NAME (malloc'd into *name,
+ * NULL when absent: a plain name of letters, digits, '_', '.', '-' before '=', and the whole
+ * argument not an existing directory) and the rest. */
+const char *cli_adapter_strip_name(const char *arg, char **name);
+/* The adapter's name: NAME= when given, else its directory's last component (the one above
+ * when that is "adapter"). malloc'd. */
+char *cli_adapter_name(const char *arg);
 /* One adapter for merge/export: the loaded one itself when it is alone at scale 1, else
  * their scaled sum (pt_adapter_combine) in *owned, which the caller frees. */
 pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out);

@@ -73,21 +73,6 @@ static int dial_option(void *opts, const char *cmd, int opt, const char *arg) {
     return 0;
 }
 
-/* A short name for an adapter directory: its last component, or the one above when that is
- * "adapter" (train-left/adapter -> train-left). */
-static char *adapter_name(const char *dir) {
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') n--;
-    size_t b = n;
-    while (b > 0 && dir[b - 1] != '/') b--;
-    if (n - b == 7 && !strncmp(dir + b, "adapter", 7) && b > 1) {
-        n = b - 1;
-        b = n;
-        while (b > 0 && dir[b - 1] != '/') b--;
-    }
-    return strndup(dir + b, n - b);
-}
-
 static void progress(void *user, int i, int n, bool done, const pt_dial_point *p) {
     const char *name = user;
     if (!done) {
@@ -184,8 +169,10 @@ int cmd_dial(int argc, char **argv) {
     }
     for (int k = 0; k < na; k++) {
         float sc;
-        if ((st = pt_adapter_parse_spec(ao.adapter_args[k], &paths[k], &sc))) goto done;
-        if (!(names[k] = adapter_name(paths[k]))) { st = pt_error(PT_ERR_OOM, "out of memory"); goto done; }
+        char *nm = NULL;
+        if ((st = pt_adapter_parse_spec(cli_adapter_strip_name(ao.adapter_args[k], &nm), &paths[k], &sc))) goto done;
+        free(nm);
+        if (!(names[k] = cli_adapter_name(ao.adapter_args[k]))) { st = pt_error(PT_ERR_OOM, "out of memory"); goto done; }
     }
     if (!a.qpath) {
         a.qpath = own_q = pt_eval_find_asset(PT_PCT_QUESTIONNAIRE);
