@@ -157,3 +157,40 @@ PT_TEST(test_dial_bad_input) {
         free(out), free(err);
     }
 }
+
+/* politune run: the dial section makes one stage per target and one for the mix (shown by
+ * --dry-run with their commands), and its mistakes are one line naming file, line and key. */
+PT_TEST(test_dial_run_stage) {
+    const char *d = pt_test_tmpdir();
+    bool set = !getenv("POLITUNE_ASSETS");
+    if (set) setenv("POLITUNE_ASSETS", pt_test_shared("assets"), 1);
+    static const char *head = "model: asset:models/stories260K/stories260K.gguf\n"
+                              "data:\n  pairs:\n    left: asset:data/politune/politune-left.json\n"
+                              "    right: asset:data/politune/politune-right.json\n  sample: 8\n"
+                              "targets: [left, right]\ntrain:\n  max_steps: 1\n";
+    char body[1024];
+    snprintf(body, sizeof body, "%sdial:\n  scales: [-1, 0, 1.5]\n  mix: [left, right]\n  templates: t2\n", head);
+    pt_test_write(d, "dial.yaml", body);
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run dial.yaml --out '%s/run' --dry-run", d, d);
+    CHECK_MSG(rc == 0 && out && strstr(out, "] dial left ... would run") && strstr(out, "politune dial --scales -1,0,1.5 --templates t2") &&
+                  strstr(out, "--adapter train-left") && strstr(out, "] dial right ... would run") &&
+                  strstr(out, "] dial mix ... would run") && strstr(out, "--weights 0,0.25,0.5,0.75,1") && strstr(out, "--mix train-left,train-right"),
+              "dry run: rc %d\n%s%s", rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    static const struct { const char *dial, *expect; } bad[] = {
+        {"dial:\n  scales: [0, lots]\n", "dial.yaml:11: dial.scales: the list: item 2 ('lots') is not a finite number"},
+        {"dial:\n  mix: [left, centre]\n", "dial.yaml:11: dial.mix: 'centre' is not one of the recipe's targets"},
+        {"dial:\n  weights: [0, 1]\n", "dial.yaml:11: dial.weights: goes with dial.mix"},
+        {"dial:\n  scale: [0, 1]\n", "unknown key 'dial.scale'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, "%s%s", head, bad[i].dial);
+        pt_test_write(d, "dial.yaml", body);
+        rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run dial.yaml --out '%s/bad' --dry-run", d, d);
+        CHECK_MSG(rc == 2 && err && strstr(err, bad[i].expect) && !strchr(strchr(err, '\n') + 1, '\n'), "case %zu: rc %d, stderr: %s", i, rc,
+                  err ? err : "");
+        free(out), free(err);
+    }
+    if (set) unsetenv("POLITUNE_ASSETS");
+}

@@ -273,7 +273,7 @@ static pt_status number_list(const pt_run_ctx *c, const pt_yaml_node *v, int lin
     }
     double *vals = NULL;
     int k = 0;
-    if (pt_dial_parse_list(buf, dotted, &vals, &k)) { free(buf); return pt_run_err(c, line, dotted, "%s", pt_errmsg()); }
+    if (pt_dial_parse_list(buf, "the list", &vals, &k)) { free(buf); return pt_run_err(c, line, dotted, "%s", pt_errmsg()); }
     free(vals);
     *out = buf;
     return PT_OK;
