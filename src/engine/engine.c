@@ -31,6 +31,8 @@ struct pt_engine {
     float *cos_t, *sin_t; /* (N, hd/2) */
     int *pos;        /* (N) */
     int *row_slot;   /* (N) the cache slot of each row now in the workspace, for its LoRA scales */
+    float *lora_gather; /* (rows, in) + (rows, out): the rows of a batch that use an adapter */
+    size_t gather_cap;  /* floats */
     int cap_logits;
     float *logits;   /* (rows, V) */
     size_t ws_bytes;
@@ -87,6 +89,7 @@ void pt_engine_free(pt_engine *e) {
     if (e->attached) e->be->detach(e->m);
     free_workspace(e);
     free(e->logits);
+    free(e->lora_gather);
     free(e->k_cache);
     free(e->v_cache);
     free(e->len);
@@ -146,6 +149,18 @@ pt_status pt_engine_truncate(pt_engine *e, int slot, int len) {
     return PT_OK;
 }
 
+/* Room in lora_gather for `rows` rows of in + out floats; false when memory is short (the
+ * caller then runs the adapter over every row, which is correct, only slower). */
+static bool gather_room(pt_engine *e, int rows, int in, int out) {
+    size_t need = (size_t)rows * (size_t)(in + out);
+    if (need <= e->gather_cap) return true;
+    float *g = realloc(e->lora_gather, sizeof(float) * need);
+    if (!g) return false;
+    e->lora_gather = g;
+    e->gather_cap = need;
+    return true;
+}
+
 static pt_status ensure_workspace(pt_engine *e, int n) {
     if (n <= e->cap) return PT_OK;
     free_workspace(e);
@@ -171,7 +186,9 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
 /* y (N, out) = x W^T (+ bias) + sum over the adapters that target it, in list order, of
  * s_row * (x A^T) B^T, where s_row = (the row's slot's scale) * alpha / r. An adapter whose
  * scale is 0 in every row is skipped, so scale 0 is the base exactly; with one adapter at
- * scale 1 the arithmetic is the single adapter's, operation for operation. */
+ * scale 1 the arithmetic is the single adapter's, operation for operation. When only some
+ * rows use an adapter (the server mixing requests), those rows are gathered and their delta
+ * added back, so a batch of two adapters costs the LoRA work of one. */
 static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
                    int layer, pt_lora_target target) {
     e->be->matmul(y, x, W, bias, n, accumulate);
@@ -180,10 +197,31 @@ static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, c
         const pt_lora_pair *p = pt_adapter_pair(a, layer, target);
         if (!p) continue;
         int used = 0;
-        for (int row = 0; row < n && !used; row++) used = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f;
+        for (int row = 0; row < n; row++) used += e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f;
         if (!used) continue;
         int r = a->r;
         float *t = e->lora_tmp; /* (N, r) */
+        if (used < n && gather_room(e, used, p->in, p->out)) {
+            float *xs = e->lora_gather, *ys = xs + (size_t)used * p->in; /* (used, in) (used, out) */
+            for (int row = 0, k = 0; row < n; row++)
+                if (e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f)
+                    memcpy(xs + (size_t)k++ * p->in, x + (size_t)row * p->in, sizeof(float) * p->in);
+            e->be->sgemm_nt(t, xs, p->A, used, r, p->in, 0);
+            for (int row = 0, k = 0; row < n; row++) {
+                float s = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] * a->scale;
+                if (s == 0.0f) continue;
+                for (int j = 0; j < r; j++) t[(size_t)k * r + j] *= s;
+                k++;
+            }
+            e->be->sgemm_nt(ys, t, p->B, used, p->out, r, 0);
+            for (int row = 0, k = 0; row < n; row++)
+                if (e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f) {
+                    float *yr = y + (size_t)row * p->out;
+                    const float *d = ys + (size_t)k++ * p->out;
+                    for (int o = 0; o < p->out; o++) yr[o] += d[o];
+                }
+            continue;
+        }
         e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
         for (int row = 0; row < n; row++) {
             float s = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] * a->scale;
