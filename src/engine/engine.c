@@ -6,6 +6,7 @@
 
 #include "backend/backend.h"
 #include "model/adapter.h"
+#include "model/steer.h"
 
 struct pt_engine {
     const pt_model *m;
@@ -18,6 +19,11 @@ struct pt_engine {
     float default_scales[PT_ENGINE_MAX_ADAPTERS];
     float *slot_scales;       /* (n_slots, PT_ENGINE_MAX_ADAPTERS) */
     int lora_r;               /* largest rank in the list: the LoRA scratch's width */
+    const pt_steer *steer;    /* activation addition at layer outputs, or NULL */
+    float steer_scale;
+    bool *steer_on;           /* (n_layers) */
+    double *capture;          /* (n_layers, D) sums of the residual stream of captured rows, or NULL */
+    int capture_from;         /* first captured row of a one-sequence pass */
     int n_slots, n_ctx, kv_dim;
     float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
     int *len;                 /* (n_slots) tokens held per slot */
@@ -90,6 +96,7 @@ void pt_engine_free(pt_engine *e) {
     free_workspace(e);
     free(e->logits);
     free(e->lora_gather);
+    free(e->steer_on);
     free(e->k_cache);
     free(e->v_cache);
     free(e->len);
@@ -132,6 +139,24 @@ pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales)
 }
 
 int pt_engine_n_adapters(const pt_engine *e) { return e->n_adapters; }
+
+pt_status pt_engine_set_steer(pt_engine *e, const pt_steer *s, float scale, const bool *layers) {
+    if (!s) { e->steer = NULL; return PT_OK; }
+    const pt_config *c = &e->m->cfg;
+    if (s->n_layers != c->n_layers || s->dim != c->dim)
+        return pt_error(PT_ERR_ARG, "steering vector of %d layers x %d does not fit the model's %d x %d", s->n_layers, s->dim, c->n_layers, c->dim);
+    if (!isfinite(scale)) return pt_error(PT_ERR_ARG, "steering scale is not a finite number");
+    if (!e->steer_on && !(e->steer_on = calloc((size_t)c->n_layers, sizeof(bool)))) return pt_error(PT_ERR_OOM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) e->steer_on[l] = s->has[l] && (!layers || layers[l]);
+    e->steer = s;
+    e->steer_scale = scale;
+    return PT_OK;
+}
+
+void pt_engine_set_capture(pt_engine *e, double *sums, int from_row) {
+    e->capture = sums;
+    e->capture_from = from_row;
+}
 const pt_model *pt_engine_model(const pt_engine *e) { return e->m; }
 int pt_engine_n_slots(const pt_engine *e) { return e->n_slots; }
 int pt_engine_n_ctx(const pt_engine *e) { return e->n_ctx; }
@@ -307,6 +332,14 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         linear(e, e->hb2, e->xb, &L->w_up, NULL, N, 0, l, PT_LT_UP);
         e->be->swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
         linear(e, e->x, e->hb, &L->w_down, NULL, N, 1, l, PT_LT_DOWN); /* residual add */
+        if (e->steer && e->steer_on[l] && e->steer_scale != 0.0f) { /* activation addition at the layer's output */
+            const float *v = e->steer->v + (size_t)l * D;
+            for (int row = 0; row < N; row++)
+                for (int k = 0; k < D; k++) e->x[(size_t)row * D + k] += e->steer_scale * v[k];
+        }
+        if (e->capture)
+            for (int row = e->capture_from; row < N; row++)
+                for (int k = 0; k < D; k++) e->capture[(size_t)l * D + k] += e->x[(size_t)row * D + k];
     }
     if (e->be->take_error) PT_TRY(e->be->take_error()); /* the cache is left as it was */
     for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];

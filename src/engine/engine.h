@@ -45,6 +45,15 @@ pt_status pt_engine_set_adapters(pt_engine *e, const struct pt_adapter *const *a
 pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales);
 int pt_engine_n_adapters(const pt_engine *e);
 
+/* Steering (docs/steering.md): adds scale * s->v[l] to the residual stream at the output of
+ * every layer l that the vector has and `layers` (n_layers; NULL: all) selects, at every
+ * position of every slot. NULL s: none. The vector must outlive its use. */
+struct pt_steer;
+pt_status pt_engine_set_steer(pt_engine *e, const struct pt_steer *s, float scale, const bool *layers);
+/* For steer build: while `sums` (n_layers, dim) is set, each forward pass of one sequence adds
+ * the residual stream at every layer's output, rows from_row on, into it. NULL: off. */
+void pt_engine_set_capture(pt_engine *e, double *sums, int from_row);
+
 const pt_model *pt_engine_model(const pt_engine *e);
 int pt_engine_n_slots(const pt_engine *e);
 int pt_engine_n_ctx(const pt_engine *e);

@@ -82,6 +82,9 @@ typedef struct {
                                   instead of pt_compass_run's single adapter, which must be NULL */
     const struct pt_adapter *const *adapters;
     const float *adapter_scales;
+    const struct pt_steer *steer;  /* a steering vector added at layer outputs, or NULL */
+    float steer_scale;
+    const bool *steer_layers;      /* (n_layers) or NULL: the vector's layers */
 } pt_compass_config;
 
 /* Defaults: logprob mode, all templates, K = 1, the paper's generation settings

@@ -54,6 +54,11 @@ static void setting_label(char *buf, size_t size, const pt_dial_config *c, int i
 
 /* "runs/left:0.75 + runs/right:0.25": what the setting applies, recorded as its adapter. */
 static char *setting_spec(const pt_dial_config *c, int i) {
+    if (c->steer) {
+        char *s = malloc(strlen(c->steer_path ? c->steer_path : "steer") + 48);
+        if (s) sprintf(s, "steer %s:%g", c->steer_path ? c->steer_path : "steer", c->values[i]);
+        return s;
+    }
     size_t cap = 64;
     for (int a = 0; a < c->n_adapters; a++) cap += strlen(c->adapter_paths[a]) + 40;
     char *s = malloc(cap);
@@ -109,6 +114,7 @@ static pt_status write_json(const char *dir, const pt_dial_config *c, const pt_s
     json_object_set_new(doc, "model", json_string(c->model_path ? c->model_path : ""));
     json_object_set_new(doc, "dial", json_string(c->value_name ? c->value_name : "scale"));
     json_object_set_new(doc, "adapters", ads);
+    if (c->steer) json_object_set_new(doc, "steer", json_string(c->steer_path ? c->steer_path : ""));
     json_object_set_new(doc, "interval", json_pack("{s:f,s:i,s:I}", "level", 0.95, "resamples", c->resamples > 0 ? c->resamples : PT_STATS_RESAMPLES,
                                                    "seed", (json_int_t)c->seed));
     json_object_set_new(doc, "settings", rows);
@@ -249,7 +255,11 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
     pt_xml_escape(f, title);
     fputs("</h1>\n<p>Model: ", f);
     pt_xml_escape(f, c->model_path ? c->model_path : "?");
-    fputs(". Adapters:", f);
+    if (c->steer) {
+        fputs(". Steering vector: ", f);
+        pt_xml_escape(f, c->steer_path ? c->steer_path : "?");
+    }
+    if (c->n_adapters) fputs(". Adapters:", f);
     for (int a = 0; a < c->n_adapters; a++) {
         fputs(a ? ", " : " ", f);
         pt_xml_escape(f, c->adapter_names[a]);
@@ -299,8 +309,9 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
 pt_status pt_dial_run(const pt_model *m, const pt_questionnaire *q, const pt_scoring *s, const pt_dial_config *c, const char *out_dir,
                       pt_dial_point *points) {
     if (c->n_settings <= 0) return pt_error(PT_ERR_ARG, "the dial has no settings");
-    if (c->n_adapters <= 0 || c->n_adapters > PT_ENGINE_MAX_ADAPTERS)
-        return pt_error(PT_ERR_ARG, "the dial needs 1..%d adapters, got %d", PT_ENGINE_MAX_ADAPTERS, c->n_adapters);
+    if (c->steer ? c->n_adapters != 0 : c->n_adapters <= 0 || c->n_adapters > PT_ENGINE_MAX_ADAPTERS)
+        return pt_error(PT_ERR_ARG, "the dial turns 1..%d adapters or one steering vector (got %d adapters%s)", PT_ENGINE_MAX_ADAPTERS, c->n_adapters,
+                        c->steer ? " and a vector" : "");
     PT_TRY(pt_mkdir_p(out_dir));
     pt_status st = PT_OK;
     for (int i = 0; i < c->n_settings && !st; i++) {
@@ -322,6 +333,11 @@ pt_status pt_dial_run(const pt_model *m, const pt_questionnaire *q, const pt_sco
             cfg.n_adapters = c->n_adapters;
             cfg.adapters = c->adapters;
             cfg.adapter_scales = p->scales;
+            if (c->steer) {
+                cfg.steer = c->steer;
+                cfg.steer_scale = (float)p->value;
+                cfg.steer_layers = c->steer_layers;
+            }
             pt_compass_result *res = NULL;
             st = pt_compass_run(m, NULL, q, s, &cfg, &res);
             pt_compass_meta meta = {label, c->model_path, spec, q->path, s->path, 0, 0, c->resamples, c->seed};

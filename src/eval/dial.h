@@ -1,6 +1,6 @@
 /* The ideology dial: the compass run at a series of adapter settings (one adapter scaled
- * -1 .. 1.5, or a left/right mix by weight), each point with its bootstrap interval, and the
- * path drawn through the compass and against the dial's value.
+ * -1 .. 1.5, or a left/right mix by weight) or of steering-vector scales, each point with its
+ * bootstrap interval, and the path drawn through the compass and against the dial's value.
  *
  * Layout of the output directory:
  *   setting-NN/        one compass result directory per setting (compass.json, pc.csv,
@@ -40,6 +40,10 @@ typedef struct {
     const double *values;                /* (n_settings) the dial's value of each setting */
     const float *scales;                 /* (n_settings, n_adapters) */
     const char *value_name;              /* "scale" or "weight" */
+    /* a steering dial instead (n_adapters 0): the vector, its layers, values are its scales */
+    const struct pt_steer *steer;
+    const bool *steer_layers;            /* (n_layers) or NULL: the vector's layers */
+    const char *steer_path;              /* recorded */
     const char *title;                   /* the report's title (NULL: "Ideology dial") */
     pt_compass_config compass;           /* its adapter list is set per setting */
     int resamples;                       /* bootstrap resamples (0: PT_STATS_RESAMPLES) */

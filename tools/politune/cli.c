@@ -132,6 +132,16 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     }
     case 'T': o->chat_template = arg; return 1;
     case 2000: o->device = arg; return 1;
+    case 2001: {
+        char *path = NULL, *layers = NULL;
+        float scale;
+        pt_status st = pt_steer_parse_spec(arg, &path, &scale, &layers);
+        free(path);
+        free(layers);
+        if (st) return cli_usage_error(cmd, "%s", pt_errmsg()), -1;
+        o->steer = arg;
+        return 1;
+    }
     case 'j':
         if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
         o->threads = (int)v;
@@ -172,6 +182,37 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, i
     if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx)) ||
         (st = pt_engine_set_adapters(s->engine, (const pt_adapter *const *)s->adapters, s->scales, s->n_adapters))) {
         cli_session_close(s);
+        return cli_fail(cmd, st);
+    }
+    if (o->steer) {
+        float scale;
+        bool *layers = NULL;
+        if ((rc = cli_steer_load(cmd, o->steer, s->model, &s->steer, &scale, &layers))) {
+            cli_session_close(s);
+            return rc;
+        }
+        st = pt_engine_set_steer(s->engine, s->steer, scale, layers);
+        free(layers);
+        if (st) { cli_session_close(s); return cli_fail(cmd, st); }
+    }
+    return 0;
+}
+
+int cli_steer_load(const char *cmd, const char *arg, const pt_model *m, pt_steer **out, float *scale, bool **layers) {
+    *out = NULL;
+    *layers = NULL;
+    char *path = NULL, *text = NULL;
+    pt_status st = pt_steer_parse_spec(arg, &path, scale, &text);
+    if (!st) st = pt_steer_load(out, path, m);
+    if (!st && !(*layers = calloc((size_t)m->cfg.n_layers, sizeof(bool)))) st = pt_error(PT_ERR_OOM, "out of memory");
+    if (!st) st = pt_steer_layers(*out, text, *layers);
+    free(path);
+    free(text);
+    if (st) {
+        pt_steer_free(*out);
+        *out = NULL;
+        free(*layers);
+        *layers = NULL;
         return cli_fail(cmd, st);
     }
     return 0;
@@ -236,6 +277,7 @@ pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, 
 
 void cli_session_close(cli_session *s) {
     pt_engine_free(s->engine);
+    pt_steer_free(s->steer);
     for (int i = 0; i < PT_ENGINE_MAX_ADAPTERS; i++) pt_adapter_free(s->adapters[i]);
     pt_model_free(s->model);
     memset(s, 0, sizeof *s);

@@ -245,6 +245,11 @@ int cmd_compass(int argc, char **argv) {
     cfg->n_adapters = a.mo.n_adapters;
     cfg->adapters = (const pt_adapter *const *)loaded;
     cfg->adapter_scales = scales;
+    pt_steer *steer = NULL;
+    bool *steer_layers = NULL;
+    if (!st && a.mo.steer && (rc = cli_steer_load(cmd, a.mo.steer, m, &steer, &cfg->steer_scale, &steer_layers))) st = PT_ERR_ARG;
+    cfg->steer = steer;
+    cfg->steer_layers = steer_layers;
     double t_load = pt_now_s() - t0;
     if (!st) {
         int32_t stop_buf[16];
@@ -274,6 +279,8 @@ int cmd_compass(int argc, char **argv) {
     }
     pt_compass_result_free(res);
     for (int i = 0; i < a.mo.n_adapters; i++) pt_adapter_free(loaded[i]);
+    pt_steer_free(steer);
+    free(steer_layers);
     pt_model_free(m);
     pt_scoring_free(s);
     pt_questionnaire_free(q);

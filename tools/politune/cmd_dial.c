@@ -9,7 +9,8 @@
 #include "eval/stats.h"
 
 static const char *usage =
-    "usage: politune dial --model PATH (--adapter DIR --scales LIST | --mix LEFT,RIGHT --weights LIST)\n"
+    "usage: politune dial --model PATH (--adapter DIR --scales LIST | --mix LEFT,RIGHT --weights LIST |\n"
+    "                     --steer VEC.safetensors[@LAYERS] --scales LIST)\n"
     "                     --out DIR [options]\n\n"
     "Turns the ideology dial: runs the Political Compass (logprob mode, unbiased 'number' option\n"
     "scoring, every template and option order) at each setting and writes, under DIR,\n"
@@ -24,6 +25,8 @@ static const char *usage =
     "                        opposite delta)\n"
     "  --mix LEFT,RIGHT      two adapters mixed: (1 - w) * LEFT + w * RIGHT\n"
     "  --weights LIST        the mix weights w, e.g. 0,0.25,0.5,0.75,1\n"
+    "  --steer VEC[@LAYERS]  a steering vector (politune steer build) at these --scales instead of\n"
+    "                        an adapter\n"
     "options:\n"
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"
     "  --out DIR             the dial's directory (required)\n"
@@ -109,12 +112,14 @@ int cmd_dial(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (!a.mo.model) return cli_usage_error(cmd, "--model PATH is required");
     if (!a.out) return cli_usage_error(cmd, "--out DIR is required");
-    bool mix = a.mix != NULL;
-    if (mix == (a.mo.n_adapters > 0)) return cli_usage_error(cmd, "give either --adapter DIR with --scales, or --mix LEFT,RIGHT with --weights");
-    if (!mix && (a.mo.n_adapters != 1 || !a.scales || a.weights))
+    bool mix = a.mix != NULL, steer = a.mo.steer != NULL;
+    if ((int)mix + (int)steer + (int)(a.mo.n_adapters > 0) != 1)
+        return cli_usage_error(cmd, "give one of --adapter DIR with --scales, --mix LEFT,RIGHT with --weights, or --steer VEC with --scales");
+    if (steer && (!a.scales || a.weights)) return cli_usage_error(cmd, "--steer VEC goes with --scales LIST");
+    if (!mix && !steer && (a.mo.n_adapters != 1 || !a.scales || a.weights))
         return cli_usage_error(cmd, "the scale dial takes one --adapter DIR and --scales LIST (a mix: --mix LEFT,RIGHT --weights LIST)");
     if (mix && (!a.weights || a.scales)) return cli_usage_error(cmd, "--mix LEFT,RIGHT goes with --weights LIST (not --scales)");
-    if (!mix) {
+    if (!mix && !steer) {
         char *d = NULL;
         float sc;
         if (!pt_adapter_parse_spec(a.mo.adapter_args[0], &d, &sc) && sc != 1.0f) {
@@ -152,7 +157,10 @@ int cmd_dial(int argc, char **argv) {
         ao.adapter_args[1] = comma + 1;
     }
     int na = ao.n_adapters;
-    float *scales = malloc(sizeof(float) * (size_t)n * na);
+    float *scales = malloc(sizeof(float) * (size_t)n * (na ? na : 1));
+    pt_steer *vec = NULL;
+    bool *vec_layers = NULL;
+    char *vec_path = NULL;
     char *names[2] = {NULL, NULL}, *paths[2] = {NULL, NULL};
     pt_model *m = NULL;
     pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0};
@@ -165,7 +173,7 @@ int cmd_dial(int argc, char **argv) {
     if (!scales || !pts) { st = pt_error(PT_ERR_OOM, "out of memory"); goto done; }
     for (int i = 0; i < n; i++) {
         if (mix) scales[(size_t)i * 2] = (float)(1.0 - values[i]), scales[(size_t)i * 2 + 1] = (float)values[i];
-        else scales[i] = (float)values[i];
+        else if (na) scales[i] = (float)values[i];
     }
     for (int k = 0; k < na; k++) {
         float sc;
@@ -188,6 +196,14 @@ int cmd_dial(int argc, char **argv) {
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg.chat))) goto done;
     if ((st = pt_model_load(&m, a.mo.model))) goto done;
     if ((rc = cli_adapters_load(cmd, &ao, m, loaded, given))) goto done;
+    if (steer) {
+        float ignored;
+        char *layers_text = NULL;
+        if ((st = pt_steer_parse_spec(a.mo.steer, &vec_path, &ignored, &layers_text))) goto done;
+        free(layers_text);
+        if (ignored != 1.0f) { rc = cli_usage_error(cmd, "--steer '%s': the dial sets the scale itself (--scales)", a.mo.steer); goto done; }
+        if ((rc = cli_steer_load(cmd, a.mo.steer, m, &vec, &ignored, &vec_layers))) goto done;
+    }
     pt_dial_config dc = {.model_path = a.mo.model,
                          .n_adapters = na,
                          .adapters = (const pt_adapter *const *)loaded,
@@ -197,6 +213,9 @@ int cmd_dial(int argc, char **argv) {
                          .values = values,
                          .scales = scales,
                          .value_name = mix ? "weight" : "scale",
+                         .steer = vec,
+                         .steer_layers = vec_layers,
+                         .steer_path = vec_path,
                          .title = a.title,
                          .compass = cfg,
                          .resamples = a.resamples,
@@ -220,6 +239,9 @@ int cmd_dial(int argc, char **argv) {
 done:
     if (st && !rc) rc = cli_fail(cmd, st);
     for (int k = 0; k < na; k++) pt_adapter_free(loaded[k]);
+    pt_steer_free(vec);
+    free(vec_layers);
+    free(vec_path);
     for (int k = 0; k < 2; k++) { free(names[k]); free(paths[k]); }
     pt_model_free(m);
     pt_scoring_free(s);
