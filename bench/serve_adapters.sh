@@ -17,7 +17,7 @@
 # usage: bench/serve_adapters.sh [--runs N] [--threads N] [--requests N] [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=3 THREADS=1 REQS=2 QUICK=0 NEW=32 CLIENTS=8
+RUNS=5 THREADS=1 REQS=2 QUICK=0 NEW=32 CLIENTS=8
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) RUNS=$2; shift 2 ;;
@@ -93,7 +93,10 @@ load() {
 
 : >"$TMP/base"; : >"$TMP/one"; : >"$TMP/mixed"; : >"$TMP/ratio"
 for round in $(seq 1 "$RUNS"); do
-  for kind in base one mixed; do load "$kind" >>"$TMP/$kind"; done
+  # the order alternates between rounds, so that a drift in the machine's load does not
+  # always favour the same side of the ratio
+  if [ $((round % 2)) = 1 ]; then order="base one mixed"; else order="mixed one base"; fi
+  for kind in $order; do load "$kind" >>"$TMP/$kind"; done
   awk -v m="$(tail -n1 "$TMP/mixed")" -v o="$(tail -n1 "$TMP/one")" 'BEGIN {printf "%.3f\n", m / o}' >>"$TMP/ratio"
   echo "bench: round $round: base $(tail -n1 "$TMP/base"), 1 adapter $(tail -n1 "$TMP/one"), 2 mixed $(tail -n1 "$TMP/mixed") tokens/s" >&2
 done
@@ -107,7 +110,8 @@ Measured by \`bench/serve_adapters.sh$([ "$QUICK" = 1 ] && echo " --quick")\` on
 other work: absolute figures move with the load, the ratios less), $THREADS thread(s), on $MODEL_NAME. One
 \`politune serve --parallel $CLIENTS\` with two rank-16 adapters loaded (one DPO step each, the default targets);
 $CLIENTS concurrent clients, $REQS request(s) each, $NEW generated tokens per request (greedy, ignore_eos).
-Median of $RUNS rounds, each round measuring the three loads one after another.
+Median of $RUNS rounds, each round measuring the three loads one after another (the order reversed
+every other round).
 
 | load | generated tokens/s | vs. 1 adapter |
 | --- | ---: | ---: |
