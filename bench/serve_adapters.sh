@@ -120,6 +120,6 @@ every other round).
 | clients alternate \`left\` and \`right\` (both in every batch) | $MIXED | $(ratio "$MIXED" "$ONE") |
 
 2 adapters mixed in one batch against 1 adapter: **$RATIO** (median of the per-round ratios; target >= 0.8).
-A mixed batch runs each adapter's two small GEMMs over all its rows (rows of the other adapter get
-scale 0), so the LoRA work doubles while the base model's does not.
+In a mixed batch each adapter runs over the rows that use it (gathered), so the LoRA arithmetic is
+that of one adapter; what remains is twice the number of small GEMM calls and the gathering.
 EOF
