@@ -31,6 +31,7 @@ struct pt_job {
     int32_t **choice_ids;
     int *n_choice;
     char **choice_text;
+    float *adapter_scales; /* (the engine's adapters) or NULL: its defaults */
     /* shared state (under mu) */
     bool cancelled, finished;
     char *text;          /* published text */
@@ -82,6 +83,7 @@ struct pt_batcher {
 
 static void job_free(pt_job *j) {
     free(j->prompt);
+    free(j->adapter_scales);
     free(j->stop_ids);
     for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
     free(j->stops);
@@ -244,8 +246,17 @@ pt_status pt_batcher_submit(pt_batcher *b, const pt_job_spec *s, pt_job **out, b
     if (s->n_prompt + longest > b->n_ctx || (s->n_choices == 0 && s->n_prompt >= b->n_ctx && s->max_new_tokens > 0))
         return pt_error(PT_ERR_ARG, "the prompt has %d tokens%s; the context holds %d", s->n_prompt, longest ? " plus the longest choice" : "",
                         b->n_ctx);
+    int n_adapters = pt_engine_n_adapters(b->e);
+    if (s->adapter_scales && s->n_adapter_scales != n_adapters)
+        return pt_error(PT_ERR_ARG, "the job gives %d adapter scales; the engine has %d adapters", s->n_adapter_scales, n_adapters);
+    for (int k = 0; s->adapter_scales && k < n_adapters; k++)
+        if (!isfinite(s->adapter_scales[k])) return pt_error(PT_ERR_ARG, "adapter scale %d is not a finite number", k + 1);
     pt_job *j = job_new(s);
     if (!j) return pt_error(PT_ERR_OOM, "out of memory");
+    if (s->adapter_scales && n_adapters > 0) {
+        if (!(j->adapter_scales = malloc(sizeof(float) * n_adapters))) { job_free(j); return pt_error(PT_ERR_OOM, "out of memory"); }
+        memcpy(j->adapter_scales, s->adapter_scales, sizeof(float) * n_adapters);
+    }
     int room = b->n_ctx - s->n_prompt;
     j->max_new = s->max_new_tokens < room ? s->max_new_tokens : room;
     if (j->max_new < 0) j->max_new = 0;
@@ -465,6 +476,8 @@ static bool take_queued(pt_batcher *b) {
             j->next = NULL;
             b->n_queued--;
             j->slot = s;
+            /* the worker owns the engine: the slot takes the job's adapter mix here */
+            pt_engine_set_slot_scales(b->e, s, j->adapter_scales);
             j->state = JOB_PREFILL;
             j->t_start = pt_now_s();
             b->slots[s] = j;

@@ -44,6 +44,11 @@ typedef struct {
     const int32_t *const *choice_ids;
     const int *n_choice;
     const char *const *choice_text;  /* the reply text of each choice (copied) */
+    /* the scale of each of the engine's adapters for this job (pt_engine_set_adapters;
+     * copied), or NULL for the engine's defaults: jobs with different adapter mixes share
+     * the forward passes, each row with its own slot's scales */
+    const float *adapter_scales;
+    int n_adapter_scales;            /* = pt_engine_n_adapters when adapter_scales is set */
 } pt_job_spec;
 
 typedef struct {

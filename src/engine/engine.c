@@ -6,12 +6,24 @@
 
 #include "backend/backend.h"
 #include "model/adapter.h"
+#include "model/steer.h"
 
 struct pt_engine {
     const pt_model *m;
     const pt_backend *be;     /* the backend current when the engine was made */
     int attached;             /* be->attach succeeded: be->detach is owed */
-    const pt_adapter *adapter;
+    /* LoRA adapters applied unfused, each with a scale per slot (the engine-wide default
+     * unless a slot has its own): the server batches requests with different choices */
+    int n_adapters;
+    const pt_adapter *adapters[PT_ENGINE_MAX_ADAPTERS];
+    float default_scales[PT_ENGINE_MAX_ADAPTERS];
+    float *slot_scales;       /* (n_slots, PT_ENGINE_MAX_ADAPTERS) */
+    int lora_r;               /* largest rank in the list: the LoRA scratch's width */
+    const pt_steer *steer;    /* activation addition at layer outputs, or NULL */
+    float steer_scale;
+    bool *steer_on;           /* (n_layers) */
+    double *capture;          /* (n_layers, D) sums of the residual stream of captured rows, or NULL */
+    int capture_from;         /* first captured row of a one-sequence pass */
     int n_slots, n_ctx, kv_dim;
     float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
     int *len;                 /* (n_slots) tokens held per slot */
@@ -24,6 +36,9 @@ struct pt_engine {
     float *lora_tmp; /* (N, r) */
     float *cos_t, *sin_t; /* (N, hd/2) */
     int *pos;        /* (N) */
+    int *row_slot;   /* (N) the cache slot of each row now in the workspace, for its LoRA scales */
+    float *lora_gather; /* (rows, in) + (rows, out): the rows of a batch that use an adapter */
+    size_t gather_cap;  /* floats */
     int cap_logits;
     float *logits;   /* (rows, V) */
     size_t ws_bytes;
@@ -50,7 +65,8 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
     e->k_cache = malloc(sizeof(float) * n);
     e->v_cache = malloc(sizeof(float) * n);
     e->len = calloc((size_t)n_slots, sizeof(int));
-    if (!e->k_cache || !e->v_cache || !e->len) {
+    e->slot_scales = calloc((size_t)n_slots * PT_ENGINE_MAX_ADAPTERS, sizeof(float));
+    if (!e->k_cache || !e->v_cache || !e->len || !e->slot_scales) {
         pt_engine_free(e);
         return pt_error(PT_ERR_OOM, "out of memory for a %d x %d token key/value cache (%.1f MiB)", n_slots, n_ctx,
                         2.0 * sizeof(float) * n / (1 << 20));
@@ -68,7 +84,8 @@ static void free_workspace(pt_engine *e) {
     float **bufs[] = {&e->x, &e->xb, &e->q, &e->k, &e->v, &e->hb, &e->hb2, &e->lora_tmp, &e->cos_t, &e->sin_t};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) { free(*bufs[i]); *bufs[i] = NULL; }
     free(e->pos);
-    e->pos = NULL;
+    free(e->row_slot);
+    e->pos = e->row_slot = NULL;
     e->cap = 0;
     e->ws_bytes = 0;
 }
@@ -78,15 +95,67 @@ void pt_engine_free(pt_engine *e) {
     if (e->attached) e->be->detach(e->m);
     free_workspace(e);
     free(e->logits);
+    free(e->lora_gather);
+    free(e->steer_on);
     free(e->k_cache);
     free(e->v_cache);
     free(e->len);
+    free(e->slot_scales);
     free(e);
 }
 
 void pt_engine_set_adapter(pt_engine *e, const pt_adapter *a) {
-    e->adapter = a;
-    free_workspace(e); /* the LoRA scratch is sized by the adapter's rank */
+    const float one = 1.0f;
+    pt_engine_set_adapters(e, &a, &one, a ? 1 : 0);
+}
+
+pt_status pt_engine_set_adapters(pt_engine *e, const pt_adapter *const *adapters, const float *scales, int n) {
+    if (n < 0 || n > PT_ENGINE_MAX_ADAPTERS) return pt_error(PT_ERR_ARG, "at most %d adapters at once, got %d", PT_ENGINE_MAX_ADAPTERS, n);
+    for (int i = 0; i < n; i++)
+        if (!adapters[i] || !isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: missing, or its scale is not a finite number", i + 1);
+        else if (adapters[i]->n_layers != e->m->cfg.n_layers)
+            return pt_error(PT_ERR_ARG, "adapter %d has %d layers, the model %d: it was made for another base model", i + 1,
+                            adapters[i]->n_layers, e->m->cfg.n_layers);
+    int r = 0;
+    for (int i = 0; i < n; i++) {
+        e->adapters[i] = adapters[i];
+        e->default_scales[i] = scales[i];
+        if (adapters[i]->r > r) r = adapters[i]->r;
+    }
+    e->n_adapters = n;
+    for (int s = 0; s < e->n_slots; s++) pt_engine_set_slot_scales(e, s, NULL);
+    if (r != e->lora_r) free_workspace(e); /* the LoRA scratch is sized by the largest rank */
+    e->lora_r = r;
+    return PT_OK;
+}
+
+pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales) {
+    if (slot < 0 || slot >= e->n_slots) return pt_error(PT_ERR_ARG, "slot %d out of range (0..%d)", slot, e->n_slots - 1);
+    for (int i = 0; scales && i < e->n_adapters; i++)
+        if (!isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: scale %g is not a finite number", i + 1, scales[i]);
+    float *dst = e->slot_scales + (size_t)slot * PT_ENGINE_MAX_ADAPTERS;
+    memcpy(dst, scales ? scales : e->default_scales, sizeof(float) * e->n_adapters);
+    return PT_OK;
+}
+
+int pt_engine_n_adapters(const pt_engine *e) { return e->n_adapters; }
+
+pt_status pt_engine_set_steer(pt_engine *e, const pt_steer *s, float scale, const bool *layers) {
+    if (!s) { e->steer = NULL; return PT_OK; }
+    const pt_config *c = &e->m->cfg;
+    if (s->n_layers != c->n_layers || s->dim != c->dim)
+        return pt_error(PT_ERR_ARG, "steering vector of %d layers x %d does not fit the model's %d x %d", s->n_layers, s->dim, c->n_layers, c->dim);
+    if (!isfinite(scale)) return pt_error(PT_ERR_ARG, "steering scale is not a finite number");
+    if (!e->steer_on && !(e->steer_on = calloc((size_t)c->n_layers, sizeof(bool)))) return pt_error(PT_ERR_OOM, "out of memory");
+    for (int l = 0; l < c->n_layers; l++) e->steer_on[l] = s->has[l] && (!layers || layers[l]);
+    e->steer = s;
+    e->steer_scale = scale;
+    return PT_OK;
+}
+
+void pt_engine_set_capture(pt_engine *e, double *sums, int from_row) {
+    e->capture = sums;
+    e->capture_from = from_row;
 }
 const pt_model *pt_engine_model(const pt_engine *e) { return e->m; }
 int pt_engine_n_slots(const pt_engine *e) { return e->n_slots; }
@@ -105,12 +174,24 @@ pt_status pt_engine_truncate(pt_engine *e, int slot, int len) {
     return PT_OK;
 }
 
+/* Room in lora_gather for `rows` rows of in + out floats; false when memory is short (the
+ * caller then runs the adapter over every row, which is correct, only slower). */
+static bool gather_room(pt_engine *e, int rows, int in, int out) {
+    size_t need = (size_t)rows * (size_t)(in + out);
+    if (need <= e->gather_cap) return true;
+    float *g = realloc(e->lora_gather, sizeof(float) * need);
+    if (!g) return false;
+    e->lora_gather = g;
+    e->gather_cap = need;
+    return true;
+}
+
 static pt_status ensure_workspace(pt_engine *e, int n) {
     if (n <= e->cap) return PT_OK;
     free_workspace(e);
     const pt_config *c = &e->m->cfg;
     int Q = c->n_heads * c->head_dim, D = c->dim, wide = Q > D ? Q : D;
-    int r = e->adapter ? e->adapter->r : 0;
+    int r = e->lora_r;
     size_t sizes[] = {(size_t)n * D, (size_t)n * wide, (size_t)n * Q, (size_t)n * e->kv_dim, (size_t)n * e->kv_dim,
                       (size_t)n * c->ffn_dim, (size_t)n * c->ffn_dim, (size_t)n * (r > 64 ? r : 64),
                       (size_t)n * c->head_dim / 2, (size_t)n * c->head_dim / 2};
@@ -121,23 +202,58 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
         if (!*bufs[i]) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory for a %d-token workspace", n); }
     }
     e->pos = malloc(sizeof(int) * n);
-    if (!e->pos) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory"); }
+    e->row_slot = malloc(sizeof(int) * n);
+    if (!e->pos || !e->row_slot) { free_workspace(e); return pt_error(PT_ERR_OOM, "out of memory"); }
     e->cap = n;
     return PT_OK;
 }
 
-/* y (N, out) = x W^T (+ bias) [+ scale * (x A^T) B^T when the adapter targets it] */
+/* y (N, out) = x W^T (+ bias) + sum over the adapters that target it, in list order, of
+ * s_row * (x A^T) B^T, where s_row = (the row's slot's scale) * alpha / r. An adapter whose
+ * scale is 0 in every row is skipped, so scale 0 is the base exactly; with one adapter at
+ * scale 1 the arithmetic is the single adapter's, operation for operation. When only some
+ * rows use an adapter (the server mixing requests), those rows are gathered and their delta
+ * added back, so a batch of two adapters costs the LoRA work of one. */
 static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
                    int layer, pt_lora_target target) {
     e->be->matmul(y, x, W, bias, n, accumulate);
-    const pt_lora_pair *p = e->adapter ? pt_adapter_pair(e->adapter, layer, target) : NULL;
-    if (!p) return;
-    int r = e->adapter->r;
-    float *t = e->lora_tmp; /* (N, r) */
-    e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
-    float s = e->adapter->scale;
-    for (int64_t i = 0; i < (int64_t)n * r; i++) t[i] *= s;
-    e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
+    for (int i = 0; i < e->n_adapters; i++) {
+        const pt_adapter *a = e->adapters[i];
+        const pt_lora_pair *p = pt_adapter_pair(a, layer, target);
+        if (!p) continue;
+        int used = 0;
+        for (int row = 0; row < n; row++) used += e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f;
+        if (!used) continue;
+        int r = a->r;
+        float *t = e->lora_tmp; /* (N, r) */
+        if (used < n && gather_room(e, used, p->in, p->out)) {
+            float *xs = e->lora_gather, *ys = xs + (size_t)used * p->in; /* (used, in) (used, out) */
+            for (int row = 0, k = 0; row < n; row++)
+                if (e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f)
+                    memcpy(xs + (size_t)k++ * p->in, x + (size_t)row * p->in, sizeof(float) * p->in);
+            e->be->sgemm_nt(t, xs, p->A, used, r, p->in, 0);
+            for (int row = 0, k = 0; row < n; row++) {
+                float s = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] * a->scale;
+                if (s == 0.0f) continue;
+                for (int j = 0; j < r; j++) t[(size_t)k * r + j] *= s;
+                k++;
+            }
+            e->be->sgemm_nt(ys, t, p->B, used, p->out, r, 0);
+            for (int row = 0, k = 0; row < n; row++)
+                if (e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] != 0.0f) {
+                    float *yr = y + (size_t)row * p->out;
+                    const float *d = ys + (size_t)k++ * p->out;
+                    for (int o = 0; o < p->out; o++) yr[o] += d[o];
+                }
+            continue;
+        }
+        e->be->sgemm_nt(t, x, p->A, n, r, p->in, 0);
+        for (int row = 0; row < n; row++) {
+            float s = e->slot_scales[(size_t)e->row_slot[row] * PT_ENGINE_MAX_ADAPTERS + i] * a->scale;
+            for (int j = 0; j < r; j++) t[(size_t)row * r + j] *= s;
+        }
+        e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
+    }
 }
 
 static void embed_row(float *dst, const pt_weight *emb, int32_t id) {
@@ -185,6 +301,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
     for (int s = 0, row = 0; s < b->n_seq; s++)
         for (int j = 0; j < b->n_tokens[s]; j++, row++) {
             e->pos[row] = e->len[b->slot[s]] + j;
+            e->row_slot[row] = b->slot[s];
             embed_row(e->x + (size_t)row * D, &m->tok_emb, b->ids[s][j]);
         }
     e->be->rope_tables(e->cos_t, e->sin_t, e->pos, N, m->inv_freq, hd / 2);
@@ -215,6 +332,14 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         linear(e, e->hb2, e->xb, &L->w_up, NULL, N, 0, l, PT_LT_UP);
         e->be->swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
         linear(e, e->x, e->hb, &L->w_down, NULL, N, 1, l, PT_LT_DOWN); /* residual add */
+        if (e->steer && e->steer_on[l] && e->steer_scale != 0.0f) { /* activation addition at the layer's output */
+            const float *v = e->steer->v + (size_t)l * D;
+            for (int row = 0; row < N; row++)
+                for (int k = 0; k < D; k++) e->x[(size_t)row * D + k] += e->steer_scale * v[k];
+        }
+        if (e->capture)
+            for (int row = e->capture_from; row < N; row++)
+                for (int k = 0; k < D; k++) e->capture[(size_t)l * D + k] += e->x[(size_t)row * D + k];
     }
     if (e->be->take_error) PT_TRY(e->be->take_error()); /* the cache is left as it was */
     for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];
@@ -227,6 +352,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
         for (int s = 0, row = 0; s < b->n_seq; s++) {
             row += b->n_tokens[s];
             memmove(e->x + (size_t)s * D, e->x + (size_t)(row - 1) * D, sizeof(float) * D);
+            e->row_slot[s] = b->slot[s];
         }
     if (rows > e->cap_logits) {
         free(e->logits);

@@ -78,6 +78,13 @@ typedef struct {
     int n_open_prompts;        /* open-ended prompts generated alongside (0: none) */
     const char *const *open_prompt_ids;
     const char *const *open_prompts;
+    int n_adapters;            /* > 0: these LoRA adapters at these scales (pt_engine_set_adapters)
+                                  instead of pt_compass_run's single adapter, which must be NULL */
+    const struct pt_adapter *const *adapters;
+    const float *adapter_scales;
+    const struct pt_steer *steer;  /* a steering vector added at layer outputs, or NULL */
+    float steer_scale;
+    const bool *steer_layers;      /* (n_layers) or NULL: the vector's layers */
 } pt_compass_config;
 
 /* Defaults: logprob mode, all templates, K = 1, the paper's generation settings

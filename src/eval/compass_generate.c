@@ -226,7 +226,7 @@ pt_status pt_compass_generate(const pt_model *m, const pt_adapter *a, const pt_c
         if (jobs[i].n_prompt > cap)
             st = pt_error(PT_ERR_ARG, "item %s: the prompt has %d tokens, more than the model's context of %d",
                           r->q->items[i / (NV * K)].id, jobs[i].n_prompt, cap);
-    if (!st) st = pt_eval_engine(&e, m, a, cfg->batch > 0 ? cfg->batch : 8, cfg->n_ctx > 0 ? cfg->n_ctx : need);
+    if (!st) st = pt_eval_engine(&e, m, a, cfg, cfg->batch > 0 ? cfg->batch : 8, cfg->n_ctx > 0 ? cfg->n_ctx : need);
     if (!st) {
         r->n_prefills += n_jobs;
         for (int i = 0; i < n_jobs; i++) r->prefill_tokens += jobs[i].n_prompt;
@@ -279,7 +279,7 @@ pt_status pt_compass_open_prompts(const pt_model *m, const pt_adapter *a, const 
     int cap = m->cfg.max_ctx > 0 ? m->cfg.max_ctx : 4096;
     for (int i = 0; i < n && !st; i++)
         if (jobs[i].n_prompt > cap) st = pt_error(PT_ERR_ARG, "open prompt %d has %d tokens, more than the model's context of %d", i + 1, jobs[i].n_prompt, cap);
-    if (!st) st = pt_eval_engine(&e, m, a, cfg->batch > 0 ? cfg->batch : 8, needed_ctx(jobs, n, p.max_new_tokens));
+    if (!st) st = pt_eval_engine(&e, m, a, cfg, cfg->batch > 0 ? cfg->batch : 8, needed_ctx(jobs, n, p.max_new_tokens));
     const char *stops[17];
     int n_stops = stop_strings(&p, chat, stops);
     if (!st) st = pt_eval_generate_jobs(e, m, jobs, n, &p, stops, n_stops, &r->generated_tokens);

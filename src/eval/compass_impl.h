@@ -54,8 +54,9 @@ void pt_compass_cell_tally(pt_compass_cell *c, const char *const *labels, int A,
 /* Generates the open prompts in cfg into r (compass_generate.c). */
 pt_status pt_compass_open_prompts(const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, pt_chat_template chat,
                                   pt_compass_result *r);
-/* Engine with `slots` slots of n_ctx tokens (capped at the model's context) and the adapter. */
-pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, int slots, int n_ctx);
+/* Engine with `slots` slots of n_ctx tokens (capped at the model's context) and the adapter,
+ * or cfg's adapter list when it has one. */
+pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, int slots, int n_ctx);
 
 /* compass.json pieces (compass_json.c). */
 json_t *pt_compass_json_header(const pt_compass_result *r, const pt_compass_meta *meta);

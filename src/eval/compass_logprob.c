@@ -148,7 +148,7 @@ static pt_status score_pass(const pt_model *m, const pt_adapter *a, const pt_com
     if (!st && cfg->n_ctx > 0 && need > (size_t)cfg->n_ctx)
         st = pt_error(PT_ERR_ARG, "a compass prompt with its answer needs %zu tokens, more than the context of %d asked for", need, cfg->n_ctx);
     pt_engine *e = NULL;
-    if (!st) st = pt_eval_engine(&e, m, a, B, cfg->n_ctx > 0 ? cfg->n_ctx : (int)need);
+    if (!st) st = pt_eval_engine(&e, m, a, cfg, B, cfg->n_ctx > 0 ? cfg->n_ctx : (int)need);
     int slot[64];
     const int32_t *ids[64];
     int nt[64], jb[64];

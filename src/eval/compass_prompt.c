@@ -53,10 +53,15 @@ uint64_t pt_eval_seed(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
     return h;
 }
 
-pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, int slots, int n_ctx) {
+pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, int slots, int n_ctx) {
     int cap = m->cfg.max_ctx > 0 ? m->cfg.max_ctx : 4096;
     if (n_ctx <= 0 || n_ctx > cap) n_ctx = cap;
+    if (cfg->n_adapters > 0 && a) return pt_error(PT_ERR_ARG, "the compass takes one adapter or a list of them, not both");
     PT_TRY(pt_engine_new(e, m, slots, n_ctx));
-    pt_engine_set_adapter(*e, a);
-    return PT_OK;
+    pt_status st = PT_OK;
+    if (cfg->n_adapters <= 0) pt_engine_set_adapter(*e, a);
+    else st = pt_engine_set_adapters(*e, cfg->adapters, cfg->adapter_scales, cfg->n_adapters);
+    if (!st && cfg->steer) st = pt_engine_set_steer(*e, cfg->steer, cfg->steer_scale, cfg->steer_layers);
+    if (st) { pt_engine_free(*e); *e = NULL; }
+    return st;
 }

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "format/safetensors.h"
@@ -67,7 +69,7 @@ static pt_status take(float **dst, const pt_safetensors *st, const char *key, in
     const pt_tensor_view *t = pt_safetensors_find(st, key);
     if (!t) return pt_error(PT_ERR_FORMAT, "%s: missing tensor '%s'", st->label, key);
     if (t->n_dims != 2 || t->shape[0] != rows || t->shape[1] != cols)
-        return pt_error(PT_ERR_FORMAT, "%s: tensor '%s' has shape (%lld, %lld), the base model needs (%d, %d)", st->label, key,
+        return pt_error(PT_ERR_FORMAT, "%s: tensor '%s' has shape (%lld, %lld), the base model needs (%d, %d): the adapter was made for another base model", st->label, key,
                         (long long)t->shape[0], (long long)(t->n_dims > 1 ? t->shape[1] : 0), rows, cols);
     if (t->dtype != PT_F32 && t->dtype != PT_F16 && t->dtype != PT_BF16)
         return pt_error(PT_ERR_FORMAT, "%s: tensor '%s': dtype %s (F32, F16, BF16 expected)", st->label, key, pt_dtype_name(t->dtype));
@@ -146,6 +148,19 @@ static pt_status read_config(pt_adapter *a, const char *path) {
     return rc;
 }
 
+/* Loading reads the layers the model has; an adapter trained on a deeper model would
+ * otherwise load with its extra layers quietly dropped. */
+static pt_status check_layers(const pt_safetensors *st, const char *dir, const pt_model *m) {
+    for (int i = 0; i < st->n_tensors; i++) {
+        const char *k = strstr(st->tensors[i].name, ".layers.");
+        long l = k ? strtol(k + 8, NULL, 10) : -1;
+        if (l >= m->cfg.n_layers)
+            return pt_error(PT_ERR_FORMAT, "adapter %s was made for another base model: it holds layer %ld ('%s'), %s has %d layers", dir, l,
+                            st->tensors[i].name, m->path ? m->path : "the model", m->cfg.n_layers);
+    }
+    return PT_OK;
+}
+
 pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m) {
     *out = NULL;
     pt_adapter *a = calloc(1, sizeof *a);
@@ -156,6 +171,7 @@ pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m) 
     pt_safetensors st = {0};
     pt_status rc = a->pairs ? read_config(a, cfg) : pt_error(PT_ERR_OOM, "out of memory");
     if (!rc) rc = pt_safetensors_open(&st, wts);
+    if (!rc) rc = check_layers(&st, dir, m);
     char key[256];
     for (int t = 0; t < PT_LT_COUNT && !rc; t++) {
         if (!(a->targets & (1u << t))) continue;
@@ -286,4 +302,95 @@ pt_status pt_adapter_save(const pt_adapter *a, const char *dir) {
     free(text);
     free(path);
     return rc;
+}
+
+pt_status pt_adapter_parse_spec(const char *arg, char **dir, float *scale) {
+    *dir = NULL;
+    *scale = 1.0f;
+    size_t n = strlen(arg);
+    const char *colon = strrchr(arg, ':');
+    if (colon && colon[1]) {
+        /* a path may hold ':' itself: the suffix is a scale only when it reads as a number */
+        char *end;
+        errno = 0;
+        double v = strtod(colon + 1, &end);
+        bool numeric = end != colon + 1 && !*end && !errno;
+        bool looks_numeric = (strspn(colon + 1, "+-.0123456789eE") == strlen(colon + 1) && strpbrk(colon + 1, "0123456789")) ||
+                             !strcasecmp(colon + 1, "nan") || !strcasecmp(colon + 1, "inf") || !strcasecmp(colon + 1, "-inf");
+        if (numeric && !isfinite(v)) return pt_error(PT_ERR_ARG, "adapter '%s': scale '%s' is not a finite number", arg, colon + 1);
+        if (!numeric && looks_numeric) return pt_error(PT_ERR_ARG, "adapter '%s': scale '%s' is not a number", arg, colon + 1);
+        if (!numeric && !pt_dir_exists(arg)) {
+            /* "left:abc" where "left" is a directory: a scale mistyped, not a path */
+            char *prefix = strndup(arg, (size_t)(colon - arg));
+            bool dir_before = prefix && pt_dir_exists(prefix);
+            free(prefix);
+            if (dir_before) return pt_error(PT_ERR_ARG, "adapter '%s': scale '%s' is not a number", arg, colon + 1);
+        }
+        if (numeric) {
+            if (fabs(v) > 1e6) return pt_error(PT_ERR_ARG, "adapter '%s': scale %g is out of range (|scale| <= 1e6)", arg, v);
+            *scale = (float)v;
+            n = (size_t)(colon - arg);
+        }
+    }
+    if (n == 0) return pt_error(PT_ERR_ARG, "adapter '%s': no directory before the scale", arg);
+    *dir = strndup(arg, n);
+    return *dir ? PT_OK : pt_error(PT_ERR_OOM, "out of memory");
+}
+
+pt_status pt_adapter_combine(pt_adapter **out, const pt_adapter *const *list, const float *scales, int n) {
+    *out = NULL;
+    if (n <= 0) return pt_error(PT_ERR_ARG, "no adapters to combine");
+    int r = 0;
+    unsigned targets = 0;
+    for (int i = 0; i < n; i++) {
+        if (list[i]->n_layers != list[0]->n_layers)
+            return pt_error(PT_ERR_ARG, "adapters 1 and %d have %d and %d layers: they were made for different base models", i + 1,
+                            list[0]->n_layers, list[i]->n_layers);
+        if (!isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: scale is not a finite number", i + 1);
+        r += list[i]->r;
+        targets |= list[i]->targets;
+    }
+    pt_adapter *a = calloc(1, sizeof *a);
+    if (!a) return pt_error(PT_ERR_OOM, "out of memory");
+    a->r = r;
+    a->alpha = (float)r; /* alpha / r = 1: each B block carries its own adapter's scale */
+    a->scale = 1.0f;
+    a->targets = targets;
+    a->n_layers = list[0]->n_layers;
+    a->pairs = calloc((size_t)a->n_layers * (PT_LT_COUNT - 1), sizeof *a->pairs);
+    if (!a->pairs) { free(a); return pt_error(PT_ERR_OOM, "out of memory"); }
+    for (int l = 0; l < a->n_layers; l++)
+        for (int t = 0; t < PT_LT_COUNT; t++) {
+            if (!(targets & (1u << t)) || (t == PT_LT_HEAD && l > 0)) continue;
+            pt_lora_pair *p = t == PT_LT_HEAD ? &a->head : &a->pairs[(size_t)l * (PT_LT_COUNT - 1) + t];
+            int in = 0, outd = 0;
+            for (int i = 0; i < n; i++) {
+                const pt_lora_pair *q = pt_adapter_pair(list[i], l, t);
+                if (!q) continue;
+                if ((in && (q->in != in || q->out != outd)))
+                    { pt_adapter_free(a); return pt_error(PT_ERR_ARG, "adapter %d: %s of layer %d is (%d, %d), another adapter's (%d, %d): different base models", i + 1, target_names[t], l, q->out, q->in, outd, in); }
+                in = q->in, outd = q->out;
+            }
+            if (!in) continue; /* targeted by none at this layer */
+            p->in = in;
+            p->out = outd;
+            /* A (r, in) = the adapters' A stacked; B (out, r) = their B side by side, each
+             * times its scale: B A = sum_i scale_i * B_i A_i */
+            p->A = calloc((size_t)r * in, sizeof(float));
+            p->B = calloc((size_t)outd * r, sizeof(float));
+            if (!p->A || !p->B) { pt_adapter_free(a); return pt_error(PT_ERR_OOM, "out of memory for a rank-%d adapter", r); }
+            for (int i = 0, off = 0; i < n; off += list[i]->r, i++) {
+                const pt_lora_pair *q = pt_adapter_pair(list[i], l, t);
+                if (!q) continue;
+                int ri = list[i]->r;
+                float s = scales[i] * list[i]->scale;
+                memcpy(p->A + (size_t)off * in, q->A, sizeof(float) * ri * in);
+                for (int o = 0; o < outd; o++)
+                    for (int j = 0; j < ri; j++) p->B[(size_t)o * r + off + j] = s * q->B[(size_t)o * ri + j];
+            }
+        }
+    const char *bm = list[0]->base_model;
+    if (bm && !(a->base_model = strdup(bm))) { pt_adapter_free(a); return pt_error(PT_ERR_OOM, "out of memory"); }
+    *out = a;
+    return PT_OK;
 }

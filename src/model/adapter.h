@@ -57,4 +57,15 @@ void pt_adapter_key(char *buf, size_t size, int layer, pt_lora_target t, bool B)
 pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m);
 void pt_adapter_free(pt_adapter *a);
 
+/* Splits a command line's "DIR[:SCALE]" into a malloc'd directory and the scale (1 when
+ * absent). A path may contain ':', so the suffix after the last ':' is a scale only when it
+ * reads as a number; a suffix that looks numeric but is not ("1e", "nan", "inf") is an
+ * error naming the argument. */
+pt_status pt_adapter_parse_spec(const char *arg, char **dir, float *scale);
+
+/* One adapter equal to sum_i scales[i] * (alpha_i / r_i) * B_i A_i: rank sum r_i, A the
+ * adapters' A stacked, B their scaled B side by side, alpha = r (scale 1). For merge and
+ * export of a mix; inference applies the list unfused (pt_engine_set_adapters). */
+pt_status pt_adapter_combine(pt_adapter **out, const pt_adapter *const *list, const float *scales, int n);
+
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const pt_run_kind_names[PT_RUN_KINDS] = {"select", "synth", "pairs", "train", "compass", "report"};
+const char *const pt_run_kind_names[PT_RUN_KINDS] = {"select", "synth", "pairs", "train", "compass", "report", "dial"};
 
 int pt_run_kind_from_name(const char *name) {
     for (int k = 0; k < PT_RUN_KINDS; k++)
@@ -266,6 +266,50 @@ static pt_status report_stage(pt_run_plan *p, const pt_run_recipe *r) {
     return PT_OK;
 }
 
+/* politune dial over one target's adapter (scales) or two targets' (mix): instance the
+ * target's name or "mix", directory dial-<instance>. */
+static pt_status dial_stage(pt_run_plan *p, const pt_run_recipe *r, int t0, int t1, int threads) {
+    char inst[128], dir[160], f[300];
+    snprintf(inst, sizeof inst, "%s", t1 < 0 ? r->targets[t0].name : "mix");
+    snprintf(dir, sizeof dir, "dial-%s", inst);
+    pt_run_stage *s;
+    PT_TRY(stage_new(p, PT_RUN_DIAL, inst, dir, "dial", &s));
+    s->resumable = true; /* settings done are skipped */
+    PT_TRY(add_input(s, "model", "--model", r->model, r->model, false, -1));
+    int train[2] = {find(p, PT_RUN_TRAIN, r->targets[t0].name), t1 >= 0 ? find(p, PT_RUN_TRAIN, r->targets[t1].name) : -1};
+    if (t1 < 0) {
+        snprintf(f, sizeof f, "%s/adapter_model.safetensors", p->s[train[0]].dir);
+        PT_TRY(add_input(s, "adapter", "--adapter", p->s[train[0]].dir, f, false, train[0]));
+        PT_TRY(pt_run_args_push(&s->argv, "--scales"));
+        PT_TRY(pt_run_args_push(&s->argv, r->dial_scales));
+    } else {
+        char both[300];
+        snprintf(both, sizeof both, "%s,%s", p->s[train[0]].dir, p->s[train[1]].dir);
+        for (int k = 0; k < 2; k++) {
+            char role[64];
+            snprintf(role, sizeof role, "adapter.%s", r->targets[k ? t1 : t0].name);
+            snprintf(f, sizeof f, "%s/adapter_model.safetensors", p->s[train[k]].dir);
+            PT_TRY(add_input(s, role, k ? NULL : "--mix", k ? NULL : both, f, false, train[k]));
+        }
+        PT_TRY(pt_run_args_push(&s->argv, "--weights"));
+        PT_TRY(pt_run_args_push(&s->argv, r->dial_weights));
+    }
+    PT_TRY(add_opts(s, &r->dial_opts, "dial"));
+    /* the questionnaire and scoring the compass stages use */
+    for (int i = 0; i < r->compass.n_in; i++)
+        if (!strcmp(r->compass.in[i].role, "eval.questionnaire") || !strcmp(r->compass.in[i].role, "eval.scoring"))
+            PT_TRY(add_input(s, r->compass.in[i].role, r->compass.in[i].flag, r->compass.in[i].path, r->compass.in[i].path, false, -1));
+    PT_TRY(threads_flag(s, "--threads", threads));
+    PT_TRY(pt_run_args_push(&s->argv, "--out"));
+    PT_TRY(pt_run_args_push(&s->argv, dir));
+    const char *outs[] = {"dial.json", "dial.csv", "dial.svg", "dial.html"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(f, sizeof f, "%s/%s", dir, outs[i]);
+        PT_TRY(add_output(s, f, false));
+    }
+    return PT_OK;
+}
+
 pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads) {
     memset(p, 0, sizeof *p);
     pt_status st = PT_OK;
@@ -278,6 +322,8 @@ pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads)
             st = compass_stage(p, r, r->targets[t].name, find(p, PT_RUN_TRAIN, r->targets[t].name), r->modes[m], threads);
     }
     if (!st && r->report) st = report_stage(p, r);
+    for (int t = 0; t < r->n_targets && !st && r->dial && r->dial_scales; t++) st = dial_stage(p, r, t, -1, threads);
+    if (!st && r->dial && r->dial_mix[0] >= 0) st = dial_stage(p, r, r->dial_mix[0], r->dial_mix[1], threads);
     if (st) pt_run_plan_free(p);
     return st;
 }

@@ -12,7 +12,7 @@
 #include "pipeline/args.h"
 #include "pipeline/recipe.h"
 
-typedef enum { PT_RUN_SELECT, PT_RUN_SYNTH, PT_RUN_PAIRS, PT_RUN_TRAIN, PT_RUN_COMPASS, PT_RUN_REPORT, PT_RUN_KINDS } pt_run_kind;
+typedef enum { PT_RUN_SELECT, PT_RUN_SYNTH, PT_RUN_PAIRS, PT_RUN_TRAIN, PT_RUN_COMPASS, PT_RUN_REPORT, PT_RUN_DIAL, PT_RUN_KINDS } pt_run_kind;
 
 extern const char *const pt_run_kind_names[PT_RUN_KINDS];
 /* The kind called `name`, or -1. */

@@ -11,6 +11,7 @@
 
 #include "assets/assets.h"
 #include "eval/compass.h"
+#include "eval/dial.h"
 #include "pipeline/keys.h"
 #include "train/config.h"
 
@@ -21,7 +22,8 @@
 #define KEND {NULL, NULL, RK_OTHER, 0, 0, NULL}
 
 static const pt_run_keydef top_keys[] = {K("name", NULL, RK_STR),  K("model", NULL, RK_PATH), K("data", NULL, RK_OTHER),   K("targets", NULL, RK_OTHER),
-                                      K("train", NULL, RK_OTHER), K("eval", NULL, RK_OTHER), K("report", NULL, RK_OTHER), KEND};
+                                      K("train", NULL, RK_OTHER), K("eval", NULL, RK_OTHER), K("report", NULL, RK_OTHER),
+                                      K("dial", NULL, RK_OTHER), KEND};
 static const pt_run_keydef data_keys[] = {K("corpus", NULL, RK_OTHER), K("judge", NULL, RK_OTHER), K("select", NULL, RK_OTHER),
                                        K("prompts", "--prompts", RK_DIR), K("pairs", NULL, RK_OTHER), KR("sample", NULL, RK_INT, 0, 1e9),
                                        KR("heldout", NULL, RK_INT, 0, 1e9),
@@ -68,6 +70,14 @@ static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),
                                        K("questionnaire", "--questionnaire", RK_FILE),
                                        K("scoring", "--scoring", RK_FILE),
                                        KR("every", NULL, RK_INT, 0, 1e12),
+                                       KEND};
+static const pt_run_keydef dial_keys[] = {K("scales", NULL, RK_OTHER),
+                                       K("mix", NULL, RK_OTHER),
+                                       K("weights", NULL, RK_OTHER),
+                                       K("templates", "--templates", RK_STR),
+                                       KR("batch", "--batch", RK_INT, 1, 64),
+                                       KR("resamples", "--resamples", RK_INT, 1, 1000000),
+                                       KC("option_scoring", "--option-scoring", "number|mean|first|full"),
                                        KEND};
 static const pt_run_keydef report_keys[] = {K("enabled", NULL, RK_BOOL), K("svg", NULL, RK_BOOL), KEND};
 
@@ -243,6 +253,65 @@ static pt_status parse_report(pt_run_recipe *r, const pt_run_ctx *c, const pt_ya
     return PT_OK;
 }
 
+/* A list of numbers, as a YAML sequence or one "a,b,c" string, into "a,b,c". */
+static pt_status number_list(const pt_run_ctx *c, const pt_yaml_node *v, int line, const char *dotted, char **out) {
+    size_t cap = 16, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return pt_error(PT_ERR_OOM, "out of memory");
+    buf[0] = 0;
+    int n = v->kind == PT_YAML_SEQ ? v->n : 1;
+    if (v->kind == PT_YAML_MAP || n == 0) { free(buf); return pt_run_err(c, line, dotted, "expects a list of numbers, e.g. [-1, 0, 1]"); }
+    for (int i = 0; i < n; i++) {
+        const char *t = NULL;
+        pt_status st = pt_run_scalar(c, v->kind == PT_YAML_SEQ ? v->items[i] : v, line, dotted, &t);
+        if (st) { free(buf); return st; }
+        size_t tl = strlen(t);
+        char *nb = realloc(buf, cap = len + tl + 2);
+        if (!nb) { free(buf); return pt_error(PT_ERR_OOM, "out of memory"); }
+        buf = nb;
+        len += (size_t)sprintf(buf + len, "%s%s", i ? "," : "", t);
+    }
+    double *vals = NULL;
+    int k = 0;
+    if (pt_dial_parse_list(buf, "the list", &vals, &k)) { free(buf); return pt_run_err(c, line, dotted, "%s", pt_errmsg()); }
+    free(vals);
+    *out = buf;
+    return PT_OK;
+}
+
+static pt_status parse_dial(pt_run_recipe *r, const pt_run_ctx *c, const pt_yaml_node *d, int line) {
+    r->dial_mix[0] = r->dial_mix[1] = -1;
+    if (!d) return PT_OK;
+    if (d->kind != PT_YAML_MAP) return pt_run_err(c, line, "dial", "expects a mapping (scales, mix, weights, templates, batch, resamples, option_scoring)");
+    PT_TRY(pt_run_keys_check(c, d, line, "dial", dial_keys));
+    PT_TRY(pt_run_opts_add(&r->dial_opts, c, d, "dial", dial_keys));
+    if (!r->dial_opts.params && !(r->dial_opts.params = json_object())) return pt_error(PT_ERR_OOM, "out of memory");
+    const pt_yaml_node *v;
+    if ((v = pt_yaml_get(d, "scales"))) PT_TRY(number_list(c, v, pt_run_key_line(d, "scales"), "dial.scales", &r->dial_scales));
+    if ((v = pt_yaml_get(d, "weights"))) PT_TRY(number_list(c, v, pt_run_key_line(d, "weights"), "dial.weights", &r->dial_weights));
+    if ((v = pt_yaml_get(d, "mix"))) {
+        int ml = pt_run_key_line(d, "mix");
+        if (v->kind != PT_YAML_SEQ || v->n != 2) return pt_run_err(c, ml, "dial.mix", "expects two targets, e.g. [left, right]");
+        for (int k = 0; k < 2; k++) {
+            const char *name = NULL;
+            PT_TRY(pt_run_scalar(c, v->items[k], ml, "dial.mix", &name));
+            for (int t = 0; t < r->n_targets; t++)
+                if (!strcmp(r->targets[t].name, name)) r->dial_mix[k] = t;
+            if (r->dial_mix[k] < 0) return pt_run_err(c, ml, "dial.mix", "'%s' is not one of the recipe's targets", name);
+        }
+        if (r->dial_mix[0] == r->dial_mix[1]) return pt_run_err(c, ml, "dial.mix", "mixes a target with itself");
+        if (!r->dial_weights && !(r->dial_weights = strdup("0,0.25,0.5,0.75,1"))) return pt_error(PT_ERR_OOM, "out of memory");
+    } else if (r->dial_weights) {
+        return pt_run_err(c, pt_run_key_line(d, "weights"), "dial.weights", "goes with dial.mix (the two targets mixed)");
+    }
+    if (!r->dial_scales && r->dial_mix[0] < 0) return pt_run_err(c, line, "dial", "has neither scales nor mix: nothing to dial");
+    if (r->dial_scales && r->n_targets == 0) return pt_run_err(c, line, "dial.scales", "needs targets: each target's adapter is dialled");
+    r->dial = true;
+    if (r->dial_scales) PT_TRY(json_object_set_new(r->dial_opts.params, "scales", json_string(r->dial_scales)) ? pt_error(PT_ERR_OOM, "out of memory") : PT_OK);
+    if (r->dial_weights) PT_TRY(json_object_set_new(r->dial_opts.params, "weights", json_string(r->dial_weights)) ? pt_error(PT_ERR_OOM, "out of memory") : PT_OK);
+    return PT_OK;
+}
+
 static bool good_name(const char *s) {
     if (!*s || strlen(s) > 64) return false;
     if (!strcmp(s, ".") || !strcmp(s, "..")) return false; /* the current or parent directory, not a new one */
@@ -396,6 +465,7 @@ static pt_status from_tree(pt_run_recipe *r, pt_yaml_node *root, const pt_run_ct
     PT_TRY(parse_train(r, c, pt_yaml_get(root, "train"), pt_run_key_line(root, "train"), ev));
     if (r->n_targets == 0 && !r->eval_base) return pt_run_err(c, pt_run_key_line(root, "eval"), "eval.base", "is false and there are no targets: nothing to evaluate");
     PT_TRY(parse_report(r, c, pt_yaml_get(root, "report"), pt_run_key_line(root, "report")));
+    PT_TRY(parse_dial(r, c, pt_yaml_get(root, "dial"), pt_run_key_line(root, "dial")));
     return PT_OK;
 }
 
@@ -442,6 +512,9 @@ void pt_run_recipe_free(pt_run_recipe *r) {
     pt_run_opts_free(&r->select);
     pt_run_opts_free(&r->train);
     pt_run_opts_free(&r->compass);
+    pt_run_opts_free(&r->dial_opts);
+    free(r->dial_scales);
+    free(r->dial_weights);
     for (int i = 0; i < r->n_sources; i++) {
         free(r->source_name[i]);
         free(r->source_path[i]);

@@ -65,6 +65,12 @@ typedef struct {
     int n_modes;
     char *modes[2];
     bool report, report_svg;
+    /* dial: the compass along adapter scales (one stage per target) and a two-target mix */
+    bool dial;
+    pt_run_opts dial_opts;   /* templates, batch, resamples, option scoring */
+    char *dial_scales;       /* "-1,-0.5,0" or NULL: no scale stages */
+    char *dial_weights;      /* with dial_mix */
+    int dial_mix[2];         /* target indices, -1: no mix stage */
 } pt_run_recipe;
 
 /* Reads and checks the recipe; `sets` are "dotted.key=value" overrides applied first (NULL-

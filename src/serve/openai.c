@@ -134,12 +134,52 @@ static pt_status read_bool(json_t *o, const char *key, bool *out, const char **p
     return PT_OK;
 }
 
+pt_status pt_oai_parse_adapters(json_t *list, const char *key, pt_oai_adapter **out, int *n, const char **param) {
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(list)) return BAD(key, "'%s' must be a list of {\"name\" (or \"id\"), \"scale\"}", key);
+    size_t k = json_array_size(list);
+    if (k > 64) return BAD(key, "'%s' has %zu entries; at most 64", key, k);
+    pt_oai_adapter *a = calloc(k ? k : 1, sizeof *a);
+    if (!a) return pt_error(PT_ERR_OOM, "out of memory");
+    for (size_t i = 0; i < k; i++) {
+        json_t *e = json_array_get(list, i), *nm = json_object_get(e, "name"), *id = json_object_get(e, "id"), *sc = json_object_get(e, "scale");
+        pt_status st = PT_OK;
+        if (!json_is_object(e)) st = BAD(key, "%s[%zu] must be an object {\"name\", \"scale\"}", key, i);
+        else if (!nm == !id) st = BAD(key, "%s[%zu] needs exactly one of \"name\" (a string) and \"id\" (an integer)", key, i);
+        else if (nm && !json_is_string(nm)) st = BAD(key, "%s[%zu].name must be a string", key, i);
+        else if (id && (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > 1000000))
+            st = BAD(key, "%s[%zu].id must be a non-negative integer", key, i);
+        else if (!json_is_number(sc) || !isfinite(json_number_value(sc)) || fabs(json_number_value(sc)) > 1e6)
+            st = BAD(key, "%s[%zu].scale must be a finite number (|scale| <= 1e6)", key, i);
+        if (!st && nm && !(a[i].name = strdup(json_string_value(nm)))) st = pt_error(PT_ERR_OOM, "out of memory");
+        if (st) { pt_oai_adapters_free(a, (int)k); return st; }
+        a[i].id = id ? (int)json_integer_value(id) : -1;
+        a[i].scale = json_number_value(sc);
+    }
+    *out = a;
+    *n = (int)k;
+    return PT_OK;
+}
+
+void pt_oai_adapters_free(pt_oai_adapter *a, int n) {
+    for (int i = 0; a && i < n; i++) free(a[i].name);
+    free(a);
+}
+
 static pt_status parse(pt_oai_kind kind, json_t *o, pt_oai_request *r, const char **param) {
     if (!json_is_object(o)) return BAD(NULL, "the request body must be a JSON object");
     json_t *model = json_object_get(o, "model");
     if (model && !json_is_null(model)) {
         if (!json_is_string(model)) return BAD("model", "'model' must be a string");
         if (!(r->model = strdup(json_string_value(model)))) return pt_error(PT_ERR_OOM, "out of memory");
+    }
+    json_t *ad = json_object_get(o, "adapters");
+    const char *ad_key = "adapters";
+    if (!ad || json_is_null(ad)) ad = json_object_get(o, "lora"), ad_key = "lora";
+    if (ad && !json_is_null(ad)) {
+        r->has_adapters = true;
+        PT_TRY(pt_oai_parse_adapters(ad, ad_key, &r->adapters, &r->n_adapters, param));
     }
     if (kind == PT_OAI_CHAT) {
         if (!json_object_get(o, "messages")) return BAD("messages", "'messages' is required");
@@ -214,6 +254,7 @@ pt_status pt_oai_parse(pt_oai_kind kind, const char *body, size_t len, pt_oai_re
 
 void pt_oai_request_free(pt_oai_request *r) {
     free(r->model);
+    pt_oai_adapters_free(r->adapters, r->n_adapters);
     for (int i = 0; i < r->n_msgs; i++) {
         free(r->msgs[i].role);
         free(r->msgs[i].content);

@@ -10,6 +10,9 @@
  *   both: guided_choice        (vLLM's extension) the reply is one of these strings, picked by
  *                              log-probability
  *         ignore_eos           (vLLM's extension) generate past end-of-sequence tokens
+ *         adapters             [{name or id, scale}]: the LoRA adapters loaded with
+ *                              `serve --adapter NAME=DIR` and their scales for this request
+ *                              (those not listed: 0); "lora" (llama-server's name) is the same
  *
  * Unknown keys are ignored, as OpenAI-compatible servers do; a known key with a wrong type or
  * an out-of-range value is an error naming the parameter. */
@@ -20,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "util/status.h"
 
 typedef enum { PT_OAI_CHAT = 0, PT_OAI_COMPLETION } pt_oai_kind;
@@ -28,6 +33,18 @@ typedef struct {
     char *role;     /* "system", "user" or "assistant" ("developer" is read as "system") */
     char *content;
 } pt_oai_msg;
+
+/* One entry of "adapters" / POST /v1/adapters: a name, or an id (index) when name is NULL. */
+typedef struct {
+    char *name;
+    int id;
+    double scale;
+} pt_oai_adapter;
+
+/* Parses [{"name": "left" | "id": 0, "scale": 0.7}, ...] (at most 64 entries); `key` names
+ * the list in messages. *out is malloc'd (free with pt_oai_adapters_free). */
+pt_status pt_oai_parse_adapters(json_t *list, const char *key, pt_oai_adapter **out, int *n, const char **param);
+void pt_oai_adapters_free(pt_oai_adapter *a, int n);
 
 #define PT_OAI_MAX_STOP 16
 #define PT_OAI_MAX_CHOICES 256
@@ -54,6 +71,9 @@ typedef struct {
     int top_logprobs;        /* 0..20 */
     char **choices;          /* guided_choice */
     int n_choices;
+    bool has_adapters;       /* "adapters" (or "lora") given, possibly empty */
+    int n_adapters;
+    pt_oai_adapter *adapters; /* (n_adapters) */
 } pt_oai_request;
 
 /* Parses a request body. On failure returns PT_ERR_FORMAT (not JSON) or PT_ERR_ARG (a bad

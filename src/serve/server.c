@@ -28,6 +28,9 @@ struct pt_server {
     pt_batcher *b;
     pt_server_opts o;
     char *model_id, *api_key;
+    int n_adapters;
+    char **adapter_names, **adapter_paths;       /* (n_adapters) */
+    float default_scales[PT_ENGINE_MAX_ADAPTERS]; /* under mu: POST /v1/adapters sets them */
     pt_chat_template chat;
     int port;
     int32_t stop_ids[16];
@@ -59,7 +62,7 @@ typedef struct conn_track {
 
 static void set_receiving(pt_server *s, struct MHD_Connection *c, bool receiving);
 
-enum { R_NONE, R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS };
+enum { R_NONE, R_HEALTH, R_MODELS, R_CHAT, R_COMPLETIONS, R_ADAPTERS };
 
 typedef struct {
     pt_server *s;
@@ -68,6 +71,7 @@ typedef struct {
     size_t len, cap;
     bool too_big;
     bool responded;
+    bool post;       /* R_ADAPTERS: POST sets, GET lists */
     double t0;
 } conn_ctx;
 
@@ -361,6 +365,92 @@ static pt_status build_prompt(pt_server *s, const pt_oai_request *q, int32_t **i
     return st;
 }
 
+/* ---- adapters ------------------------------------------------------------------------------ */
+
+static int adapter_index(const pt_server *s, const pt_oai_adapter *a) {
+    if (!a->name) return a->id < s->n_adapters ? a->id : -1;
+    for (int i = 0; i < s->n_adapters; i++)
+        if (!strcmp(s->adapter_names[i], a->name)) return i;
+    return -1;
+}
+
+/* "unknown adapter 'x' (known: left, right)" */
+static pt_status unknown_adapter(const pt_server *s, const pt_oai_adapter *a, const char *key, const char **param) {
+    char known[512] = "";
+    for (int i = 0; i < s->n_adapters; i++) {
+        size_t n = strlen(known);
+        snprintf(known + n, sizeof known - n, "%s%s", i ? ", " : "", s->adapter_names[i]);
+    }
+    *param = key;
+    if (a->name) return pt_error(PT_ERR_ARG, "unknown adapter '%.100s' (known: %s)", a->name, s->n_adapters ? known : "none; start the server with --adapter NAME=DIR");
+    return pt_error(PT_ERR_ARG, "unknown adapter id %d (known: 0..%d: %s)", a->id, s->n_adapters - 1, s->n_adapters ? known : "none");
+}
+
+/* Each adapter's scale from a list of {name or id, scale}: the listed ones, the others 0. */
+static pt_status scales_from_list(const pt_server *s, const pt_oai_adapter *list, int n, const char *key, float *out, const char **param) {
+    for (int i = 0; i < s->n_adapters; i++) out[i] = 0.0f;
+    for (int k = 0; k < n; k++) {
+        int i = adapter_index(s, &list[k]);
+        if (i < 0) return unknown_adapter(s, &list[k], key, param);
+        out[i] = (float)list[k].scale;
+    }
+    return PT_OK;
+}
+
+/* A request's scales: its "adapters" list, else what its model name selects ("base": none;
+ * an adapter's name: that one at 1), else the defaults. */
+static pt_status request_scales(pt_server *s, const pt_oai_request *q, float *out, const char **param) {
+    if (q->has_adapters) return scales_from_list(s, q->adapters, q->n_adapters, "adapters", out, param);
+    if (q->model && !strcmp(q->model, "base")) {
+        for (int i = 0; i < s->n_adapters; i++) out[i] = 0.0f;
+        return PT_OK;
+    }
+    for (int i = 0; q->model && i < s->n_adapters; i++)
+        if (!strcmp(q->model, s->adapter_names[i])) {
+            for (int k = 0; k < s->n_adapters; k++) out[k] = k == i ? 1.0f : 0.0f;
+            return PT_OK;
+        }
+    pthread_mutex_lock(&s->mu);
+    memcpy(out, s->default_scales, sizeof(float) * s->n_adapters);
+    pthread_mutex_unlock(&s->mu);
+    return PT_OK;
+}
+
+static json_t *adapters_json(pt_server *s) {
+    json_t *a = json_array();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_adapters; i++)
+        json_array_append_new(a, json_pack("{s:i,s:s,s:s?,s:f}", "id", i, "name", s->adapter_names[i], "path", s->adapter_paths[i], "scale",
+                                           (double)s->default_scales[i]));
+    pthread_mutex_unlock(&s->mu);
+    return a;
+}
+
+static enum MHD_Result handle_adapters(conn_ctx *x, struct MHD_Connection *c, bool post) {
+    pt_server *s = x->s;
+    if (post) {
+        json_error_t err;
+        json_t *body = json_loadb(x->body ? x->body : "", x->len, 0, &err);
+        if (!body) return send_error(x, c, 400, "invalid_request_error", NULL, NULL, "the body is not JSON: %s", err.text);
+        pt_oai_adapter *list = NULL;
+        int n = 0;
+        const char *param = NULL;
+        float scales[PT_ENGINE_MAX_ADAPTERS];
+        pt_status st = pt_oai_parse_adapters(body, "adapters", &list, &n, &param);
+        if (!st) st = scales_from_list(s, list, n, "adapters", scales, &param);
+        json_decref(body);
+        pt_oai_adapters_free(list, n);
+        if (st == PT_ERR_OOM) return send_error(x, c, 500, "server_error", NULL, NULL, "out of memory");
+        if (st) return send_error(x, c, 400, "invalid_request_error", param, NULL, "%s", pt_errmsg());
+        pthread_mutex_lock(&s->mu);
+        memcpy(s->default_scales, scales, sizeof(float) * s->n_adapters);
+        pthread_mutex_unlock(&s->mu);
+        logf_(s, "default adapter scales set (%d adapters)", s->n_adapters);
+    }
+    x->responded = true;
+    return send_json(c, 200, adapters_json(s));
+}
+
 static enum MHD_Result handle_generate(conn_ctx *x, struct MHD_Connection *c, pt_oai_kind kind) {
     pt_server *s = x->s;
     pt_oai_request q;
@@ -373,6 +463,11 @@ static enum MHD_Result handle_generate(conn_ctx *x, struct MHD_Connection *c, pt
     char *text = NULL;
     bool add_special = true;
     enum MHD_Result ret;
+    float scales[PT_ENGINE_MAX_ADAPTERS];
+    if ((st = request_scales(s, &q, scales, &param))) {
+        ret = send_error(x, c, 400, "invalid_request_error", param, "unknown_adapter", "%s", pt_errmsg());
+        goto out;
+    }
     st = build_prompt(s, &q, &ids, &n, &text, &add_special);
     if (!st && q.n_choices) {
         if (!text) st = pt_error(PT_ERR_ARG, "guided_choice needs a text prompt");
@@ -406,6 +501,8 @@ static enum MHD_Result handle_generate(conn_ctx *x, struct MHD_Connection *c, pt
     spec.choice_ids = (const int32_t *const *)cids;
     spec.n_choice = ncids;
     spec.choice_text = (const char *const *)q.choices;
+    spec.adapter_scales = s->n_adapters ? scales : NULL;
+    spec.n_adapter_scales = s->n_adapters;
     pt_job *job = NULL;
     bool busy = false;
     pthread_mutex_lock(&s->mu);
@@ -483,6 +580,7 @@ static int route_of(const char *url) {
     if (!strcmp(url, "/models")) return R_MODELS;
     if (!strcmp(url, "/chat/completions")) return R_CHAT;
     if (!strcmp(url, "/completions")) return R_COMPLETIONS;
+    if (!strcmp(url, "/adapters") || !strcmp(url, "/lora-adapters")) return R_ADAPTERS;
     return R_NONE;
 }
 
@@ -496,6 +594,15 @@ static bool key_ok(pt_server *s, struct MHD_Connection *c) {
     unsigned diff = a != b;
     for (size_t i = 0; i < b; i++) diff |= (unsigned char)s->api_key[i] ^ (unsigned char)(i < a ? h[i] : 0);
     return diff == 0;
+}
+
+static void free_adapter_names(pt_server *s) {
+    for (int i = 0; i < s->n_adapters; i++) {
+        if (s->adapter_names) free(s->adapter_names[i]);
+        if (s->adapter_paths) free(s->adapter_paths[i]);
+    }
+    free(s->adapter_names);
+    free(s->adapter_paths);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
@@ -514,7 +621,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return send_error(x, c, 404, "invalid_request_error", NULL, "not_found", "no route %s %.200s (try /v1/chat/completions, /v1/completions, /v1/models, /health)",
                               method, url);
         bool wants_post = x->route == R_CHAT || x->route == R_COMPLETIONS;
-        if ((wants_post && !post) || (!wants_post && !get))
+        if (x->route == R_ADAPTERS) x->post = post;
+        if (x->route == R_ADAPTERS ? !post && !get : (wants_post && !post) || (!wants_post && !get))
             return send_error(x, c, 405, "invalid_request_error", NULL, "method_not_allowed", "%s is not allowed on %.200s (use %s)", method,
                               url, wants_post ? "POST" : "GET");
         if (x->route != R_HEALTH && !key_ok(s, c))
@@ -565,10 +673,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                          json_pack("{s:s,s:s,s:i,s:i,s:i}", "status", closing ? "shutting down" : "ok", "model", s->model_id, "slots",
                                    pt_engine_n_slots(s->e), "active", bs.active, "queued", bs.queued));
     }
-    case R_MODELS:
+    case R_MODELS: {
         x->responded = true;
-        return send_json(c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s,s:i}]}", "object", "list", "data", "id", s->model_id, "object", "model",
-                                           "created", (json_int_t)0, "owned_by", "politune", "context_length", pt_engine_n_ctx(s->e)));
+        /* the model, and with adapters also "base" and each adapter's name: what "model" selects */
+        json_t *data = json_array();
+        for (int i = -2; i < s->n_adapters; i++) {
+            if (i == -1 && !s->n_adapters) continue;
+            const char *id = i == -2 ? s->model_id : i == -1 ? "base" : s->adapter_names[i];
+            json_array_append_new(data, json_pack("{s:s,s:s,s:I,s:s,s:i}", "id", id, "object", "model", "created", (json_int_t)0, "owned_by",
+                                                  "politune", "context_length", pt_engine_n_ctx(s->e)));
+        }
+        return send_json(c, 200, json_pack("{s:s,s:o}", "object", "list", "data", data));
+    }
+    case R_ADAPTERS: return handle_adapters(x, c, x->post);
     case R_CHAT: return handle_generate(x, c, PT_OAI_CHAT);
     case R_COMPLETIONS: return handle_generate(x, c, PT_OAI_COMPLETION);
     }
@@ -710,7 +827,25 @@ pt_status pt_server_start(pt_server **out, const pt_model *m, pt_engine *e, cons
     s->api_key = o->api_key && *o->api_key ? strdup(o->api_key) : NULL;
     pthread_mutex_init(&s->mu, NULL);
     pt_tokenizer_stop_ids(m->tok, s->stop_ids, 16, &s->n_stop_ids);
-    pt_status st = s->model_id ? pt_batcher_new(&s->b, e, o->max_queue, o->batch_invariant) : pt_error(PT_ERR_OOM, "out of memory");
+    pt_status st = PT_OK;
+    if (o->n_adapters != pt_engine_n_adapters(e) || o->n_adapters > PT_ENGINE_MAX_ADAPTERS)
+        st = pt_error(PT_ERR_ARG, "the server names %d adapters; the engine has %d", o->n_adapters, pt_engine_n_adapters(e));
+    if (!st && o->n_adapters > 0) {
+        s->adapter_names = calloc((size_t)o->n_adapters, sizeof(char *));
+        s->adapter_paths = calloc((size_t)o->n_adapters, sizeof(char *));
+        if (!s->adapter_names || !s->adapter_paths) st = pt_error(PT_ERR_OOM, "out of memory");
+    }
+    for (int i = 0; !st && i < o->n_adapters; i++) {
+        for (int k = 0; k < i; k++)
+            if (!strcmp(o->adapter_names[k], o->adapter_names[i])) st = pt_error(PT_ERR_ARG, "two adapters are named '%s'", o->adapter_names[i]);
+        if (!st && !strcmp(o->adapter_names[i], "base")) st = pt_error(PT_ERR_ARG, "'base' names the model without adapters; name the adapter otherwise");
+        if (!st && (!(s->adapter_names[i] = strdup(o->adapter_names[i])) ||
+                    (o->adapter_paths && o->adapter_paths[i] && !(s->adapter_paths[i] = strdup(o->adapter_paths[i])))))
+            st = pt_error(PT_ERR_OOM, "out of memory");
+        s->default_scales[i] = o->adapter_scales ? o->adapter_scales[i] : 1.0f;
+    }
+    s->n_adapters = o->n_adapters;
+    if (!st) st = s->model_id ? pt_batcher_new(&s->b, e, o->max_queue, o->batch_invariant) : pt_error(PT_ERR_OOM, "out of memory");
     if (st) goto fail;
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
@@ -745,6 +880,7 @@ fail:
     pt_batcher_free(s->b);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->conn_mu);
+    free_adapter_names(s);
     free(s->model_id);
     free(s->api_key);
     free(s);
@@ -801,6 +937,7 @@ void pt_server_stop(pt_server *s, double grace_s, pt_server_stats *final) {
     if (final) *final = s->stats;
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->conn_mu);
+    free_adapter_names(s);
     free(s->model_id);
     free(s->api_key);
     free(s);

@@ -6,6 +6,16 @@
  *   POST /v1/chat/completions     chat (rendered with the model's template; alpaca when the
  *                                 checkpoint has none), streaming with server-sent events
  *   POST /v1/completions          raw text or token-id prompts, streaming too
+ *   GET  /v1/adapters             the LoRA adapters loaded: [{id, name, path, scale}] (scale:
+ *                                 the default a request gets); /lora-adapters too (llama-server)
+ *   POST /v1/adapters             sets the default scales: [{id or name, scale}], those not
+ *                                 listed 0 (llama-server's rule); answers with the new list
+ *
+ * Adapters per request: "adapters": [{"name": "left", "scale": 0.7}] (those not listed: 0);
+ * without it, "model": "base" runs no adapter and "model": "<adapter name>" that adapter at
+ * scale 1, so an unmodified OpenAI client compares the sides; any other model name gets the
+ * default scales. An unknown adapter name is a 400 listing the known ones. Requests with
+ * different choices share the batch: each cache slot carries its own scales.
  * (the same paths without the /v1 prefix are accepted.)
  *
  * It listens on 127.0.0.1 unless told otherwise; with an API key every route but /health needs
@@ -43,6 +53,10 @@ typedef struct {
     const char *model_id;      /* the name /v1/models reports; default: the model file's name */
     pt_chat_template chat;     /* PT_CHAT_NONE: alpaca */
     bool batch_invariant;      /* one sequence per forward pass (see batcher.h) */
+    int n_adapters;            /* the adapters set on the engine (pt_engine_set_adapters), in its order */
+    const char *const *adapter_names;  /* (n_adapters) distinct; not "base" */
+    const char *const *adapter_paths;  /* (n_adapters) shown by GET /v1/adapters; may be NULL */
+    const float *adapter_scales;       /* (n_adapters) the initial default scales; NULL: all 1 */
     void (*log)(void *user, const char *line); /* one line per request (any thread); may be NULL */
     void *log_user;
 } pt_server_opts;

@@ -1,6 +1,8 @@
 /* Shared CLI plumbing: errors, number parsing, model sessions, sampling flags, prompts. */
 #include "cli.h"
 
+#include "util/file.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -116,9 +118,30 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     long v;
     switch (opt) {
     case 'm': o->model = arg; return 1;
-    case 'A': o->adapter = arg; return 1;
+    case 'A': {
+        char *dir = NULL, *name = NULL;
+        float scale;
+        pt_status st = pt_adapter_parse_spec(cli_adapter_strip_name(arg, &name), &dir, &scale);
+        free(name);
+        free(dir);
+        if (st) return cli_usage_error(cmd, "--adapter %s", pt_errmsg()), -1;
+        if (o->n_adapters == PT_ENGINE_MAX_ADAPTERS) return cli_usage_error(cmd, "at most %d --adapter options", PT_ENGINE_MAX_ADAPTERS), -1;
+        if (!o->adapter) o->adapter = arg;
+        o->adapter_args[o->n_adapters++] = arg;
+        return 1;
+    }
     case 'T': o->chat_template = arg; return 1;
     case 2000: o->device = arg; return 1;
+    case 2001: {
+        char *path = NULL, *layers = NULL;
+        float scale;
+        pt_status st = pt_steer_parse_spec(arg, &path, &scale, &layers);
+        free(path);
+        free(layers);
+        if (st) return cli_usage_error(cmd, "%s", pt_errmsg()), -1;
+        o->steer = arg;
+        return 1;
+    }
     case 'j':
         if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
         o->threads = (int)v;
@@ -150,21 +173,112 @@ int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, i
     pt_backend_set_threads(o->threads);
     if ((st = pt_model_load(&s->model, o->model))) return cli_fail(cmd, st);
     if (!o->chat_template) s->chat = s->model->chat;
-    if (o->adapter && (st = pt_adapter_load(&s->adapter, o->adapter, s->model))) {
+    if ((rc = cli_adapters_load(cmd, o, s->model, s->adapters, s->scales))) {
+        cli_session_close(s);
+        return rc;
+    }
+    s->n_adapters = o->n_adapters;
+    s->adapter = s->adapters[0];
+    if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx)) ||
+        (st = pt_engine_set_adapters(s->engine, (const pt_adapter *const *)s->adapters, s->scales, s->n_adapters))) {
         cli_session_close(s);
         return cli_fail(cmd, st);
     }
-    if ((st = pt_engine_new(&s->engine, s->model, n_slots, o->ctx))) {
-        cli_session_close(s);
-        return cli_fail(cmd, st);
+    if (o->steer) {
+        float scale;
+        bool *layers = NULL;
+        if ((rc = cli_steer_load(cmd, o->steer, s->model, &s->steer, &scale, &layers))) {
+            cli_session_close(s);
+            return rc;
+        }
+        st = pt_engine_set_steer(s->engine, s->steer, scale, layers);
+        free(layers);
+        if (st) { cli_session_close(s); return cli_fail(cmd, st); }
     }
-    pt_engine_set_adapter(s->engine, s->adapter);
     return 0;
+}
+
+int cli_steer_load(const char *cmd, const char *arg, const pt_model *m, pt_steer **out, float *scale, bool **layers) {
+    *out = NULL;
+    *layers = NULL;
+    char *path = NULL, *text = NULL;
+    pt_status st = pt_steer_parse_spec(arg, &path, scale, &text);
+    if (!st) st = pt_steer_load(out, path, m);
+    if (!st && !(*layers = calloc((size_t)m->cfg.n_layers, sizeof(bool)))) st = pt_error(PT_ERR_OOM, "out of memory");
+    if (!st) st = pt_steer_layers(*out, text, *layers);
+    free(path);
+    free(text);
+    if (st) {
+        pt_steer_free(*out);
+        *out = NULL;
+        free(*layers);
+        *layers = NULL;
+        return cli_fail(cmd, st);
+    }
+    return 0;
+}
+
+const char *cli_adapter_strip_name(const char *arg, char **name) {
+    *name = NULL;
+    size_t n = strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+    if (n == 0 || arg[n] != '=' || !arg[n + 1] || pt_dir_exists(arg)) return arg;
+    *name = strndup(arg, n);
+    return arg + n + 1;
+}
+
+char *cli_adapter_name(const char *arg) {
+    char *name = NULL;
+    const char *rest = cli_adapter_strip_name(arg, &name);
+    if (name) return name;
+    char *dir = NULL;
+    float scale;
+    if (pt_adapter_parse_spec(rest, &dir, &scale)) return strdup(rest);
+    /* the last component, or the one above when that is "adapter" (train-left/adapter) */
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && dir[b - 1] != '/') b--;
+    if (n - b == 7 && !strncmp(dir + b, "adapter", 7) && b > 1) {
+        n = b - 1;
+        b = n;
+        while (b > 0 && dir[b - 1] != '/') b--;
+    }
+    char *out = strndup(dir + b, n - b);
+    free(dir);
+    return out;
+}
+
+int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales) {
+    for (int i = 0; i < o->n_adapters; i++) {
+        char *dir = NULL, *name = NULL;
+        const char *spec = cli_adapter_strip_name(o->adapter_args[i], &name);
+        free(name);
+        pt_status st = pt_adapter_parse_spec(spec, &dir, &scales[i]);
+        if (!st) st = pt_adapter_load(&adapters[i], dir, m);
+        free(dir);
+        if (st) {
+            int rc = cli_fail(cmd, st);
+            for (int j = 0; j < i; j++) { pt_adapter_free(adapters[j]); adapters[j] = NULL; }
+            return rc;
+        }
+    }
+    return 0;
+}
+
+pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out) {
+    *owned = NULL;
+    *out = NULL;
+    if (n == 0) return PT_OK;
+    if (n == 1 && scales[0] == 1.0f) { *out = adapters[0]; return PT_OK; }
+    PT_TRY(pt_adapter_combine(owned, (const pt_adapter *const *)adapters, scales, n));
+    *out = *owned;
+    return PT_OK;
 }
 
 void cli_session_close(cli_session *s) {
     pt_engine_free(s->engine);
-    pt_adapter_free(s->adapter);
+    pt_steer_free(s->steer);
+    for (int i = 0; i < PT_ENGINE_MAX_ADAPTERS; i++) pt_adapter_free(s->adapters[i]);
     pt_model_free(s->model);
     memset(s, 0, sizeof *s);
 }

@@ -14,6 +14,7 @@
 #include "format/safetensors.h"
 #include "model/model.h"
 #include "model/adapter.h"
+#include "model/steer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/chat.h"
 #include "engine/engine.h"
@@ -75,7 +76,10 @@ int cli_gen_group(void *opts, const char *cmd, int opt, const char *arg);
 
 /* Options every model-using command takes. */
 typedef struct {
-    const char *model, *adapter, *chat_template;
+    const char *model, *adapter, *chat_template; /* adapter: the first --adapter as given */
+    const char *adapter_args[PT_ENGINE_MAX_ADAPTERS]; /* every --adapter DIR[:SCALE], in order */
+    int n_adapters;
+    const char *steer;  /* --steer FILE[:SCALE][@LAYERS] */
     const char *device; /* --device cpu|cuda|auto; NULL: auto */
     int threads, ctx;
 } cli_model_opts;
@@ -90,10 +94,15 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
 #define CLI_MODEL_LONGOPTS                                                              \
     {"model", required_argument, 0, 'm'}, {"adapter", required_argument, 0, 'A'},      \
         {"threads", required_argument, 0, 'j'}, {"ctx", required_argument, 0, 'C'},     \
-        {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000}
+        {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000},  \
+        {"steer", required_argument, 0, 2001}
 #define CLI_MODEL_HELP                                                                            \
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
-    "  --adapter DIR         apply a PEFT LoRA adapter (adapter_config.json + safetensors)\n"   \
+    "  --adapter DIR[:SCALE] apply a PEFT LoRA adapter (adapter_config.json + safetensors) times\n" \
+    "                        SCALE (default 1; 0 = base, -1 = the opposite delta); repeatable: the\n" \
+    "                        scaled deltas add up (--adapter left:0.5 --adapter right:0.5)\n"     \
+    "  --steer F[:S][@L]     add steering vector F (politune steer build) times S (default 1) at\n" \
+    "                        the output of layers L (5, 2-4, 1,3 or all; default: F's layers)\n"  \
     "  --threads N           worker threads (default: all cores)\n"                              \
     "  --ctx N               context length for the key/value cache (default: model's, max 4096)\n" \
     "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n" \
@@ -102,10 +111,32 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
 
 typedef struct {
     pt_model *model;
-    pt_adapter *adapter;
+    pt_adapter *adapter; /* the first of adapters[] */
+    pt_adapter *adapters[PT_ENGINE_MAX_ADAPTERS];
+    float scales[PT_ENGINE_MAX_ADAPTERS];
+    int n_adapters;
     pt_engine *engine;
     pt_chat_template chat;
+    pt_steer *steer;
 } cli_session;
+
+/* Loads --steer (when given) against m: the vector, its scale and layer mask (n_layers,
+ * malloc'd). 0, or the exit status after printing the message. */
+int cli_steer_load(const char *cmd, const char *arg, const pt_model *m, pt_steer **out, float *scale, bool **layers);
+
+/* Loads every --adapter of `o` against `m` into adapters[] with its scale: 0, or the exit
+ * status after printing the message (a bad scale, an adapter made for another base model). */
+int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales);
+/* --adapter NAME=DIR[:SCALE] (serve names its adapters so): the NAME (malloc'd into *name,
+ * NULL when absent: a plain name of letters, digits, '_', '.', '-' before '=', and the whole
+ * argument not an existing directory) and the rest. */
+const char *cli_adapter_strip_name(const char *arg, char **name);
+/* The adapter's name: NAME= when given, else its directory's last component (the one above
+ * when that is "adapter"). malloc'd. */
+char *cli_adapter_name(const char *arg);
+/* One adapter for merge/export: the loaded one itself when it is alone at scale 1, else
+ * their scaled sum (pt_adapter_combine) in *owned, which the caller frees. */
+pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out);
 
 /* Loads the model (and adapter), sets threads, creates an engine with n_slots slots. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots);

@@ -11,7 +11,7 @@
 #include "util/clock.h"
 
 static const char *usage =
-    "usage: politune compass --model PATH [--adapter DIR] [--mode logprob|generate] [--samples K]\n"
+    "usage: politune compass --model PATH [--adapter DIR[:SCALE]]... [--mode logprob|generate] [--samples K]\n"
     "                        [--templates all|ID,...] --out DIR [options]\n\n"
     "Asks the model every questionnaire item under several prompt templates in both option orders,\n"
     "reads its answers and scores them. Writes DIR/compass.json (everything), DIR/pc.csv (iteration,\n"
@@ -214,7 +214,8 @@ int cmd_compass(int argc, char **argv) {
     pt_questionnaire *q = NULL;
     pt_scoring *s = NULL;
     pt_model *m = NULL;
-    pt_adapter *ad = NULL;
+    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0};
+    float scales[PT_ENGINE_MAX_ADAPTERS];
     pt_compass_result *res = NULL;
     char **oids = NULL, **otexts = NULL;
     int n_open = 0;
@@ -240,7 +241,15 @@ int cmd_compass(int argc, char **argv) {
         pt_backend_set_threads(a.mo.threads);
         st = pt_model_load(&m, a.mo.model);
     }
-    if (!st && a.mo.adapter) st = pt_adapter_load(&ad, a.mo.adapter, m);
+    if (!st && (rc = cli_adapters_load(cmd, &a.mo, m, loaded, scales))) st = PT_ERR_ARG; /* message printed */
+    cfg->n_adapters = a.mo.n_adapters;
+    cfg->adapters = (const pt_adapter *const *)loaded;
+    cfg->adapter_scales = scales;
+    pt_steer *steer = NULL;
+    bool *steer_layers = NULL;
+    if (!st && a.mo.steer && (rc = cli_steer_load(cmd, a.mo.steer, m, &steer, &cfg->steer_scale, &steer_layers))) st = PT_ERR_ARG;
+    cfg->steer = steer;
+    cfg->steer_layers = steer_layers;
     double t_load = pt_now_s() - t0;
     if (!st) {
         int32_t stop_buf[16];
@@ -251,7 +260,7 @@ int cmd_compass(int argc, char **argv) {
         cfg->n_ctx = a.mo.ctx;
         cfg->system = a.system;
         t0 = pt_now_s();
-        st = pt_compass_run(m, ad, q, s, cfg, &res);
+        st = pt_compass_run(m, NULL, q, s, cfg, &res);
     }
     double t_run = pt_now_s() - t0;
     if (!st) {
@@ -259,7 +268,7 @@ int cmd_compass(int argc, char **argv) {
         st = pt_compass_save(a.out, res, &meta);
     }
     if (st) {
-        rc = cli_fail(cmd, st);
+        if (!rc) rc = cli_fail(cmd, st);
     } else {
         if (a.verbose)
             fprintf(stderr, "[compass: %s mode, %d items x %d templates, chat template %s; load %.2f s, run %.2f s; %ld prefills (%ld tokens), "
@@ -269,7 +278,9 @@ int cmd_compass(int argc, char **argv) {
         print_summary(&a, s, res, t_run);
     }
     pt_compass_result_free(res);
-    pt_adapter_free(ad);
+    for (int i = 0; i < a.mo.n_adapters; i++) pt_adapter_free(loaded[i]);
+    pt_steer_free(steer);
+    free(steer_layers);
     pt_model_free(m);
     pt_scoring_free(s);
     pt_questionnaire_free(q);

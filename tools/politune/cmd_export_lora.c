@@ -7,7 +7,7 @@
 #include "commands.h"
 
 static const char *usage =
-    "usage: politune export-lora --model PATH --adapter DIR --out FILE.gguf [--gguf]\n\n"
+    "usage: politune export-lora --model PATH --adapter DIR[:SCALE]... --out FILE.gguf [--gguf]\n\n"
     "Writes the adapter in llama.cpp's LoRA-adapter GGUF format (general.type \"adapter\",\n"
     "adapter.type \"lora\", adapter.lora.alpha, tensors <weight>.lora_a / .lora_b in float32),\n"
     "the format llama.cpp's convert_lora_to_gguf.py produces. The base model is read to name\n"
@@ -15,7 +15,9 @@ static const char *usage =
     "result to a GGUF of the same base model, e.g. llama-cli -m base.gguf --lora FILE.gguf.\n\n"
     "options:\n"
     "  --model PATH     the adapter's base model: GGUF file or Hugging Face directory\n"
-    "  --adapter DIR    PEFT adapter (adapter_config.json + adapter_model.safetensors)\n"
+    "  --adapter DIR[:SCALE]  PEFT adapter (adapter_config.json + adapter_model.safetensors) times\n"
+    "                   SCALE (default 1); several are written as one adapter of their summed\n"
+    "                   ranks whose delta is the sum of the scaled deltas\n"
     "  --out FILE       the adapter GGUF to write (atomically)\n"
     "  --gguf           the output format (the only one, and the default)\n"
     "  -h, --help       this text\n\n"
@@ -48,13 +50,19 @@ int cmd_export_lora(int argc, char **argv) {
     if (!mo.adapter) return cli_usage_error(cmd, "--adapter DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE.gguf is required");
     pt_model *m = NULL;
-    pt_adapter *a = NULL;
+    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0}, *owned = NULL;
+    const pt_adapter *a = NULL;
+    float scales[PT_ENGINE_MAX_ADAPTERS];
     pt_status st = pt_model_load(&m, mo.model);
-    if (!st) st = pt_adapter_load(&a, mo.adapter, m);
+    if (st) { pt_model_free(m); return cli_fail(cmd, st); }
+    int rc = cli_adapters_load(cmd, &mo, m, loaded, scales);
+    if (rc) { pt_model_free(m); return rc; }
+    st = cli_adapters_single(loaded, scales, mo.n_adapters, &owned, &a);
     if (!st) st = pt_adapter_save_gguf(a, m, out);
-    int rc = st ? cli_fail(cmd, st) : 0;
+    rc = st ? cli_fail(cmd, st) : 0;
     if (!st) fprintf(stderr, "politune export-lora: wrote %s (rank %d, alpha %g)\n", out, a->r, (double)(a->scale * a->r));
-    pt_adapter_free(a);
+    pt_adapter_free(owned);
+    for (int i = 0; i < mo.n_adapters; i++) pt_adapter_free(loaded[i]);
     pt_model_free(m);
     return rc;
 }

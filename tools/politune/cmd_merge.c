@@ -6,13 +6,15 @@
 #include "commands.h"
 
 static const char *usage =
-    "usage: politune merge --model PATH --adapter DIR --out PATH [--format hf|gguf] [--type TYPE]\n\n"
+    "usage: politune merge --model PATH --adapter DIR[:SCALE]... --out PATH [--format hf|gguf] [--type TYPE]\n\n"
     "Merges a PEFT LoRA adapter into the base weights (W + alpha/r * B A) and writes the result:\n"
     "a Hugging Face directory (config.json + model.safetensors) or a GGUF file. The format defaults\n"
     "to gguf when PATH ends in .gguf, else hf.\n\n"
     "options:\n"
     "  --model PATH     base model: GGUF file or Hugging Face directory\n"
-    "  --adapter DIR    PEFT adapter (adapter_config.json + adapter_model.safetensors)\n"
+    "  --adapter DIR[:SCALE]  PEFT adapter (adapter_config.json + adapter_model.safetensors) times\n"
+    "                   SCALE (default 1); repeatable: W + sum of SCALE * alpha/r * B A, so a dial\n"
+    "                   setting or a left/right mix can be exported\n"
     "  --out PATH       output directory (hf) or file (gguf)\n"
     "  --format F       hf or gguf\n"
     "  --type T         f32 (default), f16, bf16; for gguf also q8_0 and q4_0 (norms stay f32)\n"
@@ -58,13 +60,19 @@ int cmd_merge(int argc, char **argv) {
 
     pt_backend_set_threads(mo.threads);
     pt_model *m = NULL;
-    pt_adapter *a = NULL;
+    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0}, *owned = NULL;
+    const pt_adapter *a = NULL;
+    float scales[PT_ENGINE_MAX_ADAPTERS];
     pt_status st = pt_model_load(&m, mo.model);
-    if (!st) st = pt_adapter_load(&a, mo.adapter, m);
+    if (st) { pt_model_free(m); return cli_fail(cmd, st); }
+    int rc = cli_adapters_load(cmd, &mo, m, loaded, scales);
+    if (rc) { pt_model_free(m); return rc; }
+    st = cli_adapters_single(loaded, scales, mo.n_adapters, &owned, &a);
     if (!st) st = gguf ? pt_model_save_gguf(m, a, out, t) : pt_model_save_hf(m, a, out, t, 0);
-    int rc = st ? cli_fail(cmd, st) : 0;
+    rc = st ? cli_fail(cmd, st) : 0;
     if (!st) fprintf(stderr, "politune merge: wrote %s (%s, %s)\n", out, gguf ? "gguf" : "hf", type);
-    pt_adapter_free(a);
+    pt_adapter_free(owned);
+    for (int i = 0; i < mo.n_adapters; i++) pt_adapter_free(loaded[i]);
     pt_model_free(m);
     return rc;
 }

@@ -10,11 +10,17 @@
 #include "util/file.h"
 
 static const char *usage_text =
-    "usage: politune serve --model PATH [--adapter DIR] [--port N] [options]\n\n"
+    "usage: politune serve --model PATH [--adapter [NAME=]DIR[:SCALE]]... [--port N] [options]\n\n"
     "Serves the model over an OpenAI-compatible HTTP API until SIGINT or SIGTERM:\n"
     "  POST /v1/chat/completions, POST /v1/completions (both stream with \"stream\": true),\n"
     "  GET /v1/models, GET /health. Requests run together in one batch (continuous batching\n"
     "  over --parallel cache slots); more wait in a queue; past that they get 503.\n\n"
+    "Adapters: each --adapter NAME=DIR[:SCALE] is loaded once (NAME defaults to the directory's\n"
+    "name, SCALE is its default scale, 1 unless given). A request picks its own with\n"
+    "\"adapters\": [{\"name\": \"left\", \"scale\": 0.7}] (those not listed: 0), or by \"model\":\n"
+    "\"base\" (no adapter) or an adapter's NAME (that one at 1). GET /v1/adapters lists them with\n"
+    "their default scales; POST /v1/adapters [{\"name\" or \"id\", \"scale\"}] sets the defaults.\n"
+    "Requests with different adapters run in the same batch.\n\n"
     "options:\n" CLI_MODEL_HELP
     "  --host ADDR           IPv4 address to listen on (default 127.0.0.1: this machine only)\n"
     "  --port N              TCP port (default 8080; 0 picks a free one, see --port-file)\n"
@@ -167,8 +173,22 @@ int cmd_serve(int argc, char **argv) {
     }
     so.chat = s.chat;
     if (!quiet) so.log = log_line;
+    char *names[PT_ENGINE_MAX_ADAPTERS] = {0}, *paths[PT_ENGINE_MAX_ADAPTERS] = {0};
+    for (int i = 0; i < mo.n_adapters; i++) {
+        char *nm = NULL;
+        float sc;
+        names[i] = cli_adapter_name(mo.adapter_args[i]);
+        pt_adapter_parse_spec(cli_adapter_strip_name(mo.adapter_args[i], &nm), &paths[i], &sc);
+        free(nm);
+    }
+    so.n_adapters = mo.n_adapters;
+    so.adapter_names = (const char *const *)names;
+    so.adapter_paths = (const char *const *)paths;
+    so.adapter_scales = s.scales;
     pt_server *srv;
-    if ((st = pt_server_start(&srv, s.model, s.engine, &so))) {
+    st = pt_server_start(&srv, s.model, s.engine, &so);
+    for (int i = 0; i < mo.n_adapters; i++) { free(names[i]); free(paths[i]); }
+    if (st) {
         cli_session_close(&s);
         return cli_fail(cmd, st);
     }

@@ -20,6 +20,8 @@ int cmd_merge(int argc, char **argv);         /* cmd_merge.c */
 int cmd_export_lora(int argc, char **argv);   /* cmd_export_lora.c */
 int cmd_compass(int argc, char **argv);       /* cmd_compass.c */
 int cmd_compass_score(int argc, char **argv); /* cmd_compass_score.c */
+int cmd_dial(int argc, char **argv);          /* cmd_dial.c */
+int cmd_steer(int argc, char **argv);         /* cmd_steer.c */
 int cmd_report(int argc, char **argv);        /* cmd_report.c */
 int cmd_compare(int argc, char **argv);       /* cmd_compare.c */
 int cmd_serve(int argc, char **argv);         /* cmd_serve.c */

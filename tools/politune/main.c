@@ -20,6 +20,8 @@ static const pt_cli_command commands[] = {
     {"merge", cmd_merge, "merge a LoRA adapter into the base weights (HF directory or GGUF)"},
     {"export-lora", cmd_export_lora, "write a LoRA adapter as llama.cpp's LoRA-adapter GGUF"},
     {"compass", cmd_compass, "Political Compass Test of a model/adapter: robust answers, scores, chart"},
+    {"dial", cmd_dial, "the ideology dial: the compass at a series of adapter scales or left/right mixes, with the path charted"},
+    {"steer", cmd_steer, "steer build: a steering vector (activation addition) from preference pairs"},
     {"compass-score", cmd_compass_score, "coordinates of an answer vector, as the Political Compass website scores"},
     {"report", cmd_report, "one HTML page comparing compass result directories"},
     {"compare", cmd_compare, "the shift between two compass runs: intervals, permutation test, items that moved"},

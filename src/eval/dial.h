@@ -1,0 +1,65 @@
+/* The ideology dial: the compass run at a series of adapter settings (one adapter scaled
+ * -1 .. 1.5, or a left/right mix by weight) or of steering-vector scales, each point with its
+ * bootstrap interval, and the path drawn through the compass and against the dial's value.
+ *
+ * Layout of the output directory:
+ *   setting-NN/        one compass result directory per setting (compass.json, pc.csv,
+ *                      compass.svg; pt_compass_save), written atomically: a rerun skips every
+ *                      setting whose compass.json is there and records the same setting
+ *   dial.json          the settings in order: value, scales, and per axis the estimate and
+ *                      its 95% interval
+ *   dial.csv           the same, one row per setting
+ *   dial.svg           the path through the compass, each point with its interval cross
+ *   dial.html          that chart, each axis against the dial's value, and the table */
+#ifndef PT_EVAL_DIAL_H
+#define PT_EVAL_DIAL_H
+
+#include <stdbool.h>
+
+#include "engine/engine.h"
+#include "eval/compass.h"
+
+#define PT_DIAL_MAX_AXES 8
+
+/* One setting's position, per axis of the scoring (in its order). */
+typedef struct {
+    double value;                        /* the dial: the scale, or the mix weight */
+    float scales[PT_ENGINE_MAX_ADAPTERS]; /* (n_adapters) */
+    int n_axes;
+    double estimate[PT_DIAL_MAX_AXES], lo[PT_DIAL_MAX_AXES], hi[PT_DIAL_MAX_AXES]; /* lo/hi NAN: no interval */
+    bool resumed;                        /* read back from an earlier run's setting directory */
+} pt_dial_point;
+
+typedef struct {
+    const char *model_path;              /* recorded */
+    int n_adapters;
+    const pt_adapter *const *adapters;   /* (n_adapters) loaded against the model */
+    const char *const *adapter_paths;    /* (n_adapters) recorded and shown */
+    const char *const *adapter_names;    /* (n_adapters) short names for the table ("left") */
+    int n_settings;
+    const double *values;                /* (n_settings) the dial's value of each setting */
+    const float *scales;                 /* (n_settings, n_adapters) */
+    const char *value_name;              /* "scale" or "weight" */
+    /* a steering dial instead (n_adapters 0): the vector, its layers, values are its scales */
+    const struct pt_steer *steer;
+    const bool *steer_layers;            /* (n_layers) or NULL: the vector's layers */
+    const char *steer_path;              /* recorded */
+    const char *title;                   /* the report's title (NULL: "Ideology dial") */
+    pt_compass_config compass;           /* its adapter list is set per setting */
+    int resamples;                       /* bootstrap resamples (0: PT_STATS_RESAMPLES) */
+    uint64_t seed;
+    /* called before (done false) and after (done true) each setting */
+    void (*progress)(void *user, int index, int n, bool done, const pt_dial_point *p);
+    void *user;
+} pt_dial_config;
+
+/* Runs every setting not already in out_dir, then writes dial.json, dial.csv, dial.svg and
+ * dial.html. points: (n_settings), filled. */
+pt_status pt_dial_run(const pt_model *m, const pt_questionnaire *q, const pt_scoring *s, const pt_dial_config *c, const char *out_dir,
+                      pt_dial_point *points);
+
+/* Parses "-1,-0.5,0,0.5" into a malloc'd array of finite numbers (what names the list in
+ * messages: "--scales"). */
+pt_status pt_dial_parse_list(const char *text, const char *what, double **out, int *n);
+
+#endif
