@@ -145,8 +145,8 @@ pt_status pt_dist_agree(pt_status mine) {
 #endif
 }
 
-pt_status pt_dist_shared(pt_status st) {
-    if (st) err_known = true, err_quiet = my_rank != 0;
+pt_status pt_dist_shared(pt_status st, int reporter) {
+    if (st) err_known = true, err_quiet = my_rank != reporter;
     return st;
 }
 

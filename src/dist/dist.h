@@ -40,8 +40,9 @@ pt_status pt_dist_allgather_u64(uint64_t mine, uint64_t *all);
  * (R the lowest failing rank), so all leave the same collective path together. */
 pt_status pt_dist_agree(pt_status mine);
 /* Marks the error just made as one every rank reached alike (a check of the
- * configuration or of the files), so that one line is printed, by rank 0; returns st. */
-pt_status pt_dist_shared(pt_status st);
+ * configuration or of the files), so that one line is printed, by rank `reporter` (0, or
+ * the rank the message is about); returns st. */
+pt_status pt_dist_shared(pt_status st, int reporter);
 /* Whether this rank prints its error: rank 0, a rank that failed alone, never a rank that
  * only learned through pt_dist_agree that another failed. */
 bool pt_dist_reports_error(void);

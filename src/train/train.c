@@ -418,7 +418,8 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
     double norm = pt_lora_params_grad_norm(&t->ps);
     if (!isfinite(loss) || !isfinite(norm))
         return pt_dist_shared(pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
-                        step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite"));
+                        step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite"),
+                              0);
     if (c->grad_dump && step == 0 && t->root) PT_TRY(dump_grads(&t->ps, c->grad_dump));
     if (c->max_grad_norm > 0) { /* torch.nn.utils.clip_grad_norm_ */
         double k = c->max_grad_norm / (norm + 1e-6);
@@ -435,7 +436,8 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
         if (!all_finite(t->ps.p[i], t->ps.numel[i]))
             return pt_dist_shared(pt_error(PT_ERR_NUMERIC,
                                            "step %ld: the LoRA parameters became non-finite (learning rate too high?); stopping (the last checkpoint is intact)",
-                                           step + 1));
+                                           step + 1),
+                                  0);
     pt_lora_params_zero_grad(&t->ps);
     t->st.step++;
     t->st.cursor = cur;
@@ -530,7 +532,8 @@ static pt_status check_ranks(trainer *t) {
         return pt_dist_shared(pt_error(PT_ERR_ARG,
                                        "the global batch (batch_size %d x grad_accum %d = %ld examples) does not divide among %d ranks: "
                                        "make it a multiple of %d (e.g. --batch-size %ld) or run a number of ranks that divides %ld",
-                                       c->batch_size, c->grad_accum, global, t->size, t->size, bs, global));
+                                       c->batch_size, c->grad_accum, global, t->size, t->size, bs, global),
+                              0);
     }
     uint64_t *all = malloc(sizeof(uint64_t) * 2 * (size_t)t->size);
     if (!all) return pt_error(PT_ERR_OOM, "out of memory");
@@ -538,13 +541,13 @@ static pt_status check_ranks(trainer *t) {
     const char *file[2] = {c->model ? c->model : "(the model)", c->data};
     pt_status st = pt_dist_allgather_u64(pt_model_fingerprint(t->m), all);
     if (!st) st = pt_dist_allgather_u64(pt_dataset_hash(&t->data), all + t->size);
+    /* the disagreeing rank says it, naming its own file */
     for (int k = 0; k < 2 && !st; k++)
         for (int r = 1; r < t->size && !st; r++)
             if (all[k * t->size + r] != all[k * t->size])
-                st = pt_dist_shared(pt_error(PT_ERR_ARG,
-                                             "rank %d's %s file %s differs from rank 0's (hash %016llx, rank 0 %016llx): every rank must read the same %s",
-                                             r, what[k], file[k], (unsigned long long)all[k * t->size + r], (unsigned long long)all[k * t->size],
-                                             what[k]));
+                st = pt_dist_shared(pt_error(PT_ERR_ARG, "%s file %s differs from rank 0's (hash %016llx, rank 0 %016llx): every rank must read the same %s",
+                                             what[k], file[k], (unsigned long long)all[k * t->size + r], (unsigned long long)all[k * t->size], what[k]),
+                                    r);
     free(all);
     if (!st) note(t, "data parallel: %d ranks, %ld examples per step (up to %ld per rank)", t->size, global, global / t->size);
     return st;
