@@ -201,3 +201,34 @@ PT_TEST(test_mpi_train_rank_killed_then_resumed_alone) {
     CHECK_MSG(d >= 0 && d <= 1e-6, "the resumed adapter differs from the uninterrupted one by %.3g (tolerance 1e-6)", d);
     same_metrics(dir, "whole", "cut");
 }
+
+/* Sharded compass: two ranks split the 62 items, rank 0 writes the files one process writes,
+ * byte for byte. Three template variants (t1 both orders, t2-fwd) make the shard boundary
+ * fall inside an engine pass unless it is aligned (compass_shard.c). */
+PT_TEST(test_mpi_compass_two_ranks_same_files) {
+    const char *why = mpi_missing();
+    if (why) SKIP("%s", why);
+    const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
+    char args[1024];
+    snprintf(args, sizeof args, "compass --threads 1 --model '%s' --templates t1,t2-fwd --max-new-tokens 24", model);
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --out one", dir, args);
+    CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    char *out = NULL;
+    rc = pt_test_run(&out, &err, "cd '%s' && " MPIRUN "-np 2 \"$POLITUNE_BIN\" %s --out two", dir, args);
+    CHECK_MSG(rc == 0, "two ranks: exit %d: %s", rc, err ? err : "");
+    CHECK_MSG(count(out, "\"out\":") == 1, "stdout: %s", out ? out : "");
+    free(out);
+    free(err);
+    const char *files[] = {"compass.json", "pc.csv", "prompts.csv", "compass.svg"};
+    for (int i = 0; i < 4; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "one/%s", files[i]);
+        snprintf(b, sizeof b, "two/%s", files[i]);
+        char *ta = pt_test_read(dir, a), *tb = pt_test_read(dir, b);
+        CHECK_MSG(ta && tb && !strcmp(ta, tb), "%s differs between one process and two ranks", files[i]);
+        free(ta);
+        free(tb);
+    }
+}

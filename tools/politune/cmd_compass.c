@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "dist/dist.h"
 #include "eval/compass.h"
 #include "eval/stats.h"
 #include "util/clock.h"
@@ -202,10 +203,13 @@ int cmd_compass(int argc, char **argv) {
     compass_args a;
     int rc = compass_parse(&a, cmd, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
+    /* under mpirun/srun the ranks share the items (logprob mode); rank 0 writes */
+    pt_status st = pt_dist_init();
+    if (st) return cli_fail(cmd, st);
     pt_compass_config *cfg = &a.cfg;
     pt_template_variant *vars = NULL;
     int nv = 0;
-    pt_status st = pt_templates_select(cfg->templates, &vars, &nv);
+    st = pt_templates_select(cfg->templates, &vars, &nv);
     free(vars);
     if (st) return cli_fail(cmd, st);
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg->chat))) return cli_fail(cmd, st);
@@ -256,11 +260,11 @@ int cmd_compass(int argc, char **argv) {
     double t_run = pt_now_s() - t0;
     if (!st) {
         pt_compass_meta meta = {a.label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
-        st = pt_compass_save(a.out, res, &meta);
+        st = pt_dist_agree(pt_dist_rank() == 0 ? pt_compass_save(a.out, res, &meta) : PT_OK);
     }
     if (st) {
         rc = cli_fail(cmd, st);
-    } else {
+    } else if (pt_dist_rank() == 0) {
         if (a.verbose)
             fprintf(stderr, "[compass: %s mode, %d items x %d templates, chat template %s; load %.2f s, run %.2f s; %ld prefills (%ld tokens), "
                             "%ld option tokens in %ld passes, %ld generated tokens]\n",
