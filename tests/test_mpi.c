@@ -2,7 +2,8 @@
  * this machine's loopback: two ranks of one thread each train the adapter one process
  * trains (float64: to 1e-6, in practice bit for bit; float32: within the reordered
  * sums' rounding), write the same metrics apart from timing, refuse a global batch that
- * does not divide and ranks that read different data, and a job that loses a rank stops
+ * does not divide and ranks that read different data, split the reference log-probs and the
+ * --eval-every compass runs, and a job that loses a rank stops
  * with the last checkpoint intact, from which one process finishes the run with the result
  * of an uninterrupted one. Every test skips, saying why, where mpirun or an MPI build is
  * missing. */
@@ -101,7 +102,7 @@ PT_TEST(test_mpi_train_two_ranks_match_one) {
     pt_test_write(dir, "pairs.jsonl", pt_test_stories_pairs);
     /* float64, LoRA dropout on (its default 0.05): the ranks' pieces cross micro-batches
      * (batch 2 x accumulation 2 = 4 examples a step, 2 a rank) */
-    const char *f64 = "--precision f64 --batch-size 2 --grad-accum 2 --max-steps 20";
+    const char *f64 = "--precision f64 --batch-size 2 --grad-accum 2 --max-steps 20 --eval-every 10 --eval-templates t1 --eval-max-new-tokens 8";
     char *err = NULL;
     int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" " TRAIN_ARGS "%s --out one", dir, model, f64);
     CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
@@ -116,10 +117,15 @@ PT_TEST(test_mpi_train_two_ranks_match_one) {
     double d = adapter_diff(dir, "one", "two");
     CHECK_MSG(d >= 0 && d <= 1e-6, "float64: adapters differ by %.3g (tolerance 1e-6)", d);
     same_metrics(dir, "one", "two");
+    /* the compass evaluations of --eval-every, split between the ranks, found the same */
+    char *pa = pt_test_read(dir, "one/compass/pc.csv"), *pb = pt_test_read(dir, "two/compass/pc.csv");
+    CHECK_MSG(pa && pb && count(pa, "\n") == 3 && !strcmp(pa, pb), "compass pc.csv: %s\nvs\n%s", pa ? pa : "(none)", pb ? pb : "(none)");
+    free(pa);
+    free(pb);
 
     /* float32: each micro-batch of 4 split in two; the gradient sums are reordered, so the
      * adapters agree to float32 rounding accumulated over 20 steps (measured 6.3e-8) */
-    const char *f32 = "--precision f32 --batch-size 4 --grad-accum 1 --max-steps 20";
+    const char *f32 = "--precision f32 --batch-size 4 --grad-accum 1 --max-steps 20 --precompute-ref";
     rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" " TRAIN_ARGS "%s --out one32", dir, model, f32);
     CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
     free(err), err = NULL;
