@@ -64,11 +64,15 @@ pt_status pt_dist_init(void) {
     MPI_Comm_size(MPI_COMM_WORLD, &n_ranks);
     return PT_OK;
 #else
-    if (announced > 1)
+    if (announced > 1) {
+        /* every rank finds this alone: the first says it */
+        const char *r = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+        err_known = true, err_quiet = r && strtol(r, NULL, 10) > 0;
         return pt_error(PT_ERR_UNSUPPORTED,
                         "started by an MPI launcher as one of %ld ranks, but this politune was built without MPI (`politune --version`: mpi=no): "
                         "install libopenmpi-dev and rebuild (make deps && make), or run a single process",
                         announced);
+    }
     return PT_OK;
 #endif
 }

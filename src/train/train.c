@@ -617,6 +617,9 @@ static pt_status run(trainer *t) {
         PT_TRY(maybe_evaluate(t));
     }
     if (saved != t->st.step) PT_TRY(save_checkpoint(t));
+    if (t->size > 1) /* the communication share (bench/mpi.sh reads it); waits for slower ranks included */
+        note(t, "data parallel: %.3f s of %.3f s in collectives on rank 0 (%.1f%%)", pt_dist_comm_seconds(), pt_now_s() - t_start,
+             100.0 * pt_dist_comm_seconds() / (pt_now_s() - t_start > 1e-9 ? pt_now_s() - t_start : 1e-9));
     /* the others finish when rank 0 has written the adapter, and learn if it could not */
     return pt_dist_agree(t->root ? pt_adapter_save(t->a, c->out) : PT_OK);
 }
