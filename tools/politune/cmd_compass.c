@@ -18,7 +18,8 @@ static const char *usage =
     "reads its answers and scores them. Writes DIR/compass.json (everything), DIR/pc.csv (iteration,\n"
     "step, one answer per item), DIR/prompts.csv (open-ended replies) and DIR/compass.svg; results of\n"
     "later runs into the same DIR are appended (the chart then shows one point per model/adapter and\n"
-    "trajectories). Prints a one-line JSON summary.\n\n"
+    "trajectories). Prints a one-line JSON summary. Under mpirun (logprob mode) the ranks split the\n"
+    "items and rank 0 writes the same files (docs/distributed.md).\n\n"
     "options:\n" CLI_MODEL_HELP
     "  --mode MODE           logprob (default): probabilities of the answer labels after the prompt,\n"
     "                        deterministic, one prefill per item and template; generate: the model\n"
