@@ -238,3 +238,29 @@ PT_TEST(test_mpi_compass_two_ranks_same_files) {
         free(tb);
     }
 }
+
+/* The data stages' shared loop: two ranks judge halves of every window with their own
+ * in-process judge (stories260K), rank 0 writes the lines one process writes, in the same
+ * order, and the same agreement figures on stdout; a second run resumes with nothing to do. */
+PT_TEST(test_mpi_annotate_eval_two_ranks_same_output) {
+    const char *why = mpi_missing();
+    if (why) SKIP("%s", why);
+    const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES), *corpus = pt_test_shared("assets/data/corpus/senators.csv");
+    char args[2048];
+    snprintf(args, sizeof args, "annotate-eval --in '%s' --text-field text --label-field party --judge-model '%s' --limit 20 --window 8", corpus, model);
+    char *o1 = NULL, *o2 = NULL, *err = NULL;
+    int rc = pt_test_run(&o1, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --out one.jsonl", dir, args);
+    CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    rc = pt_test_run(&o2, &err, "cd '%s' && " MPIRUN "-np 2 \"$POLITUNE_BIN\" %s --out two.jsonl", dir, args);
+    CHECK_MSG(rc == 0, "two ranks: exit %d: %s", rc, err ? err : "");
+    CHECK_MSG(count(err, "20 judged now") == 1, "stderr: %s", err ? err : "");
+    free(err), err = NULL;
+    char *a = pt_test_read(dir, "one.jsonl"), *b = pt_test_read(dir, "two.jsonl");
+    CHECK_MSG(a && b && count(a, "\n") == 20 && !strcmp(a, b), "outputs differ:\n%s\nvs\n%s", a ? a : "(none)", b ? b : "(none)");
+    CHECK_MSG(o1 && o2 && !strcmp(o1, o2), "stdout differs:\n%s\nvs\n%s", o1 ? o1 : "", o2 ? o2 : "");
+    free(a), free(b), free(o1), free(o2);
+    rc = pt_test_run(NULL, &err, "cd '%s' && " MPIRUN "-np 2 \"$POLITUNE_BIN\" %s --out two.jsonl", dir, args);
+    CHECK_MSG(rc == 0 && err && strstr(err, "0 judged now (20 resumed)"), "resume: exit %d: %s", rc, err ? err : "");
+    free(err);
+}
