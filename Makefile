@@ -42,6 +42,9 @@ LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC += $(sort $(wildcard tests/gpu/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+# NCCL (the toolkit's, in lib/) for GPU ranks: src/dist/dist_nccl.c only
+$(BUILD)/src/dist/dist_nccl.o: override CFLAGS += -DPT_HAVE_NCCL -I$(CUDA_HOME)/include
+override LDLIBS += -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib -lnccl
 endif
 
 # MPI (src/dist/, docs/distributed.md): on when OpenMPI's mpicc is found, MPI=0 turns it off.

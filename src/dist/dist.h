@@ -53,4 +53,12 @@ void pt_dist_fail(int code);
 /* Seconds spent inside collectives so far (the benchmark's communication share). */
 double pt_dist_comm_seconds(void);
 
+/* GPU ranks (dist_nccl.c, `make CUDA=1`): an NCCL communicator over the job's ranks on GPU
+ * `device`, and the in-place sum of a float32 buffer in GPU memory on a CUDA stream (NULL: the
+ * default), waited for. Compiled and linked, never run on a GPU; training does not call it
+ * yet. Without CUDA: PT_ERR_UNSUPPORTED. */
+pt_status pt_dist_nccl_init(int device);
+pt_status pt_dist_nccl_allreduce_sum_f32(float *device_buf, int64_t n, void *stream);
+void pt_dist_nccl_free(void);
+
 #endif
