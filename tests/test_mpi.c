@@ -264,3 +264,49 @@ PT_TEST(test_mpi_annotate_eval_two_ranks_same_output) {
     CHECK_MSG(rc == 0 && err && strstr(err, "0 judged now (20 resumed)"), "resume: exit %d: %s", rc, err ? err : "");
     free(err);
 }
+
+/* The compass in parts for a plain job array (no MPI needed): three parts written by separate
+ * processes and merged give the files of one process, byte for byte; a missing part and a
+ * merge with other settings are refused, naming the file. */
+PT_TEST(test_mpi_compass_parts_merge) {
+    const char *dir = pt_test_tmpdir(), *model = pt_test_shared(STORIES);
+    char args[1024];
+    snprintf(args, sizeof args, "compass --threads 1 --model '%s' --templates t1,t2-fwd --max-new-tokens 24", model);
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --out one", dir, args);
+    CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    for (int i = 0; i < 3; i++) {
+        rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --shard %d/3 --out parts", dir, args, i);
+        CHECK_MSG(rc == 0, "part %d: exit %d: %s", i, rc, err ? err : "");
+        free(err), err = NULL;
+    }
+    char *out = pt_test_read(dir, "parts/compass.json");
+    CHECK_MSG(!out, "a part wrote compass.json");
+    free(out);
+    rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --merge parts --out merged", dir, args);
+    CHECK_MSG(rc == 0, "merge: exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    const char *files[] = {"compass.json", "pc.csv", "prompts.csv", "compass.svg"};
+    for (int i = 0; i < 4; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "one/%s", files[i]);
+        snprintf(b, sizeof b, "merged/%s", files[i]);
+        char *ta = pt_test_read(dir, a), *tb = pt_test_read(dir, b);
+        CHECK_MSG(ta && tb && !strcmp(ta, tb), "%s differs between one process and the merged parts", files[i]);
+        free(ta);
+        free(tb);
+    }
+    /* other templates than the parts were run with */
+    rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" compass --threads 1 --model '%s' --templates t1 --merge parts --out bad", dir, model);
+    CHECK_MSG(rc == 2 && err && strstr(err, "compass-part-0-of-3.json: \"templates\" is \"t1,t2-fwd\""), "exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    /* a part missing */
+    rc = pt_test_run(NULL, &err, "cd '%s' && rm parts/compass-part-1-of-3.json && \"$POLITUNE_BIN\" %s --merge parts --out bad", dir, args);
+    CHECK_MSG(rc != 0 && err && strstr(err, "compass-part-1-of-3.json: part 1 of 3 is missing"), "exit %d: %s", rc, err ? err : "");
+    free(err);
+    struct stat sb;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bad/compass.json", dir);
+    CHECK_MSG(stat(path, &sb) != 0, "a refused merge wrote %s", path);
+}

@@ -57,6 +57,9 @@ pt_status pt_compass_run_local(const pt_model *m, const pt_adapter *a, const pt_
                                const pt_compass_config *cfg, pt_compass_result **out);
 pt_status pt_compass_run_ranks(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
                                const pt_compass_config *cfg, pt_compass_result **out);
+/* Items [lo, hi) of part i of n (0 <= i < n): contiguous blocks that start on a boundary of
+ * the engine's passes over (item, template) jobs. */
+void pt_compass_part_items(int n_items, int n_variants, int batch, int i, int n, int *lo, int *hi);
 /* Generates the open prompts in cfg into r (compass_generate.c). */
 pt_status pt_compass_open_prompts(const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, pt_chat_template chat,
                                   pt_compass_result *r);
