@@ -136,11 +136,14 @@ pt_status pt_dist_allgather_u64(uint64_t mine, uint64_t *all) {
 pt_status pt_dist_agree(pt_status mine) {
     if (!mpi_on || n_ranks == 1) return mine;
 #ifdef PT_HAVE_MPI
-    int first = mine ? my_rank : n_ranks;
+    int first = mine ? my_rank : n_ranks, failed = mine != PT_OK;
     int rc = MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
     if (rc != MPI_SUCCESS) return mine ? mine : mpi_fail(rc, "agreeing on success");
     if (first == n_ranks) return mine;
     err_known = true;
+    /* every rank failed: the same input, the same cause; rank 0 says it once */
+    if (failed == n_ranks) err_quiet = my_rank != 0;
     if (mine) return mine;
     err_quiet = true;
     return pt_error(PT_ERR_ARG, "rank %d failed", first);

@@ -37,7 +37,8 @@ pt_status pt_dist_bcast(void *buf, size_t bytes, int root);
 pt_status pt_dist_allgather_u64(uint64_t mine, uint64_t *all);
 /* Whether every rank succeeded: returns PT_OK where all did; where any failed, the failing
  * rank keeps its own status and message and the others get PT_ERR_ARG with "rank R failed"
- * (R the lowest failing rank), so all leave the same collective path together. */
+ * (R the lowest failing rank), so all leave the same collective path together. The failing
+ * ranks report (pt_dist_reports_error); where all failed, rank 0 alone. */
 pt_status pt_dist_agree(pt_status mine);
 /* Marks the error just made as one every rank reached alike (a check of the
  * configuration or of the files), so that one line is printed, by rank `reporter` (0, or
