@@ -82,7 +82,7 @@ for f in 1 1024 65536 1048576 2637824; do
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 CPU=$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-NCPU=$(nproc)
+NCPU=$(getconf _NPROCESSORS_ONLN) # not nproc: it reads OMP_NUM_THREADS
 OMPI=$(mpirun --version 2>/dev/null | head -1)
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 git diff --quiet HEAD -- src bench 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
@@ -175,10 +175,14 @@ for name, p, c in (("bench (2.64M)", p_bench, c_bench), ("Llama-3-8B", p_8b, c_8
 lines.append("")
 lines.append("The bandwidth term tends to 2B/bw and stops growing with N; the latency term grows as 2(N-1) x 0.2 ms = "
              "0.2 s at 512 ranks, which a flat ring pays in full (a tree or hierarchical all-reduce pays about log2 N "
-             "latencies instead). At 1 Gbit/s Llama-3-8B's 165 MB of LoRA gradients cost ~2.6 s a step, as much as the "
-             "assumed compute: such a cluster wants 10 Gbit/s or overlap of the all-reduce with the backward pass (not "
-             "done). The network-namespace simulation (veth pairs with tc netem) was not run this session: the table is the "
-             "model, checked at N = 2 on shared memory only.\n")
+             f"latencies instead). At 1 Gbit/s Llama-3-8B's {4 * p_8b / 1e6:.0f} MB of LoRA gradients cost "
+             f"{ring(512, 4 * p_8b, 125e6, 0.2e-3):.1f} s a step at 512 ranks, more than the assumed compute: such a cluster "
+             "wants 10 Gbit/s or overlap of the all-reduce with the backward pass (not done). On one machine's two shared "
+             "cores the second rank brings no speed-up: the two ranks compete with each other and with the other work "
+             "for the cores, while the all-reduce itself costs a fraction of a percent of the step. The network-namespace "
+             "simulation (ranks in namespaces joined by veth pairs, tc netem for rate and delay) could not run here: this "
+             "kernel has no netem qdisc (tc: \"Specified qdisc kind is unknown\"; tbf rate limiting exists, delay does "
+             "not). The table is the model, checked at N = 2 on shared memory only.\n")
 section = "\n".join(lines)
 md = open(E["MD"]).read()
 start = md.find("## Data-parallel training (MPI)")
