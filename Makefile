@@ -19,7 +19,7 @@ BUILD    ?= $(if $(filter 1,$(CUDA)),build-cuda,build)
 
 DEB_PACKAGES = build-essential pkg-config clang libopenblas-dev libpcre2-dev libutf8proc-dev \
                libjansson-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev libssl-dev \
-               unzip python3-pip chromium
+               unzip python3-pip chromium openmpi-bin libopenmpi-dev
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard tools/politune/*.c))
@@ -42,7 +42,27 @@ LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC += $(sort $(wildcard tests/gpu/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+# NCCL (the toolkit's, in lib/) for GPU ranks: src/dist/dist_nccl.c only
+$(BUILD)/src/dist/dist_nccl.o: override CFLAGS += -DPT_HAVE_NCCL -I$(CUDA_HOME)/include
+override LDLIBS += -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib -lnccl
 endif
+
+# MPI (src/dist/, docs/distributed.md): on when OpenMPI's mpicc is found, MPI=0 turns it off.
+# Only src/dist/dist.c includes mpi.h; version.c reports the feature. Both depend on a file
+# holding the setting, so switching MPI rebuilds them.
+MPICC    ?= mpicc
+MPI      ?= $(if $(shell command -v $(MPICC) 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DPT_HAVE_MPI $(shell $(MPICC) --showme:compile 2>/dev/null)
+override LDLIBS += $(shell $(MPICC) --showme:link 2>/dev/null)
+endif
+MPI_OBJ  := $(BUILD)/src/dist/dist.o $(BUILD)/src/util/version.o
+$(MPI_OBJ): override CFLAGS += $(MPI_CFLAGS)
+$(MPI_OBJ): $(BUILD)/mpi.flags
+$(BUILD)/mpi.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' > $@
+.PHONY: FORCE
 
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 

@@ -4,7 +4,7 @@
 ifndef PT_BENCH_MK
 PT_BENCH_MK := 1
 
-BENCH_TOOLS := $(BUILD)/bench/make_model $(BUILD)/bench/bench_engine $(BUILD)/bench/bench_train
+BENCH_TOOLS := $(BUILD)/bench/make_model $(BUILD)/bench/bench_engine $(BUILD)/bench/bench_train $(BUILD)/bench/mpi_allreduce
 
 .PHONY: bench-tools
 bench-tools: $(BENCH_TOOLS)

@@ -102,7 +102,7 @@ static void check_dpo(const char *model, bool recompute, size_t logits_bytes, bo
     REQUIRE_OK(pt_tbatch_init(&b, 2 * P, tok));
     for (int i = 0; i < P; i++)
         for (int k = 1; k < 3; k++) pt_tbatch_add(&b, ids[i][0], n[i][0], ids[i][k], n[i][k]);
-    pt_tmodel_shape shape = {2 * P, tok, longest, recompute, logits_bytes, f64};
+    pt_tmodel_shape shape = {2 * P, tok, longest, recompute, logits_bytes, f64, NULL};
     REQUIRE_OK(pt_tmodel_new(&t, f.m, f.a, &f.ps, &shape));
     double *ref = calloc(b.n_loss, sizeof(double)), *pol = calloc(b.n_loss, sizeof(double));
     double *coef = calloc(b.n_loss, sizeof(double));
@@ -163,7 +163,7 @@ static void check_sft(const char *model, bool recompute, bool f64) {
     pt_tmodel *t = NULL;
     REQUIRE_OK(pt_tbatch_init(&b, E, tok));
     for (int i = 0; i < E; i++) pt_tbatch_add(&b, p[i], np[i], r[i], nr[i]);
-    pt_tmodel_shape shape = {E, tok, longest, recompute, 0, f64};
+    pt_tmodel_shape shape = {E, tok, longest, recompute, 0, f64, NULL};
     REQUIRE_OK(pt_tmodel_new(&t, f.m, f.a, &f.ps, &shape));
     double *logp = calloc(b.n_loss, sizeof(double)), loss = 0, d;
     double *coef = calloc(b.n_loss, sizeof(double));

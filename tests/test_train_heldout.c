@@ -105,7 +105,7 @@ static bool direct_metrics(const char *dir, const char *out, double beta, double
         for (int j = 0; j < 2; j++)
             if (e->np + e->nr[j] > max_len) max_len = e->np + e->nr[j];
     }
-    pt_tmodel_shape shape = {2, max_tok, max_len, false, 0, true}; /* float64, as --precision auto picks for stories260K */
+    pt_tmodel_shape shape = {2, max_tok, max_len, false, 0, true, NULL}; /* float64, as --precision auto picks for stories260K */
     if (pt_tmodel_new(&tm, model, a, NULL, &shape) || pt_tbatch_init(&b, 2, max_tok)) goto done;
     double *logp = malloc(sizeof(double) * max_tok);
     for (int k = 0; k < 7; k++) m[k] = 0;

@@ -3,7 +3,7 @@
 modules ranked below it, never sideways or upward. Run by `make test` (test_include_order);
 exits 1 and names each offending line when an edge goes against the order.
 
-    util -> format, assets -> tokenizer -> model -> backend/cpu -> nn -> backend -> engine
+    util -> format, assets, dist -> tokenizer -> model -> backend/cpu -> nn -> backend -> engine
          -> train, eval -> data, serve -> pipeline -> CLI (tools/politune)
 
 backend/cpu holds the CPU kernels the layers (nn/) are written with; backend/ itself (the
@@ -19,7 +19,7 @@ import sys
 
 RANKS = {
     "util": 0,
-    "format": 1, "assets": 1,
+    "format": 1, "assets": 1, "dist": 1,
     "tokenizer": 2,
     "model": 3,
     "backend/cpu": 4,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "eval/compass_impl.h"
 
 pt_compass_config pt_compass_config_default(void) {
@@ -249,8 +250,16 @@ pt_status pt_compass_aggregate(pt_compass_result *r) {
     return st;
 }
 
+/* Under mpirun the ranks share the items (compass_shard.c); every rank calls this alike. */
 pt_status pt_compass_run(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
                          const pt_compass_config *cfg_in, pt_compass_result **out) {
+    pt_compass_config cfg = cfg_in ? *cfg_in : pt_compass_config_default();
+    if (pt_dist_size() > 1 && cfg.mode == PT_COMPASS_LOGPROB) return pt_compass_run_ranks(m, a, q, s, &cfg, out);
+    return pt_compass_run_local(m, a, q, s, &cfg, out);
+}
+
+pt_status pt_compass_run_local(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
+                               const pt_compass_config *cfg_in, pt_compass_result **out) {
     *out = NULL;
     pt_compass_config cfg = cfg_in ? *cfg_in : pt_compass_config_default();
     if (cfg.batch <= 0) cfg.batch = 8;

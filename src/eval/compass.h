@@ -153,6 +153,18 @@ pt_status pt_compass_run(const pt_model *m, const pt_adapter *a, const pt_questi
                          const pt_compass_config *cfg, pt_compass_result **out);
 void pt_compass_result_free(pt_compass_result *r);
 
+/* A run in parts for a plain job array (logprob mode; compass_shard.c): part i of n
+ * (0 <= i < n) puts its block of the items to the model and writes
+ * DIR/compass-part-<i>-of-<n>.json (the first part also runs the open prompts); a merge reads
+ * every part in DIR, checks that each is there once and was made with the settings of cfg, q,
+ * s and the model's path, and returns the result one process computes (byte-identical files
+ * once saved). Under mpirun, pt_compass_run splits the same way by itself. */
+char *pt_compass_part_name(int i, int n); /* malloc'd file name */
+pt_status pt_compass_part_write(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
+                                const pt_compass_config *cfg, int i, int n, const char *dir);
+pt_status pt_compass_part_merge(const pt_model *m, const pt_questionnaire *q, const pt_scoring *s, const pt_compass_config *cfg, const char *dir,
+                                pt_compass_result **out);
+
 /* Allocates an empty result (every cell unanswered) for n variants; used by pt_compass_run
  * and by tests that fill cells by hand. */
 pt_status pt_compass_result_new(const pt_questionnaire *q, const pt_scoring *s, pt_compass_mode mode, int samples,

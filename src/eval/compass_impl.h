@@ -51,6 +51,15 @@ pt_status pt_compass_generate(const pt_model *m, const pt_adapter *a, const pt_c
  * statuses, the counts, the majority answer (ties: the answer seen first) and the answer
  * shares (compass_generate.c). */
 void pt_compass_cell_tally(pt_compass_cell *c, const char *const *labels, int A, const pt_template_variant *v, int K);
+/* pt_compass_run in this process alone (compass.c), and split among the ranks of a job
+ * (compass_shard.c; logprob mode). */
+pt_status pt_compass_run_local(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
+                               const pt_compass_config *cfg, pt_compass_result **out);
+pt_status pt_compass_run_ranks(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
+                               const pt_compass_config *cfg, pt_compass_result **out);
+/* Items [lo, hi) of part i of n (0 <= i < n): contiguous blocks that start on a boundary of
+ * the engine's passes over (item, template) jobs. */
+void pt_compass_part_items(int n_items, int n_variants, int batch, int i, int n, int *lo, int *hi);
 /* Generates the open prompts in cfg into r (compass_generate.c). */
 pt_status pt_compass_open_prompts(const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, pt_chat_template chat,
                                   pt_compass_result *r);

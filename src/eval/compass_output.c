@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dist/dist.h"
 #include "eval/compass_impl.h"
 #include "format/csv.h"
 #include "eval/report.h"
@@ -175,7 +176,8 @@ pt_status pt_compass_track(const pt_model *m, const pt_adapter *a, const char *r
         meta.scoring_path = spath ? spath : s->path;
         meta.iteration = iteration;
         meta.step = step;
-        st = pt_compass_save(run_dir, r, &meta);
+        /* in a job of several ranks (training's --eval-every under mpirun), rank 0 writes */
+        st = pt_dist_agree(pt_dist_rank() == 0 ? pt_compass_save(run_dir, r, &meta) : PT_OK);
     }
     pt_compass_result_free(r);
     pt_scoring_free(own_s);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "eval/compass.h"
 #include "eval/templates.h"
 #include "util/clock.h"
@@ -79,7 +80,10 @@ pt_status pt_train_eval_compass(void *user, const pt_model *m, const pt_adapter 
     const pt_train_eval *e = user;
     if (note_cap) note[0] = 0;
     if (e->every <= 0 || step <= 0 || step % e->every) return PT_OK;
-    if (eval_recorded(e->dir, step)) {
+    /* rank 0's files decide for every rank of a job, which all run the evaluation together */
+    uint8_t recorded = pt_dist_rank() == 0 && eval_recorded(e->dir, step);
+    PT_TRY(pt_dist_bcast(&recorded, 1, 0));
+    if (recorded) {
         snprintf(note, note_cap, "compass: step %ld already evaluated in %s", step, e->dir);
         return PT_OK;
     }

@@ -19,6 +19,9 @@ float pt_lora_dropout_scale(uint64_t seed, int64_t i, float p) {
     float u = (float)(z >> 40) * (1.0f / 16777216.0f);
     return u < p ? 0.0f : 1.0f / (1.0f - p);
 }
+
+/* the counter above is seed + i * phi, so moving the start moves the seed */
+uint64_t pt_lora_dropout_seek(uint64_t seed, int64_t k) { return seed + (uint64_t)k * 0x9e3779b97f4a7c15ull; }
 #endif
 
 /* xd = drop(x) for the call's mask. */

@@ -40,5 +40,8 @@ void PT_RN(pt_linear_backward)(pt_real *dx, pt_real *du, pt_real *xd, pt_real *w
 
 /* The dropout keep-scale of element i of a call: 0 (dropped) or 1 / (1 - p). */
 float pt_lora_dropout_scale(uint64_t seed, int64_t i, float p);
+/* The stream whose element i is element i + k of `seed`'s: a call over rows that continue
+ * another's (a piece of a micro-batch) keeps the whole's mask. */
+uint64_t pt_lora_dropout_seek(uint64_t seed, int64_t k);
 
 #endif

@@ -37,12 +37,19 @@ static void layer_backward(tmodel *t, const pt_tbatch *b, int l, const layer_act
 }
 
 #ifdef PT_F64
-/* Adds the float64 gradients of this pass into the float32 ones and clears them. */
+/* Adds the float64 gradients of this pass into the float32 ones (or the caller's float64
+ * accumulator) and clears them. */
 static void flush_grads(tmodel *t) {
     for (int slot = 0; slot < t->n_slots; slot++) {
         if (!t->dA[slot]) continue;
         const pt_lora_pair *p = pt_tmodel_slot_pair(t, slot);
         const int64_t na = (int64_t)t->r * p->in, nb = (int64_t)t->r * p->out;
+        if (t->shape.grad64) {
+            double *ga = t->shape.grad64 + (t->ps->dA[slot] - t->ps->grad), *gb = t->shape.grad64 + (t->ps->dB[slot] - t->ps->grad);
+            for (int64_t i = 0; i < na; i++) ga[i] += t->dA[slot][i], t->dA[slot][i] = 0;
+            for (int64_t i = 0; i < nb; i++) gb[i] += t->dB[slot][i], t->dB[slot][i] = 0;
+            continue;
+        }
         for (int64_t i = 0; i < na; i++) t->ps->dA[slot][i] += (float)t->dA[slot][i], t->dA[slot][i] = 0;
         for (int64_t i = 0; i < nb; i++) t->ps->dB[slot][i] += (float)t->dB[slot][i], t->dB[slot][i] = 0;
     }

@@ -29,7 +29,7 @@ void pt_tbatch_free(pt_tbatch *b) {
     memset(b, 0, sizeof *b);
 }
 
-void pt_tbatch_clear(pt_tbatch *b) { b->n_seq = b->n_tok = b->n_loss = b->max_len = 0; }
+void pt_tbatch_clear(pt_tbatch *b) { b->n_seq = b->n_tok = b->n_loss = b->max_len = b->drop_row0 = b->drop_loss0 = 0; }
 
 int pt_tbatch_add(pt_tbatch *b, const int32_t *prompt, int np, const int32_t *resp, int nr) {
     const int len = np + nr, s = b->n_seq, t0 = b->n_tok;

@@ -22,6 +22,11 @@ typedef struct {
     int *loss_row;      /* (M) row whose logits predict loss_tgt */
     int32_t *loss_tgt;  /* (M) the response token */
     int *loss_seq;      /* (M) sequence of the row */
+    /* Where this batch starts inside the micro-batch whose dropout stream it uses: a rank
+     * of a data-parallel job packs a piece of a micro-batch, and its dropout masks continue
+     * those of the rows before it (0 and 0 for a whole micro-batch). */
+    int drop_row0;      /* token rows before it */
+    int drop_loss0;     /* loss rows before it */
 } pt_tbatch;
 
 pt_status pt_tbatch_init(pt_tbatch *b, int cap_seq, int cap_tok);

@@ -37,7 +37,12 @@ lora_call PT_RN(pt_tmodel_lora_call)(const tmodel *t, int layer, int target, boo
 #endif
         if (t->xd) {
             c.dropout = t->a->dropout;
-            c.seed = mix(mix(t->drop_seed, (uint64_t)layer * 16 + target), salt);
+            /* the mask is indexed by the element's place in the whole micro-batch (row
+             * offsets: batch.h), so a piece of it drops what the whole would have dropped;
+             * salt is the head chunk's first loss row */
+            const bool head = target == PT_LT_HEAD;
+            const int64_t row0 = head ? (int64_t)t->drop_loss0 + (int64_t)salt : t->drop_row0;
+            c.seed = pt_lora_dropout_seek(mix(mix(t->drop_seed, (uint64_t)layer * 16 + target), 0), row0 * p->in);
         }
     }
     return c;
@@ -215,6 +220,7 @@ pt_status PT_RN(pt_tmodel_impl_forward)(void *handle, const pt_tbatch *b, bool l
     for (int i = 0; i < N; i++)
         if (b->ids[i] < 0 || b->ids[i] >= V) return pt_error(PT_ERR_ARG, "token id %d is outside the vocabulary of %d", b->ids[i], V);
     t->drop_seed = drop_seed;
+    t->drop_row0 = b->drop_row0, t->drop_loss0 = b->drop_loss0;
     t->logits_kept = false;
 #ifdef PT_F64
     if (lora) refresh_lora(t);

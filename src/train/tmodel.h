@@ -34,6 +34,10 @@ typedef struct {
     bool recompute;
     size_t logits_bytes;  /* 0: a default of 1 GiB */
     bool f64;             /* float64 arithmetic */
+    /* float64 only, may be NULL: the backward pass adds its gradient here ((ps->total),
+     * laid out like ps->grad) instead of into the float32 ps->grad, so that the caller rounds
+     * a step's sum once (data parallelism sums it over ranks first) */
+    double *grad64;
 } pt_tmodel_shape;
 
 typedef struct pt_tmodel pt_tmodel;

@@ -47,6 +47,7 @@ typedef struct {
     double *chunk_logp;          /* (chunk) */
     bool logits_kept;            /* the last train forward's probabilities are still in `logits` */
     uint64_t drop_seed;          /* dropout stream of the last train forward */
+    int drop_row0, drop_loss0;   /* its batch's offsets inside that stream (batch.h) */
     /* backward scratch */
     pt_real *dx, *dxn;           /* (N, D) */
     pt_real *dq, *datt;          /* (N, Q) */

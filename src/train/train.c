@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dist/dist.h"
 #include "format/safetensors.h"
 #include "model/adapter.h"
 #include "train/batch.h"
@@ -52,11 +53,21 @@ typedef struct {
     bool ho_on;
     pt_metrics_eval_log elog;
     bool elog_open;
+    /* data parallelism (dist/dist.h): this rank takes a contiguous share of every step's
+     * examples; the gradients and the per-example figures below are summed over ranks */
+    int rank, size;
+    bool root;                /* rank 0: the rank that writes files and reports */
+    double *pe;               /* (batch_size * grad_accum, PE_N) + 1: each example's figures, the step's tokens last */
+    double *grad64;           /* (ps.total) float64: the step's gradient before its one rounding to float32 */
 } trainer;
+
+/* the per-example figures of a step, in pe's rows: summed over ranks (each row comes from one
+ * rank, zeros elsewhere, so the sum is exact), then over examples in order, as one process */
+enum { PE_LOSS, PE_RC, PE_RR, PE_ACC, PE_MARGIN, PE_LC, PE_LR, PE_N };
 
 static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(trainer *t, const char *fmt, ...) {
-    if (!t->hooks || !t->hooks->on_note) return;
+    if (!t->hooks || !t->hooks->on_note || !t->root) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -164,7 +175,11 @@ static int cmp_desc(const void *a, const void *b) {
 /* Buffers for the largest micro-batch the data can form. */
 static pt_status setup_buffers(trainer *t) {
     const pt_train_config *c = t->cfg;
-    const int n = t->data.n, bs = c->batch_size < n ? c->batch_size : n;
+    /* a rank packs at most its share of a step, and never more than a micro-batch */
+    const long global = (long)c->batch_size * c->grad_accum, share = (global + t->size - 1) / t->size;
+    long piece = c->batch_size < share ? c->batch_size : share;
+    if (piece > t->data.n) piece = t->data.n;
+    const int n = t->data.n, bs = (int)piece;
     long *tok = malloc(sizeof(long) * n);
     if (!tok) return pt_error(PT_ERR_OOM, "out of memory");
     int longest = 0;
@@ -183,7 +198,10 @@ static pt_status setup_buffers(trainer *t) {
     if (max_tok > (1L << 30)) return pt_error(PT_ERR_ARG, "a micro-batch of %ld tokens is too large; lower batch_size or max_seq_len", max_tok);
     const bool f64 = t->f64 = c->precision == PT_PRECISION_F64 ||
                               (c->precision == PT_PRECISION_AUTO && pt_model_n_params(t->m) < PT_PRECISION_AUTO_F64_PARAMS);
-    pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0, f64};
+    /* In float64 a step's gradient is summed in float64 (over micro-batches and ranks) and
+     * rounded once, so that N ranks give the digits of one process. */
+    if (f64 && !(t->grad64 = calloc((size_t)t->ps.total, sizeof(double)))) return pt_error(PT_ERR_OOM, "out of memory");
+    pt_tmodel_shape shape = {bs * t->per_ex, (int)max_tok, longest, c->recompute, 0, f64, t->grad64};
     if (t->ho_on) { /* the held-out passes share the model and batch: make room for them too */
         int hs, ht, hl;
         pt_heldout_shape(&t->ho, &hs, &ht, &hl);
@@ -203,7 +221,9 @@ static pt_status setup_buffers(trainer *t) {
     t->perm = malloc(sizeof(int) * n);
     t->mb_start = malloc(sizeof(long) * c->grad_accum);
     t->mb_count = malloc(sizeof(long) * c->grad_accum);
-    if (!t->logp_pol || !t->logp_ref || !t->coef || !t->seq_pol || !t->seq_ref || !t->seq_coef || !t->perm || !t->mb_start || !t->mb_count)
+    t->pe = malloc(sizeof(double) * (size_t)(global * PE_N + 1));
+    if (!t->logp_pol || !t->logp_ref || !t->coef || !t->seq_pol || !t->seq_ref || !t->seq_coef || !t->perm || !t->mb_start || !t->mb_count ||
+        !t->pe)
         return pt_error(PT_ERR_OOM, "out of memory");
     note(t, "model: %lld trainable LoRA parameters (rank %d, alpha %g, dropout %g); %.1f MiB of %s activations for micro-batches of up to %ld tokens%s",
          (long long)t->ps.total, t->a->r, t->a->alpha, t->a->dropout, pt_tmodel_bytes(t->tm) / 1048576.0, f64 ? "float64" : "float32",
@@ -234,22 +254,34 @@ static pt_status precompute_ref(trainer *t) {
     const uint64_t key = mix(mix(pt_model_fingerprint(t->m), pt_dataset_hash(&t->data)), t->f64 ? 64 : 32);
     char *path = pt_refcache_path(c->ref_cache ? c->ref_cache : c->out, key);
     if (!path) return pt_error(PT_ERR_OOM, "out of memory");
+    /* rank 0 reads the cache and tells the others; computed, the blocks go round the ranks
+     * and a sum (one rank's values, zeros elsewhere) gathers them */
     bool found = false;
-    pt_status st = pt_refcache_load(path, key, 2L * n, t->ref_all, &found);
-    if (!st && found) note(t, "reference log-probs: read from %s", path);
-    if (!st && !found) {
+    pt_status st = t->root ? pt_refcache_load(path, key, 2L * n, t->ref_all, &found) : PT_OK;
+    st = pt_dist_agree(st);
+    uint8_t flag = found;
+    if (!st) st = pt_dist_bcast(&flag, 1, 0);
+    if (!st && flag) {
+        st = pt_dist_bcast(t->ref_all, sizeof(double) * 2 * (size_t)n, 0);
+        if (!st) note(t, "reference log-probs: read from %s", path);
+    } else if (!st) {
         double t0 = pt_now_s();
         for (int i = 0; i < n; i++) t->perm[i] = i;
+        memset(t->ref_all, 0, sizeof(double) * 2 * (size_t)n);
         const int bs = t->b.cap_seq / 2;
-        for (long s = 0; s < n && !st; s += bs) {
+        for (long s = 0, block = 0; s < n && !st; s += bs, block++) {
+            if (block % t->size != t->rank) continue;
             long cnt = n - s < bs ? n - s : bs;
             pack(t, s, cnt);
             st = pt_tmodel_forward(t->tm, &t->b, false, false, 0, t->logp_ref);
             seq_sums(&t->b, t->logp_ref, t->seq_ref);
             for (long k = 0; k < 2 * cnt; k++) t->ref_all[2 * s + k] = t->seq_ref[k];
         }
-        if (!st) st = pt_refcache_save(path, key, 2L * n, t->ref_all);
-        if (!st) note(t, "reference log-probs: %d pairs computed in %.1f s, cached in %s", n, pt_now_s() - t0, path);
+        st = pt_dist_agree(st);
+        if (!st) st = pt_dist_allreduce_sum_f64(t->ref_all, 2L * n);
+        if (!st && t->root) st = pt_refcache_save(path, key, 2L * n, t->ref_all);
+        if (!st) note(t, "reference log-probs: %d pairs computed in %.1f s%s, cached in %s", n, pt_now_s() - t0,
+                      t->size > 1 ? " over the ranks" : "", path);
     }
     free(path);
     return st;
@@ -262,11 +294,19 @@ typedef struct {
     long pairs, tokens;
 } step_sums;
 
-static pt_status micro_batch(trainer *t, long start, long count, long step_examples, long step_resp_tokens, uint64_t seed,
-                             step_sums *ss) {
+/* Examples perm[start .. start + count - 1], a piece of the micro-batch that begins at
+ * mb_start (its dropout stream is `seed`): the passes and the backward, each example's
+ * figures into pe rows from start - step_start. */
+static pt_status micro_batch(trainer *t, long mb_start, long start, long count, long step_start, long step_examples,
+                             long step_resp_tokens, uint64_t seed) {
     const pt_train_config *c = t->cfg;
     pt_tbatch *b = &t->b;
     pack(t, start, count);
+    for (long k = mb_start; k < start; k++) {
+        const pt_example *e = &t->data.ex[t->perm[k]];
+        for (int j = 0; j < t->per_ex; j++) b->drop_row0 += e->np + e->nr[j], b->drop_loss0 += e->nr[j];
+    }
+    double *pe = t->pe + (start - step_start) * PE_N;
     if (t->dpo) {
         if (t->ref_all)
             for (long k = 0; k < count; k++) {
@@ -281,7 +321,7 @@ static pt_status micro_batch(trainer *t, long start, long count, long step_examp
     }
     PT_TRY(pt_tmodel_forward(t->tm, b, true, true, seed, t->logp_pol));
     seq_sums(b, t->logp_pol, t->seq_pol);
-    ss->tokens += b->n_tok;
+    t->pe[step_examples * PE_N] += b->n_tok;
     if (t->dpo) {
         const bool ipo = c->loss_type == PT_DPO_IPO;
         for (long k = 0; k < count; k++) {
@@ -294,14 +334,13 @@ static pt_status micro_batch(trainer *t, long start, long count, long step_examp
             t->seq_coef[2 * k] = d_pc / nc / (double)step_examples;
             t->seq_coef[2 * k + 1] = d_pr / nr / (double)step_examples;
             const double wc = c->beta * (pc - rc), wr = c->beta * (pr - rr);
-            ss->loss += l;
-            ss->rc += wc, ss->rr += wr, ss->acc += wc > wr, ss->margin += wc - wr, ss->lc += pc, ss->lr_ += pr;
-            ss->pairs++;
+            double *row = pe + k * PE_N;
+            row[PE_LOSS] = l, row[PE_RC] = wc, row[PE_RR] = wr, row[PE_ACC] = wc > wr, row[PE_MARGIN] = wc - wr, row[PE_LC] = pc, row[PE_LR] = pr;
         }
     } else {
         for (long k = 0; k < count; k++) {
             double d;
-            ss->loss += pt_sft_loss(t->seq_pol[k], step_resp_tokens, &d);
+            pe[k * PE_N + PE_LOSS] = pt_sft_loss(t->seq_pol[k], step_resp_tokens, &d);
             t->seq_coef[k] = d;
         }
     }
@@ -348,17 +387,40 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
         n_mb++;
     }
     const long examples = cur - t->st.cursor;
-    step_sums ss = {0};
-    for (int i = 0; i < n_mb; i++)
-        PT_TRY(micro_batch(t, t->mb_start[i], t->mb_count[i], examples, resp_tokens, mix(mix(c->seed, (uint64_t)t->st.step), (uint64_t)i), &ss));
+    /* this rank's share: a contiguous run of the step's examples, cut where it crosses
+     * micro-batches so that every piece keeps its micro-batch's dropout stream */
+    const long lo = t->st.cursor + examples * t->rank / t->size, hi = t->st.cursor + examples * (t->rank + 1) / t->size;
+    memset(t->pe, 0, sizeof(double) * (size_t)(examples * PE_N + 1));
+    pt_status st = PT_OK;
+    for (int i = 0; i < n_mb && !st; i++) {
+        const long s = t->mb_start[i] > lo ? t->mb_start[i] : lo, e = t->mb_start[i] + t->mb_count[i] < hi ? t->mb_start[i] + t->mb_count[i] : hi;
+        if (s < e)
+            st = micro_batch(t, t->mb_start[i], s, e - s, t->st.cursor, examples, resp_tokens, mix(mix(c->seed, (uint64_t)t->st.step), (uint64_t)i));
+    }
+    PT_TRY(pt_dist_agree(st));
+    PT_TRY(pt_dist_allreduce_sum_f64(t->pe, examples * PE_N + 1));
+    if (t->grad64) {
+        PT_TRY(pt_dist_allreduce_sum_f64(t->grad64, t->ps.total));
+        for (int64_t i = 0; i < t->ps.total; i++) t->ps.grad[i] = (float)t->grad64[i], t->grad64[i] = 0;
+    } else {
+        PT_TRY(pt_dist_allreduce_sum_f32(t->ps.grad, t->ps.total));
+    }
+    step_sums ss = {.tokens = (long)t->pe[examples * PE_N], .pairs = t->dpo ? examples : 0};
+    for (long k = 0; k < examples; k++) {
+        const double *row = t->pe + k * PE_N;
+        ss.loss += row[PE_LOSS];
+        if (!t->dpo) continue;
+        ss.rc += row[PE_RC], ss.rr += row[PE_RR], ss.acc += row[PE_ACC], ss.margin += row[PE_MARGIN], ss.lc += row[PE_LC], ss.lr_ += row[PE_LR];
+    }
 
     const long step = t->st.step; /* 0-based index of this step */
     double loss = t->dpo ? ss.loss / (double)examples : ss.loss;
     double norm = pt_lora_params_grad_norm(&t->ps);
     if (!isfinite(loss) || !isfinite(norm))
-        return pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
-                        step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite");
-    if (c->grad_dump && step == 0) PT_TRY(dump_grads(&t->ps, c->grad_dump));
+        return pt_dist_shared(pt_error(PT_ERR_NUMERIC, "step %ld: the %s is %s; stopping without applying this step (the last checkpoint is intact)",
+                        step + 1, isfinite(loss) ? "gradient norm" : "loss", isnan(isfinite(loss) ? norm : loss) ? "NaN" : "infinite"),
+                              0);
+    if (c->grad_dump && step == 0 && t->root) PT_TRY(dump_grads(&t->ps, c->grad_dump));
     if (c->max_grad_norm > 0) { /* torch.nn.utils.clip_grad_norm_ */
         double k = c->max_grad_norm / (norm + 1e-6);
         if (k < 1.0) {
@@ -372,8 +434,10 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
         pt_adamw_step(&c->adam, lr, step + 1, t->ps.p[i], t->ps.g[i], t->ps.m + off, t->ps.v + off, t->ps.numel[i]);
     for (int i = 0; i < t->ps.n; i++)
         if (!all_finite(t->ps.p[i], t->ps.numel[i]))
-            return pt_error(PT_ERR_NUMERIC, "step %ld: the LoRA parameters became non-finite (learning rate too high?); stopping (the last checkpoint is intact)",
-                            step + 1);
+            return pt_dist_shared(pt_error(PT_ERR_NUMERIC,
+                                           "step %ld: the LoRA parameters became non-finite (learning rate too high?); stopping (the last checkpoint is intact)",
+                                           step + 1),
+                                  0);
     pt_lora_params_zero_grad(&t->ps);
     t->st.step++;
     t->st.cursor = cur;
@@ -390,6 +454,7 @@ static pt_status optimiser_step(trainer *t, double t_start_run, double elapsed_b
         mt.rewards_margins = ss.margin / p, mt.logps_chosen = ss.lc / p, mt.logps_rejected = ss.lr_ / p;
     }
     t->res->last = mt;
+    if (!t->root) return PT_OK;
     PT_TRY(pt_metrics_write(&t->log, &mt));
     if (t->hooks && t->hooks->on_step) t->hooks->on_step(t->hooks->user, &mt);
     return PT_OK;
@@ -407,11 +472,12 @@ static void trainer_free(trainer *t) {
     pt_adapter_free(t->a);
     pt_dataset_free(&t->data);
     free(t->perm), free(t->ref_all), free(t->logp_pol), free(t->logp_ref), free(t->coef);
-    free(t->seq_pol), free(t->seq_ref), free(t->seq_coef), free(t->mb_start), free(t->mb_count);
+    free(t->seq_pol), free(t->seq_ref), free(t->seq_coef), free(t->mb_start), free(t->mb_count), free(t->pe), free(t->grad64);
     free(t->ckpt);
 }
 
 static pt_status save_checkpoint(trainer *t) {
+    if (!t->root) return PT_OK;
     PT_TRY(pt_checkpoint_save(t->cfg->out, t->a, &t->ps, &t->st, t->cfg, t->cfg->keep_checkpoints, t->res->checkpoint,
                               sizeof t->res->checkpoint));
     return PT_OK;
@@ -438,6 +504,7 @@ static pt_status maybe_evaluate(trainer *t) {
 static pt_status heldout_evaluate(trainer *t) {
     const pt_train_config *c = t->cfg;
     const long step = t->st.step;
+    if (!t->root) return PT_OK; /* the others go on to the next step's sums and wait there */
     if (!t->ho_on || !(step == 0 || step == t->total || (c->eval_every > 0 && step % c->eval_every == 0))) return PT_OK;
     if (pt_metrics_eval_has(&t->elog, step)) {
         note(t, "eval: step %ld already in %s/eval_metrics.jsonl", step, c->out);
@@ -454,24 +521,60 @@ static pt_status heldout_evaluate(trainer *t) {
     return PT_OK;
 }
 
+/* The ranks of a data-parallel job must train on the same model and data, and the global
+ * batch must divide among them. Every rank reaches the same verdict: one line, from rank 0. */
+static pt_status check_ranks(trainer *t) {
+    const pt_train_config *c = t->cfg;
+    if (t->size == 1) return PT_OK;
+    const long global = (long)c->batch_size * c->grad_accum;
+    if (global % t->size) {
+        const long bs = (c->batch_size + t->size - 1) / t->size * t->size;
+        return pt_dist_shared(pt_error(PT_ERR_ARG,
+                                       "the global batch (batch_size %d x grad_accum %d = %ld examples) does not divide among %d ranks: "
+                                       "make it a multiple of %d (e.g. --batch-size %ld) or run a number of ranks that divides %ld",
+                                       c->batch_size, c->grad_accum, global, t->size, t->size, bs, global),
+                              0);
+    }
+    uint64_t *all = malloc(sizeof(uint64_t) * 2 * (size_t)t->size);
+    if (!all) return pt_error(PT_ERR_OOM, "out of memory");
+    const char *what[2] = {"model", "data"};
+    const char *file[2] = {c->model ? c->model : "(the model)", c->data};
+    pt_status st = pt_dist_allgather_u64(pt_model_fingerprint(t->m), all);
+    if (!st) st = pt_dist_allgather_u64(pt_dataset_hash(&t->data), all + t->size);
+    /* the disagreeing rank says it, naming its own file */
+    for (int k = 0; k < 2 && !st; k++)
+        for (int r = 1; r < t->size && !st; r++)
+            if (all[k * t->size + r] != all[k * t->size])
+                st = pt_dist_shared(pt_error(PT_ERR_ARG, "%s file %s differs from rank 0's (hash %016llx, rank 0 %016llx): every rank must read the same %s",
+                                             what[k], file[k], (unsigned long long)all[k * t->size + r], (unsigned long long)all[k * t->size], what[k]),
+                                    r);
+    free(all);
+    if (!st) note(t, "data parallel: %d ranks, %ld examples per step (up to %ld per rank)", t->size, global, global / t->size);
+    return st;
+}
+
 static pt_status run(trainer *t) {
     const pt_train_config *c = t->cfg;
     if (!c->data) return pt_error(PT_ERR_ARG, "no training data (data)");
     if (!c->out) return pt_error(PT_ERR_ARG, "no output directory (out)");
-    PT_TRY(load_data(t));
-    PT_TRY(pt_mkdir_p(c->out));
+    /* a rank that cannot read its files says so; the others stop with it */
+    PT_TRY(pt_dist_agree(load_data(t)));
+    PT_TRY(check_ranks(t));
+    if (t->root) PT_TRY(pt_mkdir_p(c->out));
     const uint64_t data_hash = pt_dataset_hash(&t->data);
-    if (c->resume) {
-        PT_TRY(pt_checkpoint_find(c->resume, &t->ckpt));
-        PT_TRY(pt_checkpoint_load_state(t->ckpt, c, &t->st));
-        if (t->st.data_hash != data_hash)
-            return pt_error(PT_ERR_ARG, "cannot resume from %s: the training data differ from the data it was made with", t->ckpt);
-        if (t->st.cursor > t->data.n) return pt_error(PT_ERR_FORMAT, "%s: data position beyond the data", t->ckpt);
-        PT_TRY(setup_adapter(t, t->ckpt));
+    pt_status st = PT_OK;
+    if (c->resume) { /* every rank reads the checkpoint: a file system they share */
+        st = pt_checkpoint_find(c->resume, &t->ckpt);
+        if (!st) st = pt_checkpoint_load_state(t->ckpt, c, &t->st);
+        if (!st && t->st.data_hash != data_hash)
+            st = pt_error(PT_ERR_ARG, "cannot resume from %s: the training data differ from the data it was made with", t->ckpt);
+        if (!st && t->st.cursor > t->data.n) st = pt_error(PT_ERR_FORMAT, "%s: data position beyond the data", t->ckpt);
+        if (!st) st = setup_adapter(t, t->ckpt);
     } else {
-        PT_TRY(setup_adapter(t, NULL));
+        st = setup_adapter(t, NULL);
     }
-    PT_TRY(setup_buffers(t));
+    if (!st) st = setup_buffers(t);
+    PT_TRY(pt_dist_agree(st));
     if (t->dpo && c->precompute_ref) PT_TRY(precompute_ref(t)); /* before the shuffle: it borrows perm */
     const int n = t->data.n;
     const long mb_per_epoch = (n + c->batch_size - 1) / c->batch_size;
@@ -491,9 +594,11 @@ static pt_status run(trainer *t) {
     }
     t->st.data_hash = data_hash;
     t->res->start_step = t->res->end_step = t->st.step;
-    PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
-    t->log_open = true;
-    if (t->ho_on) {
+    if (t->root) {
+        PT_TRY(pt_metrics_open(&t->log, c->out, t->dpo, c->resume ? t->st.step : -1));
+        t->log_open = true;
+    }
+    if (t->ho_on && t->root) {
         PT_TRY(pt_metrics_eval_open(&t->elog, c->out, c->resume != NULL));
         t->elog_open = true;
         PT_TRY(heldout_evaluate(t));
@@ -512,14 +617,20 @@ static pt_status run(trainer *t) {
         PT_TRY(maybe_evaluate(t));
     }
     if (saved != t->st.step) PT_TRY(save_checkpoint(t));
-    return pt_adapter_save(t->a, c->out);
+    if (t->size > 1) /* the communication share (bench/mpi.sh reads it); waits for slower ranks included */
+        note(t, "data parallel: %.3f s of %.3f s in collectives on rank 0 (%.1f%%)", pt_dist_comm_seconds(), pt_now_s() - t_start,
+             100.0 * pt_dist_comm_seconds() / (pt_now_s() - t_start > 1e-9 ? pt_now_s() - t_start : 1e-9));
+    /* the others finish when rank 0 has written the adapter, and learn if it could not */
+    return pt_dist_agree(t->root ? pt_adapter_save(t->a, c->out) : PT_OK);
 }
 
 pt_status pt_train_run(const pt_train_config *cfg, const pt_model *m, const pt_train_hooks *hooks, pt_train_result *res) {
     pt_train_result dummy;
     if (!res) res = &dummy;
     memset(res, 0, sizeof *res);
-    trainer t = {.cfg = cfg, .m = m, .hooks = hooks, .res = res, .dpo = cfg->method == PT_TRAIN_DPO};
+    trainer t = {.cfg = cfg, .m = m, .hooks = hooks, .res = res, .dpo = cfg->method == PT_TRAIN_DPO, .rank = pt_dist_rank(),
+                 .size = pt_dist_size()};
+    t.root = t.rank == 0;
     t.per_ex = t.dpo ? 2 : 1;
     pt_status st = run(&t);
     trainer_free(&t);

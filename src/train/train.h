@@ -14,7 +14,12 @@
  * Determinism: dropout masks are a function of (seed, step, micro-batch, layer, target) and
  * the shuffle order of (seed, epoch), so a resumed run repeats the uninterrupted one bit for
  * bit at the same thread count. A non-finite loss, gradient or parameter stops the run
- * before anything is written for that step (PT_ERR_NUMERIC); earlier checkpoints stay. */
+ * before anything is written for that step (PT_ERR_NUMERIC); earlier checkpoints stay.
+ *
+ * Under an MPI launcher (dist/dist.h) every rank calls pt_train_run alike and takes a
+ * contiguous share of each step's examples; gradients and per-example figures are summed
+ * over the ranks, so a step is the single-process step (float64: bit for bit), and rank 0
+ * alone writes files and calls the hooks' on_step / on_note (docs/distributed.md). */
 #ifndef PT_TRAIN_TRAIN_H
 #define PT_TRAIN_TRAIN_H
 

@@ -9,9 +9,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
+
 int cli_fail(const char *cmd, pt_status st) {
-    fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg()[0] ? pt_errmsg() : pt_status_name(st));
-    return st == PT_ERR_ARG ? 2 : 1;
+    const int code = st == PT_ERR_ARG ? 2 : 1;
+    /* in a job of several ranks: the rank that failed says so (rank 0 for what all found);
+     * if the others may be waiting for it, the job ends here */
+    if (pt_dist_reports_error()) {
+        if (pt_dist_rank() > 0) fprintf(stderr, "politune %s: rank %d: %s\n", cmd, pt_dist_rank(), pt_errmsg()[0] ? pt_errmsg() : pt_status_name(st));
+        else fprintf(stderr, "politune %s: %s\n", cmd, pt_errmsg()[0] ? pt_errmsg() : pt_status_name(st));
+    }
+    pt_dist_fail(code);
+    return code;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {

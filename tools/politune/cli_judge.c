@@ -1,5 +1,6 @@
 /* Judge flags, progress bar and summary for the data-pipeline commands (see cli_judge.h). */
 #include "cli_judge.h"
+#include "dist/dist.h"
 #include "util/clock.h"
 
 #include <stdlib.h>
@@ -195,6 +196,9 @@ int cli_stage_option(cli_stage_opts *s, const char *cmd, int opt, const char *ar
 
 int cli_stage_open(cli_stage *st, const char *cmd, cli_stage_opts *so, cli_judge *jo, bool answers, bool judge) {
     memset(st, 0, sizeof *st);
+    /* under mpirun/srun the ranks share every window of records; rank 0 writes and reports */
+    pt_status de = pt_dist_init();
+    if (de) return cli_fail(cmd, de);
     /* enough records per round to keep every request slot busy */
     if (!so->io.window) so->io.window = 2 * jo->o.concurrency > 16 ? 2 * jo->o.concurrency : 16;
     pt_status e = pt_prompts_load(&st->prompts, so->prompts_dir);
@@ -212,6 +216,7 @@ int cli_stage_open(cli_stage *st, const char *cmd, cli_stage_opts *so, cli_judge
         return rc;
     }
     cli_stage_ui_init(&st->ui, &st->hooks, cmd, so->quiet);
+    st->ui.finished = pt_dist_rank() > 0; /* the others' counts are partial: no summary line */
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli_judge.h"
+#include "dist/dist.h"
 #include "commands.h"
 #include "util/file.h"
 
@@ -89,7 +90,7 @@ int cmd_annotate_eval(int argc, char **argv) {
     pt_agreement a;
     pt_status s = pt_annotate_run(&st.rs, jo.judge, &o, &so.io, &st.hooks, &st.sum, &a);
     cli_stage_ui_finish(&st.ui, &st.sum);
-    if (!s) {
+    if (!s && pt_dist_rank() == 0) { /* under mpirun every rank has the figures; rank 0 reports */
         json_t *m = pt_agreement_json(&a);
         char *js = json_dumps(m, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         json_decref(m);

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "dist/dist.h"
 #include "eval/compass.h"
 #include "eval/stats.h"
 #include "util/clock.h"
@@ -17,7 +18,8 @@ static const char *usage =
     "reads its answers and scores them. Writes DIR/compass.json (everything), DIR/pc.csv (iteration,\n"
     "step, one answer per item), DIR/prompts.csv (open-ended replies) and DIR/compass.svg; results of\n"
     "later runs into the same DIR are appended (the chart then shows one point per model/adapter and\n"
-    "trajectories). Prints a one-line JSON summary.\n\n"
+    "trajectories). Prints a one-line JSON summary. Under mpirun (logprob mode) the ranks split the\n"
+    "items and rank 0 writes the same files (docs/distributed.md).\n\n"
     "options:\n" CLI_MODEL_HELP
     "  --mode MODE           logprob (default): probabilities of the answer labels after the prompt,\n"
     "                        deterministic, one prefill per item and template; generate: the model\n"
@@ -49,6 +51,10 @@ static const char *usage =
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
     "  --resamples N         bootstrap resamples for the 95% interval of the position (default 2000)\n"
     "                        (--seed also seeds the bootstrap: the same seed gives the same interval)\n"
+    "  --shard I/N           run part I of N (0 <= I < N; logprob mode) for a job array: writes only\n"
+    "                        DIR/compass-part-I-of-N.json; --merge then makes the result\n"
+    "  --merge DIR           instead of running: read the N parts in DIR (same options as the parts)\n"
+    "                        and write what one process writes into --out\n"
     "  --verbose             progress and timing on stderr\n\n"
     "example:\n"
     "  politune compass --model stories260K.gguf --out runs/base\n"
@@ -60,6 +66,8 @@ typedef struct {
     cli_gen_opts go;
     pt_compass_config cfg;
     const char *out, *label, *qpath, *spath, *open_file, *system;
+    const char *merge;  /* --merge DIR, or NULL */
+    int shard_i, shard_n; /* --shard I/N; shard_n 0: the whole run */
     bool open, verbose;
     long iteration, step;
     int resamples;
@@ -69,7 +77,7 @@ typedef struct {
 /* The command's own options; a new one needs a row here and a case in compass_option. */
 enum { OPT_MODE = 1000, OPT_SAMPLES, OPT_TEMPLATES, OPT_QUESTIONNAIRE, OPT_SCORING, OPT_OUT, OPT_LABEL, OPT_ITERATION, OPT_STEP,
        OPT_SYSTEM, OPT_OPEN_PROMPTS, OPT_NO_OPEN_PROMPTS, OPT_BATCH, OPT_VERBOSE, OPT_NO_PREFIX_SHARING, OPT_RESAMPLES,
-       OPT_OPTION_SCORING, OPT_COMPARE_SCORINGS, OPT_HELP };
+       OPT_OPTION_SCORING, OPT_COMPARE_SCORINGS, OPT_SHARD, OPT_MERGE, OPT_HELP };
 
 static const struct option compass_opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPTS,
                                              {"mode", required_argument, 0, OPT_MODE},
@@ -90,6 +98,8 @@ static const struct option compass_opts[] = {CLI_MODEL_LONGOPTS, CLI_GEN_LONGOPT
                                              {"resamples", required_argument, 0, OPT_RESAMPLES},
                                              {"option-scoring", required_argument, 0, OPT_OPTION_SCORING},
                                              {"compare-scorings", no_argument, 0, OPT_COMPARE_SCORINGS},
+                                             {"shard", required_argument, 0, OPT_SHARD},
+                                             {"merge", required_argument, 0, OPT_MERGE},
                                              {"help", no_argument, 0, OPT_HELP},
                                              {0, 0, 0, 0}};
 
@@ -133,6 +143,17 @@ static int compass_option(compass_args *a, const char *cmd, int opt, const char 
             return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);
         return 0;
     case OPT_COMPARE_SCORINGS: a->cfg.compare_scorings = true; return 0;
+    case OPT_SHARD: {
+        char *slash = strchr(arg, '/');
+        long n = 0;
+        if (slash) *slash = 0;
+        const bool ok = slash && cli_parse_int(arg, 0, 1 << 20, &v) && cli_parse_int(slash + 1, 1, 1 << 20, &n) && v < n;
+        if (slash) *slash = '/';
+        if (!ok) return cli_usage_error(cmd, "--shard wants I/N with 0 <= I < N, got '%s'", arg);
+        a->shard_i = (int)v, a->shard_n = (int)n;
+        return 0;
+    }
+    case OPT_MERGE: a->merge = arg; return 0;
     case OPT_HELP: fputs(usage, stdout); return -1;
     default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", as_given);
     }
@@ -162,6 +183,9 @@ static int compass_parse(compass_args *a, const char *cmd, int argc, char **argv
     if (!a->mo.model) return cli_usage_error(cmd, "--model PATH is required");
     if (!a->out) return cli_usage_error(cmd, "--out DIR is required");
     if ((a->qpath != NULL) != (a->spath != NULL)) return cli_usage_error(cmd, "--questionnaire and --scoring go together");
+    if (a->shard_n && a->merge) return cli_usage_error(cmd, "--shard runs a part and --merge combines them: one or the other");
+    if ((a->shard_n || a->merge) && a->cfg.mode != PT_COMPASS_LOGPROB)
+        return cli_usage_error(cmd, "--shard and --merge split logprob mode only (generate mode runs as one process)");
     /* one seed for the whole evaluation: the sampling's (--seed) also seeds the bootstrap */
     a->seed = a->go.p.sampling.seed;
     return 0;
@@ -202,10 +226,13 @@ int cmd_compass(int argc, char **argv) {
     compass_args a;
     int rc = compass_parse(&a, cmd, argc, argv);
     if (rc) return rc < 0 ? 0 : rc;
+    /* under mpirun/srun the ranks share the items (logprob mode); rank 0 writes */
+    pt_status st = pt_dist_init();
+    if (st) return cli_fail(cmd, st);
     pt_compass_config *cfg = &a.cfg;
     pt_template_variant *vars = NULL;
     int nv = 0;
-    pt_status st = pt_templates_select(cfg->templates, &vars, &nv);
+    st = pt_templates_select(cfg->templates, &vars, &nv);
     free(vars);
     if (st) return cli_fail(cmd, st);
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg->chat))) return cli_fail(cmd, st);
@@ -260,16 +287,29 @@ int cmd_compass(int argc, char **argv) {
         cfg->n_ctx = a.mo.ctx;
         cfg->system = a.system;
         t0 = pt_now_s();
-        st = pt_compass_run(m, NULL, q, s, cfg, &res);
+        if (a.shard_n && pt_dist_size() > 1)
+            st = pt_error(PT_ERR_ARG, "--shard is for separate processes; under mpirun the ranks split the items by themselves");
+        else if (a.shard_n) st = pt_compass_part_write(m, NULL, q, s, cfg, a.shard_i, a.shard_n, a.out);
+        else if (a.merge) st = pt_compass_part_merge(m, q, s, cfg, a.merge, &res);
+        else st = pt_compass_run(m, NULL, q, s, cfg, &res);
     }
     double t_run = pt_now_s() - t0;
-    if (!st) {
+    if (!st && a.shard_n) { /* a part: its file, no result yet */
+        char *name = pt_compass_part_name(a.shard_i, a.shard_n);
+        printf("{\"out\":");
+        cli_json_string(stdout, a.out);
+        printf(",\"part\":%d,\"of\":%d,\"file\":", a.shard_i, a.shard_n);
+        cli_json_string(stdout, name ? name : "");
+        printf(",\"seconds\":%.2f}\n", t_run);
+        free(name);
+    }
+    if (!st && !a.shard_n) {
         pt_compass_meta meta = {a.label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
-        st = pt_compass_save(a.out, res, &meta);
+        st = pt_dist_agree(pt_dist_rank() == 0 ? pt_compass_save(a.out, res, &meta) : PT_OK);
     }
     if (st) {
         if (!rc) rc = cli_fail(cmd, st);
-    } else {
+    } else if (pt_dist_rank() == 0 && !a.shard_n) {
         if (a.verbose)
             fprintf(stderr, "[compass: %s mode, %d items x %d templates, chat template %s; load %.2f s, run %.2f s; %ld prefills (%ld tokens), "
                             "%ld option tokens in %ld passes, %ld generated tokens]\n",

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "cli_judge.h"
+#include "dist/dist.h"
 #include "commands.h"
 
 static const char *usage_text =
@@ -70,9 +71,11 @@ int cmd_judge_answers(int argc, char **argv) {
     cli_stage_ui_finish(&st.ui, &st.sum);
     json_t *summary = NULL;
     const char *judge = pt_judge_describe(jo.judge);
-    if (!s) s = pt_answers_summary(&st.rs, so.io.out, judge, &summary);
-    if (!s && st.compass && update) s = pt_answers_update_compass(st.compass, summary, judge);
-    if (!s) {
+    /* under mpirun rank 0 alone summarises and updates compass.json */
+    const bool root = pt_dist_rank() == 0;
+    if (!s && root) s = pt_answers_summary(&st.rs, so.io.out, judge, &summary);
+    if (!s && root && st.compass && update) s = pt_answers_update_compass(st.compass, summary, judge);
+    if (!s && root) {
         char *js = json_dumps(summary, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         if (js) printf("%s\n", js);
         free(js);

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "dist/dist.h"
 #include "eval/train_eval.h"
 #include "train/config.h"
 #include "train/train.h"
@@ -23,7 +24,9 @@ static const char *usage_head =
     "compass.json, pc.csv, prompts.csv, compass.svg. With --eval-data FILE (DPO) held-out pairs are\n"
     "evaluated at step 0, every --eval-every steps and at the end: OUT/eval_metrics.jsonl / .csv with\n"
     "TRL's eval_loss, eval_rewards/accuracies, eval_rewards/margins, ... Booleans: --flag / --no-flag /\n"
-    "--flag=false.\n\n"
+    "--flag=false. Under mpirun (`mpirun -np N politune train ...`) the ranks train data-parallel: the\n"
+    "same global batch (batch_size x grad_accum, which N must divide) and steps, gradients summed\n"
+    "over the ranks, rank 0 writing (docs/distributed.md).\n\n"
     "options (flags use dashes; recipes and key=value use underscores or dashes):\n"
     "  --recipe FILE.yaml       read keys from a YAML mapping first\n"
     "  --device DEV             cpu, cuda or auto (default auto: cuda where this build has CUDA, a GPU is\n"
@@ -159,6 +162,9 @@ int cmd_train(int argc, char **argv) {
     if (!rc && !c.data) rc = cli_usage_error(cmd, "--data FILE is required");
     if (!rc && !c.out) rc = cli_usage_error(cmd, "--out DIR is required");
     if (rc) { pt_train_config_free(&c); return rc; }
+    /* under mpirun/srun: one rank of a data-parallel job (docs/distributed.md) */
+    pt_status st = pt_dist_init();
+    if (st) { pt_train_config_free(&c); return cli_fail(cmd, st); }
 
     /* --threads 0 (the default): OMP_NUM_THREADS when set, else every core */
     const char *env = getenv("OMP_NUM_THREADS");
@@ -166,7 +172,7 @@ int cmd_train(int argc, char **argv) {
     pt_backend_set_threads(c.threads ? c.threads : env && cli_parse_int(env, 1, 1024, &envn) ? (int)envn : 0);
     /* the compass evaluation's files and templates are checked before anything loads */
     pt_train_eval compass_eval = {0};
-    pt_status st = c.eval_every > 0 ? pt_train_eval_init(&compass_eval, c.eval_every, c.eval_templates, c.eval_dir, c.out, c.eval_max_new_tokens) : PT_OK;
+    st = c.eval_every > 0 ? pt_train_eval_init(&compass_eval, c.eval_every, c.eval_templates, c.eval_dir, c.out, c.eval_max_new_tokens) : PT_OK;
     if (st) { pt_train_config_free(&c); return cli_fail(cmd, st); }
     pt_model *m = NULL;
     st = pt_model_load(&m, c.model);
@@ -183,7 +189,7 @@ int cmd_train(int argc, char **argv) {
     if (st) {
         if (p.tty) fputc('\n', stderr);
         rc = cli_fail(cmd, st);
-    } else {
+    } else if (pt_dist_rank() == 0) {
         printf("{\"out\":");
         cli_json_string(stdout, c.out);
         printf(",\"checkpoint\":");
