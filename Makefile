@@ -31,7 +31,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # The CUDA backend: sm_90 machine code (H100/H200) plus sm_90 PTX, which the driver compiles
-# for newer GPUs. One .cu file, so nvcc's share of a build stays around half a minute.
+# for newer GPUs.
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 NVCCFLAGS ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
@@ -41,7 +41,7 @@ CUDA_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
 LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC += $(sort $(wildcard tests/gpu/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
 DEPS     := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

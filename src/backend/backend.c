@@ -93,3 +93,11 @@ pt_status pt_backend_select(pt_device d) {
 #endif
     return PT_OK;
 }
+
+pt_status pt_backend_configure(const pt_backend_options *o) {
+    PT_TRY(pt_backend_select(o->device));
+#ifdef PT_HAVE_CUDA
+    if (current->device == PT_DEVICE_CUDA) pt_cuda_set_precision(o->precision);
+#endif
+    return PT_OK;
+}
