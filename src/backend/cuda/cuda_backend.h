@@ -20,12 +20,14 @@
  * log-softmax stay on the CPU. Float64 training has no CUDA table (--device auto runs it on
  * the CPU, --device cuda refuses).
  *
- * Not implemented yet: device-resident activations, KV cache and batched decode, flash
- * attention forward/backward, the chunked cross-entropy, LoRA and AdamW on the GPU.
+ * Not implemented yet: quantised weights kept quantised on the GPU (a dequantising GEMM),
+ * flash attention forward/backward, device-resident training (activations, LoRA products,
+ * the chunked cross-entropy, DPO/SFT losses, AdamW), CUDA graphs for decode.
  *
- * A CUDA call that fails inside an operation (which returns nothing) is recorded; the next
- * pt_cuda_take_error returns it as PT_ERR_IO with the operation and CUDA's message, and the
- * engine checks it after every forward pass. */
+ * Errors: a resident engine call returns PT_ERR_IO naming the step's operation and CUDA's or
+ * cuBLAS's message (PT_ERR_OOM with the bytes when an allocation fails). A CUDA call that
+ * fails inside a per-operation call (which returns nothing) is recorded; the next
+ * pt_cuda_take_error returns it, and the engine and training model check it after every pass. */
 #ifndef PT_BACKEND_CUDA_CUDA_BACKEND_H
 #define PT_BACKEND_CUDA_CUDA_BACKEND_H
 
