@@ -46,6 +46,10 @@ static int chosen_by_auto = 1;
 
 const pt_backend *pt_backend_cpu(void) { return &cpu_backend; }
 const pt_backend *pt_backend_current(void) { return current; }
+void pt_backend_set_current_for_test(const pt_backend *be) {
+    current = be;
+    chosen_by_auto = 0;
+}
 int pt_backend_is_auto(void) { return chosen_by_auto; }
 
 pt_status pt_device_parse(const char *name, pt_device *out) {

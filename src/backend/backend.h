@@ -102,6 +102,9 @@ pt_status pt_backend_select(pt_device d);
 pt_status pt_backend_configure(const pt_backend_options *o);
 /* The current backend (the CPU one until pt_backend_select chooses another). */
 const pt_backend *pt_backend_current(void);
+/* Test hook: makes `be` the current backend (a test's own table, e.g. one with whole-step
+ * hooks written on the CPU). Never called by the library or the CLI. */
+void pt_backend_set_current_for_test(const pt_backend *be);
 const pt_backend *pt_backend_cpu(void);
 /* Whether the current backend was picked by AUTO rather than asked for: a job the picked
  * backend cannot do (training on CUDA, for now) then runs on the CPU instead of failing. */

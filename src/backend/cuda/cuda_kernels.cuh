@@ -1,8 +1,8 @@
 /* The CUDA kernels both halves of the backend use: the per-operation table of
  * cuda_backend.cu and the GPU-resident engine of cuda_engine.cu (RMSNorm, RoPE, SwiGLU, bias,
- * conversions and dequantisation of weight blocks). Each kernel mirrors a function of src/nn
- * or src/format on the CPU, noted beside it; they live in an anonymous namespace so that each
- * .cu file has its own copy and no device linking is needed. */
+ * conversions and dequantisation of weight blocks), each the arithmetic of its src/nn or
+ * src/format counterpart on the CPU. They live in an anonymous namespace so that each .cu
+ * file has its own copy and no device linking is needed. */
 #ifndef PT_BACKEND_CUDA_CUDA_KERNELS_CUH
 #define PT_BACKEND_CUDA_CUDA_KERNELS_CUH
 
@@ -14,7 +14,6 @@
 namespace {
 
 inline unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
-
 
 __global__ void k_f32_to_bf16(__nv_bfloat16 *dst, const float *src, int64_t n) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
