@@ -1,7 +1,9 @@
 /* GPU tests (built only with `make CUDA=1`; run by `make test-gpu`): each CUDA operation
- * against the CPU backend's on the same inputs, and whole models on the GPU against the CPU
- * (greedy stories260K text identical in f32, logits within the fixtures' tolerance). Each test
- * skips, saying why, where no GPU is usable.
+ * against the CPU backend's on the same inputs, and whole models on the GPU-resident engine
+ * (cuda_engine.cu) against the CPU engine: the reference fixtures with and without their
+ * adapters, greedy stories260K text identical in f32, batched decode equal to each sequence
+ * alone, logits returned in chunks, a fault mid-run, a model too large. Each test skips,
+ * saying why, where no GPU is usable. None has run on a GPU yet.
  *
  * Tolerances. f32 mode: 1e-4 x max|expected|, the reference fixtures' tolerance (the GPU only
  * reorders float32 sums). bf16 mode (products with bf16 weights and inputs, fp32
@@ -335,7 +337,7 @@ PT_TEST(gpu_compass_answers_match_cpu_f32) {
     for (int d = 0; d < 2; d++) {
         char *err = NULL;
         int rc = pt_test_run(NULL, &err,
-                             "POLITUNE_CUDA_PRECISION=f32 \"$POLITUNE_BIN\" compass --device %s --model '%s' --adapter '%s' --out '%s/%s' "
+                             "\"$POLITUNE_BIN\" compass --device %s --precision f32 --model '%s' --adapter '%s' --out '%s/%s' "
                              "--threads 4 > /dev/null",
                              dev[d], pt_test_shared("assets/models/stories260K/stories260K.gguf"), dir, tmp, dev[d]);
         CHECK_MSG(rc == 0, "compass --device %s: rc %d: %s", dev[d], rc, err ? err : "");
@@ -362,7 +364,7 @@ PT_TEST(gpu_train_stories_dpo_matches_cpu_loss) {
     for (int d = 0; d < 2; d++) {
         char *out = NULL, *err = NULL;
         int rc = pt_test_run(&out, &err,
-                             "cd '%s' && POLITUNE_CUDA_PRECISION=f32 \"$POLITUNE_BIN\" train --device %s --precision f32 --threads 4 "
+                             "cd '%s' && \"$POLITUNE_BIN\" train --device %s --precision f32 --threads 4 "
                              "--method dpo --model '%s' --data pairs.jsonl --template none --lora-rank 8 --lora-alpha 16 "
                              "--lora-targets all --schedule constant --warmup-steps 0 --lora-dropout 0 --lr 3e-3 --batch-size 6 "
                              "--grad-accum 1 --max-steps 30 --out OUT-%s",
