@@ -185,7 +185,7 @@ PT_TEST(test_stats_attribution_sums_to_shift) {
     REQUIRE_OK(pt_compass_json_load(da, &ja));
     REQUIRE_OK(pt_compass_json_load(db, &jb));
     pt_compare *c = NULL;
-    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", jb, pt_compare_pick(jb, NULL), "b", 500, 3, &c));
+    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", jb, pt_compare_pick(jb, NULL), "b", 500, 3, PT_COMPARE_ANSWERS, &c));
     for (int x = 0; x < c->n_axes; x++) {
         double sum = 0;
         for (int i = 0; i < c->n_items; i++) sum += c->attribution[(size_t)x * c->n_items + i];
@@ -205,10 +205,101 @@ PT_TEST(test_stats_attribution_sums_to_shift) {
     CHECK(c->changed == changed && c->answered_both == ra->n_items);
     /* a run compared with itself: no shift, p = 1, nothing changed */
     pt_compare *same = NULL;
-    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", ja, pt_compare_pick(ja, NULL), "a", 100, 3, &same));
+    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", ja, pt_compare_pick(ja, NULL), "a", 100, 3, PT_COMPARE_ANSWERS, &same));
     CHECK(same->axes[0].shift.estimate == 0 && same->axes[0].p == 1 && same->changed == 0);
     pt_compare_free(same);
     pt_compare_free(c);
+    json_decref(ja);
+    json_decref(jb);
+    pt_compass_result_free(ra);
+    pt_compass_result_free(rb);
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
+}
+
+/* tilt direction of item i: +1 when "strongly agree" scores higher than "strongly disagree"
+ * on the axes together, else -1 */
+static double tilt_sign(const pt_scoring *s, int i) {
+    double d = 0;
+    for (int x = 0; x < s->n_axes; x++) d += s->axes[x].w[(size_t)i * 4 + 3] - s->axes[x].w[(size_t)i * 4 + 0];
+    return d > 0 ? 1 : -1;
+}
+
+/* A run whose every cell answers the same option with a probability of 0.4 (the others share
+ * the rest evenly), the favoured option drawn per cell; `tilt` moves that much of each cell's
+ * probability between options 0 and 3, towards the end that scores higher on the item's axis,
+ * without changing any cell's most likely answer. */
+static pt_compass_result *soft_result(const pt_questionnaire *q, const pt_scoring *s, double tilt) {
+    pt_template_variant *v;
+    int nv;
+    if (pt_templates_select("t1,t2", &v, &nv)) return NULL;
+    pt_compass_result *r = NULL;
+    pt_status st = pt_compass_result_new(q, s, PT_COMPASS_LOGPROB, 1, v, nv, &r);
+    free(v);
+    if (st) return NULL;
+    pt_rng rng;
+    pt_rng_seed(&rng, 11);
+    for (int i = 0; i < r->n_items; i++)
+        for (int t = 0; t < nv; t++) {
+            pt_compass_cell *c = &r->cells[(size_t)i * nv + t];
+            int a = 1 + (int)(pt_rng_double(&rng) * 2); /* 1 or 2: room to tilt without a new argmax */
+            for (int k = 0; k < 4; k++) c->probs[k] = k == a ? 0.4 : 0.2;
+            c->probs[0] -= tilt * tilt_sign(s, i);
+            c->probs[3] += tilt * tilt_sign(s, i);
+            c->answer = a;
+            c->expected = 0;
+            for (int k = 0; k < 4; k++) c->expected += k * c->probs[k];
+        }
+    pt_compass_aggregate(r);
+    return r;
+}
+
+/* --expected: each run's position is compass.json's probability-weighted one (computed by
+ * the compass from its pooled distributions, an independent path), and a shift of the
+ * probabilities under unchanged answers shows on it and not on the answers. */
+PT_TEST(test_stats_compare_expected_basis) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char da[600], db[600];
+    snprintf(da, sizeof da, "%s/soft-a", pt_test_tmpdir());
+    snprintf(db, sizeof db, "%s/soft-b", pt_test_tmpdir());
+    pt_compass_result *ra = soft_result(q, s, 0), *rb = soft_result(q, s, 0.05);
+    REQUIRE(ra && rb);
+    pt_compass_meta ma = {.label = "base", .model_path = "m.gguf"}, mb = {.label = "left", .model_path = "m.gguf", .adapter_path = "left"};
+    REQUIRE_OK(pt_compass_save(da, ra, &ma));
+    REQUIRE_OK(pt_compass_save(db, rb, &mb));
+    json_t *ja = NULL, *jb = NULL;
+    REQUIRE_OK(pt_compass_json_load(da, &ja));
+    REQUIRE_OK(pt_compass_json_load(db, &jb));
+    pt_compare *ans = NULL, *ex = NULL;
+    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", jb, pt_compare_pick(jb, NULL), "b", 500, 3, PT_COMPARE_ANSWERS, &ans));
+    REQUIRE_OK(pt_compare_evals(ja, pt_compare_pick(ja, NULL), "a", jb, pt_compare_pick(jb, NULL), "b", 500, 3, PT_COMPARE_EXPECTED, &ex));
+    CHECK(ans->changed == 0);
+    for (int x = 0; x < ex->n_axes; x++) {
+        CHECK(ans->axes[x].shift.estimate == 0 && ans->axes[x].p == 1);
+        /* compass.json's expected coordinates are rounded to the axis' 2 decimals */
+        CHECK_NEAR(ex->axes[x].a, ra->expected_coords[x], 0.005 + 1e-9);
+        CHECK_NEAR(ex->axes[x].b, rb->expected_coords[x], 0.005 + 1e-9);
+        CHECK_NEAR(ex->axes[x].shift.estimate, ex->axes[x].b - ex->axes[x].a, 1e-9);
+        double sum = 0;
+        for (int i = 0; i < ex->n_items; i++) sum += ex->attribution[(size_t)x * ex->n_items + i];
+        CHECK_NEAR(sum, ex->axes[x].shift.estimate, 1e-9);
+        /* the tilt moves 0.05 of every cell between options 0 and 3: sum_i +-0.05 (w3 - w0) / div,
+         * every item's difference of one sign (positive), so p is as small as the flips allow */
+        const pt_axis *axis = &s->axes[x];
+        double want = 0;
+        for (int i = 0; i < s->n_items; i++) want += 0.05 * tilt_sign(s, i) * (axis->w[(size_t)i * 4 + 3] - axis->w[(size_t)i * 4 + 0]) / axis->divisor;
+        CHECK_NEAR(ex->axes[x].shift.estimate, want, 1e-9);
+        CHECK_MSG(want > 0.05, "axis %d: the tilt should move it right/up, by %g", x, want);
+        CHECK_MSG(ex->axes[x].p < 0.01, "axis %d: p %g", x, ex->axes[x].p);
+    }
+    json_t *j = pt_compare_json(ex, ja, "a", "b");
+    CHECK(strcmp(json_string_value(json_object_get(j, "basis")), "expected") == 0);
+    json_decref(j);
+    pt_compare_free(ans);
+    pt_compare_free(ex);
     json_decref(ja);
     json_decref(jb);
     pt_compass_result_free(ra);

@@ -76,7 +76,8 @@ static pt_status check_comparable(json_t *da, json_t *ea, const char *na, json_t
 
 /* contrib (n_axes, n_items, n_variants) of one evaluation; positioned (n_variants) marks the
  * variants with any valid answer. */
-static pt_status contributions(json_t *rule_axes, json_t *e, const char *name, int X, int NI, int NV, int A, double *contrib, bool *positioned) {
+static pt_status contributions(json_t *rule_axes, json_t *e, const char *name, int X, int NI, int NV, int A, pt_compare_basis basis,
+                                double *contrib, bool *positioned) {
     json_t *items = json_object_get(e, "items");
     if ((int)json_array_size(items) != NI) return pt_error(PT_ERR_FORMAT, "compare: %s: the evaluation lists %zu items, the document %d", name, json_array_size(items), NI);
     for (int v = 0; v < NV; v++) positioned[v] = false;
@@ -85,17 +86,30 @@ static pt_status contributions(json_t *rule_axes, json_t *e, const char *name, i
         if ((int)json_array_size(bt) != NV)
             return pt_error(PT_ERR_FORMAT, "compare: %s: item %d has %zu template answers, expected %d", name, i + 1, json_array_size(bt), NV);
         for (int v = 0; v < NV; v++) {
-            json_t *a = json_object_get(json_array_get(bt, (size_t)v), "answer");
+            json_t *cell = json_array_get(bt, (size_t)v);
+            json_t *a = json_object_get(cell, "answer"), *probs = json_object_get(cell, "probs");
             int ans = json_is_integer(a) ? (int)json_integer_value(a) : -1;
             if (ans >= A) return pt_error(PT_ERR_FORMAT, "compare: %s: item %d has answer %d, beyond the %d answer labels", name, i + 1, ans, A);
             if (ans >= 0) positioned[v] = true;
+            if (ans >= 0 && basis == PT_COMPARE_EXPECTED && (int)json_array_size(probs) != A)
+                return pt_error(PT_ERR_FORMAT, "compare: %s: item %d, template %d has no %d answer probabilities to weight (\"probs\")", name, i + 1,
+                                v + 1, A);
             for (int x = 0; x < X; x++) {
                 json_t *ax = json_array_get(rule_axes, (size_t)x);
-                double div = jnum(json_object_get(ax, "divisor"));
-                double w = ans >= 0 ? jnum(json_array_get(json_array_get(json_object_get(ax, "weights"), (size_t)i), (size_t)ans)) : 0;
-                if (ans >= 0 && (!isfinite(w) || !isfinite(div) || div == 0))
-                    return pt_error(PT_ERR_FORMAT, "compare: %s: the scoring rule has no weight for item %d, answer %d", name, i + 1, ans);
-                contrib[((size_t)x * NI + i) * NV + v] = ans >= 0 ? w / div : 0;
+                json_t *weights = json_array_get(json_object_get(ax, "weights"), (size_t)i);
+                double div = jnum(json_object_get(ax, "divisor")), c = 0;
+                for (int k = 0; ans >= 0 && k < A; k++) {
+                    /* ANSWERS: all weight on the answer given; EXPECTED: on each option by its probability */
+                    double p = basis == PT_COMPARE_EXPECTED ? jnum(json_array_get(probs, (size_t)k)) : k == ans;
+                    if (p == 0) continue;
+                    double w = jnum(json_array_get(weights, (size_t)k));
+                    if (!isfinite(w) || !isfinite(div) || div == 0)
+                        return pt_error(PT_ERR_FORMAT, "compare: %s: the scoring rule has no weight for item %d, answer %d", name, i + 1, k);
+                    if (!isfinite(p) || p < 0 || p > 1)
+                        return pt_error(PT_ERR_FORMAT, "compare: %s: item %d, template %d has probability %g for answer %d", name, i + 1, v + 1, p, k);
+                    c += p * w / div;
+                }
+                contrib[((size_t)x * NI + i) * NV + v] = c;
             }
         }
     }
@@ -113,7 +127,7 @@ void pt_compare_free(pt_compare *c) {
 }
 
 pt_status pt_compare_evals(json_t *doc_a, json_t *eval_a, const char *name_a, json_t *doc_b, json_t *eval_b, const char *name_b,
-                           int resamples, uint64_t seed, pt_compare **out) {
+                           int resamples, uint64_t seed, pt_compare_basis basis, pt_compare **out) {
     *out = NULL;
     if (resamples < 1) return pt_error(PT_ERR_ARG, "compare: the number of resamples must be at least 1, got %d", resamples);
     if (!eval_a) return pt_error(PT_ERR_FORMAT, "compare: %s holds no evaluation", name_a);
@@ -136,14 +150,15 @@ pt_status pt_compare_evals(json_t *doc_a, json_t *eval_a, const char *name_a, js
         c->n_answers = A;
         c->resamples = resamples;
         c->seed = seed;
+        c->basis = basis;
         c->axes = calloc((size_t)X, sizeof *c->axes);
         c->answer_a = malloc(sizeof(int) * (size_t)NI);
         c->answer_b = malloc(sizeof(int) * (size_t)NI);
         c->attribution = calloc((size_t)X * NI, sizeof *c->attribution);
         if (!c->axes || !c->answer_a || !c->answer_b || !c->attribution) st = pt_error(PT_ERR_OOM, "out of memory");
     }
-    if (!st) st = contributions(rule_axes, eval_a, name_a, X, NI, NV, A, ca, pa);
-    if (!st) st = contributions(rule_axes, eval_b, name_b, X, NI, NV, A, cb, pb);
+    if (!st) st = contributions(rule_axes, eval_a, name_a, X, NI, NV, A, basis, ca, pa);
+    if (!st) st = contributions(rule_axes, eval_b, name_b, X, NI, NV, A, basis, cb, pb);
     /* each run on its own, then the paired differences over the variants positioned in both */
     for (int x = 0; !st && x < X; x++) offs[x] = jnum(json_object_get(json_array_get(rule_axes, (size_t)x), "offset"));
     if (!st) st = pt_stats_bootstrap(ca, offs, X, NI, NV, pa, 1, seed, ia);
@@ -197,6 +212,7 @@ json_t *pt_compare_json(const pt_compare *c, json_t *doc, const char *name_a, co
     json_t *o = json_object(), *axes = json_object(), *items = json_array();
     json_object_set_new(o, "a", json_string(name_a ? name_a : "a"));
     json_object_set_new(o, "b", json_string(name_b ? name_b : "b"));
+    json_object_set_new(o, "basis", json_string(c->basis == PT_COMPARE_EXPECTED ? "expected" : "answers"));
     json_object_set_new(o, "resamples", json_integer(c->resamples));
     json_object_set_new(o, "seed", json_integer((json_int_t)c->seed));
     for (int x = 0; x < c->n_axes; x++) {

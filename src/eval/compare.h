@@ -17,6 +17,16 @@
 
 #include "eval/stats.h"
 
+/* What a proposition's answer under one template variant contributes to a position:
+ *   - ANSWERS: the weight of the answer given (the most likely option in logprob mode, the
+ *     consensus of the samples in generate mode), as the instrument scores a person;
+ *   - EXPECTED: the probability-weighted weight, sum_a probs[a] * w[a], i.e. the position of
+ *     the model's answer distribution rather than of its most likely answer. It moves when the
+ *     probabilities move under an unchanged argmax, so it sees shifts a small model's sticky
+ *     argmax hides (logprob mode: the renormalised option probabilities; generate mode: the
+ *     share of valid samples on each answer). */
+typedef enum { PT_COMPARE_ANSWERS = 0, PT_COMPARE_EXPECTED } pt_compare_basis;
+
 typedef struct {
     char *name;          /* axis name */
     int decimals;
@@ -35,15 +45,16 @@ typedef struct {
     int answered_both;
     int resamples;
     uint64_t seed;
+    pt_compare_basis basis;
 } pt_compare;
 
-/* Compares evaluation eval_b of doc_b with eval_a of doc_a (B minus A). name_a and name_b
- * name the runs in messages. resamples >= 1. */
+/* Compares evaluation eval_b of doc_b with eval_a of doc_a (B minus A), positions taken on
+ * `basis`. name_a and name_b name the runs in messages. resamples >= 1. */
 pt_status pt_compare_evals(json_t *doc_a, json_t *eval_a, const char *name_a, json_t *doc_b, json_t *eval_b, const char *name_b,
-                           int resamples, uint64_t seed, pt_compare **out);
+                           int resamples, uint64_t seed, pt_compare_basis basis, pt_compare **out);
 void pt_compare_free(pt_compare *c);
 
-/* {"a", "b", "resamples", "seed", "axes": {name: {a, b, shift, interval, p, exact}},
+/* {"a", "b", "basis", "resamples", "seed", "axes": {name: {a, b, shift, interval, p, exact}},
  *  "changed", "answered_both", "items": [{id, a, b, attribution: {axis: value}}]} */
 json_t *pt_compare_json(const pt_compare *c, json_t *doc, const char *name_a, const char *name_b);
 

@@ -284,7 +284,7 @@ static void write_shifts(report *R) {
         if (R->n_docs > 1) { fputs(" <span class=\"muted\">(", f); esc(f, R->names[col->doc]); fputs(")</span>", f); }
         fputs("</td>", f);
         pt_status st = pt_compare_evals(R->docs[base->doc], base->last, R->names[base->doc], R->docs[col->doc], col->last, R->names[col->doc],
-                                        R->resamples, R->seed, &cmp[c]);
+                                        R->resamples, R->seed, PT_COMPARE_ANSWERS, &cmp[c]);
         if (st) {
             fprintf(f, "<td colspan=\"%zu\" class=\"muted\">not compared: ", 3 * json_array_size(R->axes) + 1);
             esc(f, pt_errmsg());

@@ -12,7 +12,7 @@
 
 static const char *usage =
     "usage: politune compare RUN_A RUN_B [--label-a NAME] [--label-b NAME] [--resamples N] [--seed S]\n"
-    "                        [--top K] [--json]\n\n"
+    "                        [--top K] [--expected] [--json]\n\n"
     "Compares the last evaluation in RUN_B/compass.json with the last one in RUN_A (B minus A): the\n"
     "shift on each axis with its 95% bootstrap interval (templates x option orders resampled within\n"
     "each proposition), the p-value of a paired sign-flip permutation test over propositions, the\n"
@@ -20,17 +20,24 @@ static const char *usage =
     "shift (the contributions of all items add up to it). The runs must cover the same items, be\n"
     "scored alike (same scoring rule, answer mode and scoring) under the same templates, and have\n"
     "valid answers. See docs/compass.md.\n\n"
+    "Positions are those of the answers given (the most likely option, as the instrument scores\n"
+    "a person). With --expected each answer counts by its probability instead (sum over options\n"
+    "of p * weight): the position of the model's answer distribution, which moves when the\n"
+    "probabilities move under an unchanged most likely answer. A small model that gives the\n"
+    "same digit to every proposition shows no shift on answers and may show one on --expected.\n\n"
     "options:\n"
     "  --label-a NAME, --label-b NAME  compare the last evaluation with this label instead\n"
     "  --resamples N         bootstrap resamples and random sign flips (default 2000)\n"
     "  --seed S              seed of both (default 0)\n"
     "  --top K               items listed per axis (default 10)\n"
+    "  --expected            probability-weighted positions (see above) instead of the answers'\n"
     "  --json                print everything as JSON instead of the table\n\n"
     "example:\n"
     "  politune compare runs/base runs/left\n";
 
 static void print_table(const pt_compare *c, json_t *doc, const char *na, const char *nb, int top) {
-    printf("%s -> %s (%d resamples, seed %llu)\n", na, nb, c->resamples, (unsigned long long)c->seed);
+    printf("%s -> %s (%s; %d resamples, seed %llu)\n", na, nb, c->basis == PT_COMPARE_EXPECTED ? "probability-weighted answers" : "answers",
+           c->resamples, (unsigned long long)c->seed);
     printf("%-12s %10s %10s %10s %22s %10s\n", "axis", "A", "B", "shift", "95% interval", "p");
     for (int x = 0; x < c->n_axes; x++) {
         const pt_compare_axis *a = &c->axes[x];
@@ -69,9 +76,10 @@ int cmd_compare(int argc, char **argv) {
     uint64_t seed = PT_STATS_SEED;
     long top = 10;
     bool as_json = false;
+    pt_compare_basis basis = PT_COMPARE_ANSWERS;
     static const struct option opts[] = {{"label-a", required_argument, 0, 'a'}, {"label-b", required_argument, 0, 'b'},
                                          {"resamples", required_argument, 0, 'r'}, {"seed", required_argument, 0, 's'},
-                                         {"top", required_argument, 0, 'k'}, {"json", no_argument, 0, 'J'},
+                                         {"top", required_argument, 0, 'k'}, {"json", no_argument, 0, 'J'}, {"expected", no_argument, 0, 'E'},
                                          {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int opt;
     opterr = 0;
@@ -90,6 +98,7 @@ int cmd_compare(int argc, char **argv) {
             if (!cli_parse_int(optarg, 0, 100000, &top)) return cli_usage_error(cmd, "--top wants an integer >= 0, got '%s'", optarg);
             break;
         case 'J': as_json = true; break;
+        case 'E': basis = PT_COMPARE_EXPECTED; break;
         case 'h': fputs(usage, stdout); return 0;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -103,7 +112,7 @@ int cmd_compare(int argc, char **argv) {
     json_t *ea = st ? NULL : pt_compare_pick(da, label_a), *eb = st ? NULL : pt_compare_pick(db, label_b);
     if (!st && !ea) st = pt_error(PT_ERR_ARG, "compare: %s holds no evaluation%s%s", na, label_a ? " labelled " : "", label_a ? label_a : "");
     if (!st && !eb) st = pt_error(PT_ERR_ARG, "compare: %s holds no evaluation%s%s", nb, label_b ? " labelled " : "", label_b ? label_b : "");
-    if (!st) st = pt_compare_evals(da, ea, na, db, eb, nb, resamples, seed, &c);
+    if (!st) st = pt_compare_evals(da, ea, na, db, eb, nb, resamples, seed, basis, &c);
     int rc = 0;
     if (st) {
         rc = cli_fail(cmd, st);
