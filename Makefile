@@ -31,7 +31,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # The CUDA backend: sm_90 machine code (H100/H200) plus sm_90 PTX, which the driver compiles
-# for newer GPUs. One .cu file, so nvcc's share of a build stays around half a minute.
+# for newer GPUs.
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc
 NVCCFLAGS ?= -O2 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
@@ -41,7 +41,7 @@ CUDA_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
 LIB_OBJ  += $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 TEST_SRC += $(sort $(wildcard tests/gpu/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
-override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcudart -lstdc++
+override LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 # NCCL (the toolkit's, in lib/) for GPU ranks: src/dist/dist_nccl.c only
 $(BUILD)/src/dist/dist_nccl.o: override CFLAGS += -DPT_HAVE_NCCL -I$(CUDA_HOME)/include
 override LDLIBS += -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib -lnccl

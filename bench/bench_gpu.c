@@ -5,6 +5,16 @@
  * first, 127 decode passes), for batches of 1 and 16 sequences, as transformers' generate
  * does in the peer. Prints one JSON line per batch size with the median of --runs runs:
  * prefill seconds, decode tokens/s and the peer's figure, generated tokens / total seconds.
+ * One engine with as many slots as the largest batch serves every batch size, so the weights
+ * are uploaded once (engine_open_s); on the GPU the engine's whole forward step runs there
+ * (src/backend/cuda/cuda_engine.cu).
+ *
+ * --compass N (0: off) then times a compass-shaped workload in log-prob mode the way
+ * src/eval/compass_logprob.c runs it: N prompts of --compass-prompt random ids in batches of
+ * 32 slots, one prefill step per batch with the last row's logits, then for each of 4 answer
+ * options one step of 2 more tokens per prompt with every row's logits, the slots truncated
+ * back to the prompt after each. 744 = 62 items x 12 variants. The model has no tokenizer, so
+ * this is the engine's share of a compass run, not the command end to end.
  *
  * The model is built in memory, not read from a file (a 16 GB file would cost the device
  * call minutes): Q8_0 matrices of random int8 with scales giving the peer's magnitudes
@@ -13,6 +23,7 @@
  *
  * usage: bench_gpu [--layers L] [--runs R] [--batch 1,16] [--prompt P] [--new G]
  *                  [--device cuda|cpu] [--precision bf16|f32] [--dim D --heads H --kv KV --ffn F --vocab V]
+ *                  [--compass N] [--compass-prompt P]
  */
 #include <math.h>
 #include <omp.h>
@@ -146,10 +157,47 @@ static pt_status generate(pt_engine *e, int B, int prompt, int gen, uint64_t see
     return st;
 }
 
+/* The compass-shaped workload (see the top): seconds for n prompts of `prompt` ids. */
+static pt_status compass_shaped(pt_engine *e, int n, int prompt, double *seconds) {
+    enum { BC = 32, OPTIONS = 4, OPTION_TOKENS = 2 };
+    const int V = pt_engine_model(e)->cfg.vocab_size;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)BC * prompt), opt[BC][OPTION_TOKENS];
+    if (!ids) return pt_error(PT_ERR_OOM, "out of memory");
+    int slots[BC], lens[BC];
+    const int32_t *rows[BC];
+    pt_status st = PT_OK;
+    double t0 = now(), sink = 0;
+    for (int start = 0; start < n && !st; start += BC) {
+        const int nb = n - start < BC ? n - start : BC;
+        for (int i = 0; i < nb * prompt; i++) ids[i] = (int32_t)(mix64(77 + (uint64_t)start * prompt + i) % (uint64_t)V);
+        for (int b = 0; b < nb && !st; b++) {
+            slots[b] = b, lens[b] = prompt, rows[b] = ids + (size_t)b * prompt;
+            st = pt_engine_truncate(e, b, 0);
+        }
+        const float *lg = NULL;
+        pt_batch batch = {nb, slots, rows, lens};
+        if (!st) st = pt_engine_forward(e, &batch, PT_LOGITS_LAST, &lg);
+        if (!st) sink += lg[0];
+        for (int k = 0; k < OPTIONS && !st; k++) {
+            for (int b = 0; b < nb; b++) {
+                for (int j = 0; j < OPTION_TOKENS; j++) opt[b][j] = (int32_t)(mix64(1000 + k * 7 + j) % (uint64_t)V);
+                lens[b] = OPTION_TOKENS, rows[b] = opt[b];
+            }
+            st = pt_engine_forward(e, &batch, PT_LOGITS_ALL, &lg);
+            if (!st) sink += lg[0];
+            for (int b = 0; b < nb && !st; b++) st = pt_engine_truncate(e, b, prompt);
+        }
+    }
+    *seconds = now() - t0;
+    free(ids);
+    return isfinite(sink) || st ? st : pt_error(PT_ERR_NUMERIC, "non-finite logits");
+}
+
 int main(int argc, char **argv) {
     shape s = {4096, 32, 32, 8, 14336, 128256};
     int runs = 3, prompt = 96, gen = 128, batches[8] = {1, 16}, n_batches = 2;
     const char *device = "cuda", *precision = "bf16";
+    int compass = 0, compass_prompt = 80;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) { fprintf(stderr, "bench_gpu: %s needs a value\n", a); return 2; }
@@ -164,6 +212,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--new")) gen = atoi(v);
         else if (!strcmp(a, "--device")) device = v;
         else if (!strcmp(a, "--precision")) precision = v;
+        else if (!strcmp(a, "--compass")) compass = atoi(v);
+        else if (!strcmp(a, "--compass-prompt")) compass_prompt = atoi(v);
         else if (!strcmp(a, "--batch")) {
             n_batches = 0;
             for (char *p = (char *)v; *p && n_batches < 8; p++) {
@@ -177,14 +227,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_gpu: bad sizes\n");
         return 2;
     }
-    pt_device dev;
-    if (pt_device_parse(device, &dev) || pt_backend_select(dev)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); return 1; }
-#ifdef PT_HAVE_CUDA
-    pt_cuda_precision prec;
-    if (pt_cuda_precision_parse(precision, &prec)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); return 2; }
-    pt_cuda_set_precision(prec);
-    char gpu_name[256] = "";
+    pt_backend_options bo = {PT_DEVICE_CUDA, PT_CUDA_BF16};
+    if (pt_device_parse(device, &bo.device) || pt_cuda_precision_parse(precision, &bo.precision)) {
+        fprintf(stderr, "bench_gpu: %s\n", pt_errmsg());
+        return 2;
+    }
+    if (pt_backend_configure(&bo)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); return 1; }
+    const pt_device dev = pt_backend_current()->device;
+    (void)dev; /* used in CUDA builds only */
     size_t total_b = 0, free_b = 0;
+    (void)total_b;
+#ifdef PT_HAVE_CUDA
+    char gpu_name[256] = "";
     if (dev != PT_DEVICE_CPU) pt_cuda_device_info(gpu_name, sizeof gpu_name, &total_b, &free_b);
 #else
     const char *gpu_name = "";
@@ -197,13 +251,23 @@ int main(int argc, char **argv) {
            "\"build_model_s\":%.2f}\n",
            pt_backend_current()->name, precision, gpu_name, s.layers, pt_model_n_params(&m) / 1e9, t_build);
     fflush(stdout);
-    int rc = 0;
+    int rc = 0, slots = compass > 0 ? 32 : 1, ctx = prompt + gen;
+    for (int bi = 0; bi < n_batches; bi++) slots = batches[bi] > slots ? batches[bi] : slots;
+    if (compass > 0 && compass_prompt + 2 > ctx) ctx = compass_prompt + 2;
+    pt_engine *e = NULL;
+    t0 = now();
+    if (pt_engine_new(&e, &m, slots, ctx)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); return 1; }
+    double t_open = now() - t0;
+    size_t free_after = free_b;
+#ifdef PT_HAVE_CUDA
+    if (dev != PT_DEVICE_CPU) pt_cuda_device_info(gpu_name, sizeof gpu_name, &total_b, &free_after);
+#endif
+    printf("{\"bench\":\"politune_engine_open\",\"slots\":%d,\"ctx\":%d,\"engine_open_s\":%.2f,\"gpu_used_by_engine_gib\":%.2f}\n", slots, ctx,
+           t_open, (double)(free_b - free_after) / 1073741824.0);
+    fflush(stdout);
     for (int bi = 0; bi < n_batches && !rc; bi++) {
         const int B = batches[bi];
-        pt_engine *e = NULL;
-        if (pt_engine_new(&e, &m, B, prompt + gen)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); rc = 1; break; }
         double tp, tt, warm0 = now();
-        /* the warm-up also uploads the weights */
         if (generate(e, B, prompt, 8 < gen ? 8 : gen, 7, &tp, &tt)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); rc = 1; }
         double warm = now() - warm0;
         double pre[32], tot[32], dec[32];
@@ -221,14 +285,22 @@ int main(int argc, char **argv) {
                    B, prompt, gen, runs, warm, median(pre, n), B * prompt / median(pre, n), median(dec, n), median(tot, n),
                    B * gen / median(tot, n));
             for (int r = 0; r < n; r++) printf("%s%.3f", r ? "," : "", tot_runs[r]);
-            printf("]");
-#ifdef PT_HAVE_CUDA
-            if (dev != PT_DEVICE_CPU) printf(",\"gpu_weight_gib\":%.2f", pt_cuda_weight_bytes() / 1073741824.0);
-#endif
-            printf("}\n");
+            printf("]}\n");
             fflush(stdout);
         }
-        pt_engine_free(e);
     }
+    if (compass > 0 && !rc) {
+        double warm, t[32];
+        int n = 0;
+        if (compass_shaped(e, 32, compass_prompt, &warm)) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); rc = 1; }
+        for (int r = 0; r < runs && r < 32 && !rc; r++, n++)
+            if (compass_shaped(e, compass, compass_prompt, &t[r])) { fprintf(stderr, "bench_gpu: %s\n", pt_errmsg()); rc = 1; }
+        if (!rc)
+            printf("{\"bench\":\"politune_compass_shaped\",\"prompts\":%d,\"prompt_tokens\":%d,\"options\":4,\"option_tokens\":2,"
+                   "\"batch\":32,\"runs\":%d,\"s_median\":%.3f,\"prompts_per_s\":%.1f}\n",
+                   compass, compass_prompt, n, median(t, n), compass / median(t, n));
+        fflush(stdout);
+    }
+    pt_engine_free(e);
     return rc;
 }

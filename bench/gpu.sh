@@ -9,7 +9,9 @@
 #   bash bench/gpu.sh            on the device machine (the `run` tool, carry [".gpu"]):
 #                                unpacks the bundle, records the machine, runs the GPU tests
 #                                (tests/gpu), the inference fixture tests again on the GPU in f32,
-#                                politune's generation benchmark (bench/bench_gpu.c) and the
+#                                politune's generation benchmark (bench/bench_gpu.c: the GPU-
+#                                resident engine, batches 1, 16 and 32, and a compass-shaped
+#                                log-prob workload of 744 prompts) and the
 #                                peer (peer_peft_gpu.py: PyTorch + transformers + peft) in the
 #                                same call, and writes everything to $OUT (at most 8 files).
 #
@@ -96,8 +98,10 @@ device() {
     stage cli-generate-bf16 30 "$t" $root/bin/politune generate --device cuda --model $root/shared/assets/models/stories260K/stories260K.gguf \
         --prompt "Once upon a time" --max-new-tokens 40
 
-    # 4. politune's generation benchmark on the 8B shape (batch 1 and 16, 96 + 128 tokens)
-    stage politune-bench 150 "$out/bench.log" $root/bin/bench_gpu --layers "$layers" --runs 3 --batch 1,16 --prompt 96 --new 128
+    # 4. politune's generation benchmark on the 8B shape (batch 1, 16 and 32, 96 + 128 tokens; the
+    #    peer measures 1 and 16) and the compass-shaped workload (744 prompts of 80 ids, 4 options)
+    stage politune-bench 150 "$out/bench.log" $root/bin/bench_gpu --layers "$layers" --runs 3 --batch 1,16,32 --prompt 96 --new 128 \
+        --compass 744
     grep '^{' "$out/bench.log" > "$out/politune.jsonl" 2>/dev/null || true
 
     # 5. the peer in the same call: PyTorch + transformers + peft (DPO steps, generate)
@@ -113,12 +117,16 @@ def lines(p):
 ours = {r["batch"]: r for r in lines(os.path.join(out, "politune.jsonl")) if r.get("bench") == "politune_generate"}
 peer = lines(os.path.join(out, "peer.log"))
 gen = {r["config"]: r for r in peer if str(r.get("config", "")).startswith("generate_bs")}
-for bs in (1, 16):
+for bs in (1, 16, 32):
     o, p = ours.get(bs), gen.get(f"generate_bs{bs}")
     if o and p and "tokens_per_s" in p:
         print(f"generate batch {bs}: politune {o['tokens_per_s']:.1f} tok/s, transformers {p['tokens_per_s']:.1f} tok/s, ratio {o['tokens_per_s'] / p['tokens_per_s']:.2f}")
+    elif o:
+        print(f"generate batch {bs}: politune {o['tokens_per_s']:.1f} tok/s (decode {o['decode_tokens_per_s_median']:.1f}), peer: {p or 'not measured'}")
     else:
         print(f"generate batch {bs}: politune {o}, peer {p}")
+for r in lines(os.path.join(out, "politune.jsonl")):
+    if r.get("bench") in ("politune_compass_shaped", "politune_engine_open"): print(json.dumps(r))
 for r in peer:
     if str(r.get("config", "")).startswith("dpo"): print("peer", json.dumps(r))
     if "bf16_matmul_tflops" in r: print("peer bf16 matmul ceiling TFLOP/s", round(r["bf16_matmul_tflops"], 1))

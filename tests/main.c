@@ -168,9 +168,12 @@ int main(int argc, char **argv) {
     /* POLITUNE_DEVICE (cpu by default, for the CLI's runs too) is the backend the tests' models
      * run on: `make test-gpu` reruns the inference tests with cuda */
     if (!getenv("POLITUNE_DEVICE")) setenv("POLITUNE_DEVICE", "cpu", 1);
-    pt_device dev;
-    if (pt_device_parse(getenv("POLITUNE_DEVICE"), &dev) || pt_backend_select(dev)) {
-        fprintf(stderr, "test_runner: POLITUNE_DEVICE: %s\n", pt_errmsg());
+    /* and POLITUNE_CUDA_PRECISION its arithmetic on the GPU (bf16 by default), as for the CLI */
+    pt_backend_options bo = {PT_DEVICE_CPU, PT_CUDA_BF16};
+    const char *prec = getenv("POLITUNE_CUDA_PRECISION");
+    if (pt_device_parse(getenv("POLITUNE_DEVICE"), &bo.device) || (prec && *prec && pt_cuda_precision_parse(prec, &bo.precision)) ||
+        pt_backend_configure(&bo)) {
+        fprintf(stderr, "test_runner: POLITUNE_DEVICE / POLITUNE_CUDA_PRECISION: %s\n", pt_errmsg());
         return 2;
     }
     int passed = 0, failed = 0, skipped = 0;

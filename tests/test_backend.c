@@ -155,3 +155,62 @@ PT_TEST(test_backend_precision_names) {
     CHECK(p == PT_CUDA_BF16 && pt_cuda_elem_bytes(p) == 2);
     CHECK(pt_cuda_precision_parse("fp8", &p) == PT_ERR_ARG);
 }
+
+/* The resident engine's step workspace (plan.h): every buffer 256-byte aligned, in the order
+ * declared, none overlapping the next, each at least as large as its shape says (sizes from
+ * Llama-3-8B's widths: D 4096, Q 4096, KV 1024, F 14336, hd 128), the logits limited to
+ * PT_CUDA_LOGIT_ROWS rows and the bf16 product inputs absent in f32. */
+PT_TEST(test_backend_step_layout) {
+    pt_config c = llama3_8b();
+    for (int pi = 0; pi < 2; pi++) {
+        const pt_cuda_precision prec = pi ? PT_CUDA_F32 : PT_CUDA_BF16;
+        const int rows = 300;
+        pt_cuda_step_layout l;
+        pt_cuda_step_layout_make(&l, &c, prec, rows, 16);
+        CHECK(l.rows == 300 && l.logit_rows == PT_CUDA_LOGIT_ROWS && l.lora_r == 16);
+        const size_t offs[] = {l.x, l.xb, l.q, l.k, l.v, l.hb, l.hb2, l.lora, l.gemm_in, l.cos, l.sin, l.ids, l.pos, l.slot, l.out_rows,
+                               l.head_x, l.head_xb, l.logits, l.total};
+        const size_t f = 4, need[] = {rows * 4096 * f, rows * 4096 * f, rows * 4096 * f, rows * 1024 * f, rows * 1024 * f,
+                                      rows * 14336 * f, rows * 14336 * f, rows * 16 * f, pi ? 0 : rows * 14336 * 2, rows * 64 * f,
+                                      rows * 64 * f, rows * 4, rows * 4, rows * 4, rows * 4, 256 * 4096 * f, 256 * 4096 * f,
+                                      256 * 128256 * f};
+        const int n = sizeof need / sizeof need[0];
+        for (int i = 0; i < n; i++) {
+            CHECK_MSG(offs[i] % 256 == 0, "buffer %d at %zu is not aligned", i, offs[i]);
+            CHECK_MSG(offs[i + 1] >= offs[i] + need[i], "buffer %d: %zu bytes from %zu overlap the next at %zu", i, need[i], offs[i],
+                      offs[i + 1]);
+            CHECK_MSG(offs[i + 1] - offs[i] < need[i] + 256, "buffer %d holds %zu bytes for %zu", i, offs[i + 1] - offs[i], need[i]);
+        }
+    }
+    /* a one-row decode step: one logits row, rank 0 counted as 1 */
+    pt_cuda_step_layout d;
+    pt_cuda_step_layout_make(&d, &c, PT_CUDA_BF16, 1, 0);
+    CHECK(d.rows == 1 && d.logit_rows == 1 && d.lora_r == 1);
+    CHECK(d.total - d.logits >= 128256 * 4 && d.total - d.logits < 128256 * 4 + 256);
+}
+
+/* The cache layout (n_layers, n_slots, n_ctx, kv_dim) the resident engine shares with the
+ * host engine: Llama-3-8B's kv_dim of 1024, 4 slots of 100 positions. */
+PT_TEST(test_backend_kv_offset) {
+    pt_config c = llama3_8b();
+    CHECK(pt_cuda_kv_offset(&c, 4, 100, 0, 0, 0) == 0);
+    CHECK(pt_cuda_kv_offset(&c, 4, 100, 0, 0, 1) == 1024);
+    CHECK(pt_cuda_kv_offset(&c, 4, 100, 0, 1, 0) == 100 * 1024);
+    CHECK(pt_cuda_kv_offset(&c, 4, 100, 1, 0, 0) == 4 * 100 * 1024);
+    CHECK(pt_cuda_kv_offset(&c, 4, 100, 31, 3, 99) + 1024 == 32ull * 4 * 100 * 1024); /* the last row ends the cache */
+}
+
+/* --precision is part of --device's group: a bad value is one line and exit 2; on the CPU it
+ * changes nothing (the logits are the same bytes with and without it). */
+PT_TEST(test_backend_cli_precision_option) {
+    const char *m = pt_test_shared("assets/models/stories260K/stories260K.gguf");
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, BIN " logits --device cpu --precision fp8 --model '%s' --ids 1,2", m);
+    CHECK_MSG(rc == 2 && count_lines(err) == 1 && strstr(err, "--precision") && (!out || !*out), "rc %d: %s", rc, err ? err : "");
+    free(out), free(err);
+    char *plain = NULL, *with = NULL;
+    CHECK(pt_test_run(&plain, NULL, BIN " logits --device cpu --model '%s' --ids 1,2,3", m) == 0);
+    CHECK(pt_test_run(&with, NULL, BIN " logits --device cpu --precision f32 --model '%s' --ids 1,2,3", m) == 0);
+    CHECK(plain && with && *plain && !strcmp(plain, with));
+    free(plain), free(with);
+}

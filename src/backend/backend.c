@@ -46,6 +46,10 @@ static int chosen_by_auto = 1;
 
 const pt_backend *pt_backend_cpu(void) { return &cpu_backend; }
 const pt_backend *pt_backend_current(void) { return current; }
+void pt_backend_set_current_for_test(const pt_backend *be) {
+    current = be;
+    chosen_by_auto = 0;
+}
 int pt_backend_is_auto(void) { return chosen_by_auto; }
 
 pt_status pt_device_parse(const char *name, pt_device *out) {
@@ -90,6 +94,14 @@ pt_status pt_backend_select(pt_device d) {
     if (!usable) return pt_error(PT_ERR_ARG, "--device cuda: %s", why);
 #ifdef PT_HAVE_CUDA
     current = pt_cuda_backend();
+#endif
+    return PT_OK;
+}
+
+pt_status pt_backend_configure(const pt_backend_options *o) {
+    PT_TRY(pt_backend_select(o->device));
+#ifdef PT_HAVE_CUDA
+    if (current->device == PT_DEVICE_CUDA) pt_cuda_set_precision(o->precision);
 #endif
     return PT_OK;
 }

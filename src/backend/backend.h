@@ -9,18 +9,39 @@
  * unchanged. The CUDA backend (src/backend/cuda, built with `make CUDA=1`) exists only in
  * builds that define PT_HAVE_CUDA; everywhere else selecting it is an error that says why.
  *
- * Every pointer the operations take is host memory: a backend that computes elsewhere stages
- * its inputs and results itself (see src/backend/cuda/cuda_backend.h). */
+ * Every pointer the per-operation functions take is host memory: a backend that computes
+ * elsewhere stages their inputs and results itself. That is a correctness reference, not a
+ * fast path, so a backend may also run the engine's whole forward step itself (the engine_*
+ * and forward_step hooks below, NULL on the CPU): weights, key/value cache and activations
+ * stay where it computes, token ids go in and only the logits rows asked for come out. */
 #ifndef PT_BACKEND_BACKEND_H
 #define PT_BACKEND_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/cuda/plan.h"
 #include "model/model.h"
 #include "util/status.h"
 
+struct pt_adapter;
+
 typedef enum { PT_DEVICE_AUTO = 0, PT_DEVICE_CPU, PT_DEVICE_CUDA } pt_device;
+
+/* One forward step of the engine for a backend that runs it whole: n_rows token rows of one
+ * or more sequences laid end to end (the batcher's continuous batching puts sequences at
+ * different positions in one step). Row t is token ids[t] at position pos[t] of the sequence
+ * held in cache slot slot[t]; its key and value go to that slot at that position, and it
+ * attends to the slot's positions 0..pos[t]. Rows of one sequence are consecutive, at
+ * consecutive positions, and distinct sequences use distinct slots. */
+typedef struct {
+    int n_rows;
+    const int32_t *ids;  /* (n_rows) */
+    const int *pos;      /* (n_rows) */
+    const int *slot;     /* (n_rows) */
+    int n_out;           /* rows whose vocabulary logits are wanted (0: none) */
+    const int *out_rows; /* (n_out) indices into the rows, ascending */
+} pt_step;
 
 typedef struct pt_backend {
     const char *name; /* "cpu", "cuda" */
@@ -47,7 +68,27 @@ typedef struct pt_backend {
     pt_status (*attach)(const pt_model *m, int n_slots, int n_ctx);
     void (*detach)(const pt_model *m);
     pt_status (*take_error)(void);
+    /* Optional whole-step hooks (NULL on the CPU, whose engine runs the operations above).
+     * engine_open: device state for an engine of `m` with n_slots x n_ctx cache positions and
+     * steps of up to max_rows rows (weights uploaded, cache allocated, memory checked, naming
+     * what it needs); engine_close frees it. engine_set_adapters: the LoRA adapters applied
+     * from the next step on, adapter i with its own scale times weights[i] (n 0: none); the
+     * adapters' matrices are copied, so they may change or go after the call. forward_step:
+     * runs `s`, writing (s->n_out, vocab) logits to host memory `logits`; on failure the
+     * cache positions the step wrote are undefined (the engine keeps its lengths). */
+    pt_status (*engine_open)(void **dev, const pt_model *m, int n_slots, int n_ctx, int max_rows);
+    void (*engine_close)(void *dev);
+    pt_status (*engine_set_adapters)(void *dev, const struct pt_adapter *const *adapters, const float *weights, int n);
+    pt_status (*forward_step)(void *dev, const pt_step *s, float *logits);
 } pt_backend;
+
+/* What --device and --precision choose (the CLI's option group fills it). precision: the GPU's
+ * weight storage and product inputs, bf16 (the default) or f32 (reproduces the CPU's numbers
+ * to float32 rounding; for tests); the CPU ignores it. */
+typedef struct {
+    pt_device device;
+    pt_cuda_precision precision;
+} pt_backend_options;
 
 /* "cpu", "cuda" or "auto". */
 pt_status pt_device_parse(const char *name, pt_device *out);
@@ -57,8 +98,13 @@ const char *pt_device_name(pt_device d);
  * present, else cpu. CUDA where it cannot run: PT_ERR_ARG with one line saying why (a build
  * without CUDA, or no usable GPU and the driver's reason). */
 pt_status pt_backend_select(pt_device d);
+/* pt_backend_select(o->device), and the GPU's precision when the choice is CUDA. */
+pt_status pt_backend_configure(const pt_backend_options *o);
 /* The current backend (the CPU one until pt_backend_select chooses another). */
 const pt_backend *pt_backend_current(void);
+/* Test hook: makes `be` the current backend (a test's own table, e.g. one with whole-step
+ * hooks written on the CPU). Never called by the library or the CLI. */
+void pt_backend_set_current_for_test(const pt_backend *be);
 const pt_backend *pt_backend_cpu(void);
 /* Whether the current backend was picked by AUTO rather than asked for: a job the picked
  * backend cannot do (training on CUDA, for now) then runs on the CPU instead of failing. */

@@ -1,7 +1,11 @@
-/* Batched forward pass of the Llama-family decoder with a per-slot key/value cache. */
+/* Batched forward pass of the Llama-family decoder with a per-slot key/value cache. On a
+ * backend with whole-step hooks (backend.h: forward_step; the CUDA backend) the engine keeps
+ * only the slots' lengths and hands each step to the backend, which holds the weights, cache
+ * and activations itself; on the CPU the passes below run operation by operation. */
 #include "engine/engine.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend/backend.h"
@@ -24,8 +28,14 @@ struct pt_engine {
     bool *steer_on;           /* (n_layers) */
     double *capture;          /* (n_layers, D) sums of the residual stream of captured rows, or NULL */
     int capture_from;         /* first captured row of a one-sequence pass */
+    void *dev;                /* be->engine_open's state when the backend runs whole steps, else NULL */
+    pt_status dev_adapter_status; /* the last engine_set_adapters' failure, PT_OK if none */
+    char dev_adapter_err[256];    /* and its message, for the next forward pass to report */
+    int step_cap;             /* rows of the step arrays below */
+    int32_t *step_ids;        /* (step_cap) */
+    int *step_pos, *step_slot, *step_out; /* (step_cap) */
     int n_slots, n_ctx, kv_dim;
-    float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim) */
+    float *k_cache, *v_cache; /* (n_layers, n_slots, n_ctx, kv_dim); NULL with dev */
     int *len;                 /* (n_slots) tokens held per slot */
     /* workspace for `cap` token rows, grown on demand */
     int cap;
@@ -48,6 +58,23 @@ static size_t cache_index(const pt_engine *e, int layer, int slot) {
     return ((size_t)layer * e->n_slots + slot) * e->n_ctx * e->kv_dim;
 }
 
+/* A long prompt runs in chunks: the workspace then holds PREFILL_CHUNK rows instead of the
+ * whole prompt, and GEMMs of this height are already at full speed. */
+#define PREFILL_CHUNK 256
+
+/* pt_engine_new's end on a backend that runs whole steps: its state instead of a host cache. */
+static pt_status open_on_device(pt_engine **out, pt_engine *e) {
+    e->len = calloc((size_t)e->n_slots, sizeof(int));
+    pt_status st = e->len ? e->be->engine_open(&e->dev, e->m, e->n_slots, e->n_ctx, PREFILL_CHUNK) : pt_error(PT_ERR_OOM, "out of memory");
+    if (st) {
+        e->dev = NULL;
+        pt_engine_free(e);
+        return st;
+    }
+    *out = e;
+    return PT_OK;
+}
+
 pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_ctx) {
     *out = NULL;
     const pt_config *c = &m->cfg;
@@ -61,6 +88,7 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
     e->n_slots = n_slots;
     e->n_ctx = n_ctx;
     e->kv_dim = c->n_kv_heads * c->head_dim;
+    if (e->be->engine_open) return open_on_device(out, e);
     size_t n = (size_t)c->n_layers * n_slots * n_ctx * e->kv_dim;
     e->k_cache = malloc(sizeof(float) * n);
     e->v_cache = malloc(sizeof(float) * n);
@@ -93,6 +121,8 @@ static void free_workspace(pt_engine *e) {
 void pt_engine_free(pt_engine *e) {
     if (!e) return;
     if (e->attached) e->be->detach(e->m);
+    if (e->dev) e->be->engine_close(e->dev);
+    free(e->step_ids), free(e->step_pos), free(e->step_slot), free(e->step_out);
     free_workspace(e);
     free(e->logits);
     free(e->lora_gather);
@@ -102,6 +132,15 @@ void pt_engine_free(pt_engine *e) {
     free(e->len);
     free(e->slot_scales);
     free(e);
+}
+
+/* The adapter(s) in use, copied to a backend that runs whole steps: kept apart from the
+ * host's LoRA arithmetic in linear() below. A failure leaves the device without adapters and
+ * is reported by the next forward pass. */
+static void device_adapters(pt_engine *e) {
+    if (!e->dev) return;
+    e->dev_adapter_status = e->be->engine_set_adapters(e->dev, e->adapters, e->default_scales, e->n_adapters);
+    if (e->dev_adapter_status) snprintf(e->dev_adapter_err, sizeof e->dev_adapter_err, "%s", pt_errmsg());
 }
 
 void pt_engine_set_adapter(pt_engine *e, const pt_adapter *a) {
@@ -126,6 +165,7 @@ pt_status pt_engine_set_adapters(pt_engine *e, const pt_adapter *const *adapters
     for (int s = 0; s < e->n_slots; s++) pt_engine_set_slot_scales(e, s, NULL);
     if (r != e->lora_r) free_workspace(e); /* the LoRA scratch is sized by the largest rank */
     e->lora_r = r;
+    device_adapters(e);
     return PT_OK;
 }
 
@@ -133,6 +173,10 @@ pt_status pt_engine_set_slot_scales(pt_engine *e, int slot, const float *scales)
     if (slot < 0 || slot >= e->n_slots) return pt_error(PT_ERR_ARG, "slot %d out of range (0..%d)", slot, e->n_slots - 1);
     for (int i = 0; scales && i < e->n_adapters; i++)
         if (!isfinite(scales[i])) return pt_error(PT_ERR_ARG, "adapter %d: scale %g is not a finite number", i + 1, scales[i]);
+    /* a backend running whole steps holds one set of scales for every row */
+    for (int i = 0; e->dev && scales && i < e->n_adapters; i++)
+        if (scales[i] != e->default_scales[i])
+            return pt_error(PT_ERR_ARG, "adapter scales per request are not supported on the %s backend yet: run with --device cpu", e->be->name);
     float *dst = e->slot_scales + (size_t)slot * PT_ENGINE_MAX_ADAPTERS;
     memcpy(dst, scales ? scales : e->default_scales, sizeof(float) * e->n_adapters);
     return PT_OK;
@@ -142,6 +186,7 @@ int pt_engine_n_adapters(const pt_engine *e) { return e->n_adapters; }
 
 pt_status pt_engine_set_steer(pt_engine *e, const pt_steer *s, float scale, const bool *layers) {
     if (!s) { e->steer = NULL; return PT_OK; }
+    if (e->dev) return pt_error(PT_ERR_ARG, "steering vectors are not supported on the %s backend yet: run with --device cpu", e->be->name);
     const pt_config *c = &e->m->cfg;
     if (s->n_layers != c->n_layers || s->dim != c->dim)
         return pt_error(PT_ERR_ARG, "steering vector of %d layers x %d does not fit the model's %d x %d", s->n_layers, s->dim, c->n_layers, c->dim);
@@ -163,6 +208,7 @@ int pt_engine_n_ctx(const pt_engine *e) { return e->n_ctx; }
 int pt_engine_slot_len(const pt_engine *e, int slot) { return slot >= 0 && slot < e->n_slots ? e->len[slot] : 0; }
 
 size_t pt_engine_bytes(const pt_engine *e) {
+    if (e->dev) return e->ws_bytes + sizeof(float) * (size_t)e->cap_logits * e->m->cfg.vocab_size; /* host memory only */
     return 2 * sizeof(float) * (size_t)e->m->cfg.n_layers * e->n_slots * e->n_ctx * e->kv_dim + e->ws_bytes +
            sizeof(float) * (size_t)e->cap_logits * e->m->cfg.vocab_size;
 }
@@ -279,9 +325,59 @@ static pt_status check_batch(const pt_engine *e, const pt_batch *b) {
     return PT_OK;
 }
 
-/* A long prompt runs in chunks: the workspace then holds PREFILL_CHUNK rows instead of the
- * whole prompt, and GEMMs of this height are already at full speed. */
-#define PREFILL_CHUNK 256
+static pt_status ensure_logits(pt_engine *e, int rows) {
+    if (rows <= e->cap_logits) return PT_OK;
+    const int V = e->m->cfg.vocab_size;
+    free(e->logits);
+    e->logits = malloc(sizeof(float) * (size_t)rows * V);
+    e->cap_logits = e->logits ? rows : 0;
+    if (!e->logits) return pt_error(PT_ERR_OOM, "out of memory for %d x %d logits", rows, V);
+    return PT_OK;
+}
+
+/* NaN weights or hyper-parameters would otherwise reach the sampler, which prints nothing
+ * and exits 0: every command that shows model output stops here with a message instead */
+static pt_status check_finite(const pt_engine *e, int rows) {
+    const size_t V = e->m->cfg.vocab_size;
+    for (size_t i = 0; i < (size_t)rows * V; i++)
+        if (!isfinite(e->logits[i]))
+            return pt_error(PT_ERR_NUMERIC, "%s: the model produced a non-finite logit (%g for token %zu): its weights or configuration hold NaN or Inf",
+                            e->m->path ? e->m->path : "model", e->logits[i], i % V);
+    return PT_OK;
+}
+
+/* The whole step on the backend: each row's id, position and slot in, the rows asked for
+ * (the last of each sequence, or all) out as logits. */
+static pt_status forward_on_device(pt_engine *e, const pt_batch *b, pt_logits_mode mode, const float **logits) {
+    if (e->dev_adapter_status) return pt_error(e->dev_adapter_status, "%s", e->dev_adapter_err);
+    if (e->capture) return pt_error(PT_ERR_ARG, "capturing the residual stream is not supported on the %s backend yet: run with --device cpu", e->be->name);
+    int N = 0;
+    for (int s = 0; s < b->n_seq; s++) N += b->n_tokens[s];
+    if (N > e->step_cap) {
+        free(e->step_ids), free(e->step_pos), free(e->step_slot), free(e->step_out);
+        e->step_ids = malloc(sizeof(int32_t) * N), e->step_pos = malloc(sizeof(int) * N);
+        e->step_slot = malloc(sizeof(int) * N), e->step_out = malloc(sizeof(int) * N);
+        e->step_cap = e->step_ids && e->step_pos && e->step_slot && e->step_out ? N : 0;
+        if (!e->step_cap) return pt_error(PT_ERR_OOM, "out of memory for a %d-row step", N);
+    }
+    int n_out = 0;
+    for (int s = 0, row = 0; s < b->n_seq; s++)
+        for (int j = 0; j < b->n_tokens[s]; j++, row++) {
+            e->step_ids[row] = b->ids[s][j];
+            e->step_pos[row] = e->len[b->slot[s]] + j;
+            e->step_slot[row] = b->slot[s];
+            if (mode == PT_LOGITS_ALL || (mode == PT_LOGITS_LAST && j == b->n_tokens[s] - 1)) e->step_out[n_out++] = row;
+        }
+    PT_TRY(ensure_logits(e, n_out));
+    pt_step step = {N, e->step_ids, e->step_pos, e->step_slot, n_out, e->step_out};
+    PT_TRY(e->be->forward_step(e->dev, &step, e->logits));
+    for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];
+    if (logits) *logits = NULL;
+    if (mode == PT_LOGITS_NONE) return PT_OK;
+    PT_TRY(check_finite(e, n_out));
+    if (logits) *logits = e->logits;
+    return PT_OK;
+}
 
 pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode, const float **logits) {
     PT_TRY(check_batch(e, b));
@@ -291,9 +387,10 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
             PT_TRY(pt_engine_forward_one(e, b->slot[0], b->ids[0] + done, PREFILL_CHUNK, PT_LOGITS_NONE, NULL));
         return pt_engine_forward_one(e, b->slot[0], b->ids[0] + done, n - done, mode, logits);
     }
+    if (e->dev) return forward_on_device(e, b, mode, logits);
     const pt_model *m = e->m;
     const pt_config *c = &m->cfg;
-    const int D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, Q = H * hd, KV = e->kv_dim, V = c->vocab_size;
+    const int D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = c->head_dim, Q = H * hd, KV = e->kv_dim;
     int N = 0;
     for (int s = 0; s < b->n_seq; s++) N += b->n_tokens[s];
     PT_TRY(ensure_workspace(e, N));
@@ -354,21 +451,11 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
             memmove(e->x + (size_t)s * D, e->x + (size_t)(row - 1) * D, sizeof(float) * D);
             e->row_slot[s] = b->slot[s];
         }
-    if (rows > e->cap_logits) {
-        free(e->logits);
-        e->logits = malloc(sizeof(float) * (size_t)rows * V);
-        e->cap_logits = e->logits ? rows : 0;
-        if (!e->logits) return pt_error(PT_ERR_OOM, "out of memory for %d x %d logits", rows, V);
-    }
+    PT_TRY(ensure_logits(e, rows));
     e->be->rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
     linear(e, e->logits, e->xb, &m->output, NULL, rows, 0, 0, PT_LT_HEAD);
     if (e->be->take_error) PT_TRY(e->be->take_error());
-    /* NaN weights or hyper-parameters would otherwise reach the sampler, which prints nothing
-     * and exits 0: every command that shows model output stops here with a message instead */
-    for (size_t i = 0; i < (size_t)rows * V; i++)
-        if (!isfinite(e->logits[i]))
-            return pt_error(PT_ERR_NUMERIC, "%s: the model produced a non-finite logit (%g for token %zu): its weights or configuration hold NaN or Inf",
-                            m->path ? m->path : "model", e->logits[i], i % (size_t)V);
+    PT_TRY(check_finite(e, rows));
     if (logits) *logits = e->logits;
     return PT_OK;
 }

@@ -151,6 +151,12 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
         o->steer = arg;
         return 1;
     }
+    case 2002: {
+        pt_cuda_precision p;
+        if (pt_cuda_precision_parse(arg, &p)) return cli_usage_error(cmd, "--precision wants bf16 or f32, got '%s'", arg), -1;
+        o->precision = arg;
+        return 1;
+    }
     case 'j':
         if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
         o->threads = (int)v;
@@ -163,19 +169,26 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     return 0;
 }
 
-int cli_device_select(const char *cmd, const char *device) {
-    pt_device d = PT_DEVICE_AUTO;
-    pt_status st;
+pt_status cli_backend_configure(const char *device, const char *precision) {
+    pt_backend_options o = {PT_DEVICE_AUTO, PT_CUDA_BF16};
     if (!device) device = getenv("POLITUNE_DEVICE");
-    if (device && *device && (st = pt_device_parse(device, &d))) return cli_fail(cmd, st);
-    if ((st = pt_backend_select(d))) return cli_fail(cmd, st);
-    return 0;
+    if (device && *device) PT_TRY(pt_device_parse(device, &o.device));
+    if (!precision) precision = getenv("POLITUNE_CUDA_PRECISION");
+    if (precision && *precision) PT_TRY(pt_cuda_precision_parse(precision, &o.precision));
+    return pt_backend_configure(&o);
 }
+
+int cli_device_select_precision(const char *cmd, const char *device, const char *precision) {
+    pt_status st = cli_backend_configure(device, precision);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
+int cli_device_select(const char *cmd, const char *device) { return cli_device_select_precision(cmd, device, NULL); }
 
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots) {
     memset(s, 0, sizeof *s);
     if (!o->model) return cli_usage_error(cmd, "--model PATH is required");
-    int rc = cli_device_select(cmd, o->device);
+    int rc = cli_device_select_precision(cmd, o->device, o->precision);
     if (rc) return rc;
     pt_status st;
     if (o->chat_template && (st = pt_chat_template_from_name(o->chat_template, &s->chat))) return cli_fail(cmd, st);

@@ -81,21 +81,26 @@ typedef struct {
     int n_adapters;
     const char *steer;  /* --steer FILE[:SCALE][@LAYERS] */
     const char *device; /* --device cpu|cuda|auto; NULL: auto */
+    const char *precision; /* --precision bf16|f32 on the GPU; NULL: bf16 */
     int threads, ctx;
 } cli_model_opts;
 
 /* Makes --device's choice (NULL: $POLITUNE_DEVICE, else auto) the backend of the models loaded after it; returns 0
  * or the exit status (message printed: an unknown name, or CUDA where it cannot run). */
 int cli_device_select(const char *cmd, const char *device);
+/* The same with --precision (NULL: $POLITUNE_CUDA_PRECISION, else bf16), the GPU's arithmetic; cli_backend_configure returns
+ * the status and leaves the message (pt_errmsg) instead of printing it. */
+int cli_device_select_precision(const char *cmd, const char *device, const char *precision);
+pt_status cli_backend_configure(const char *device, const char *precision);
 
-/* Handles --model/--adapter/--threads/--ctx/--chat-template/--device (returns 1 if consumed, 0 if not
+/* Handles --model/--adapter/--threads/--ctx/--chat-template/--device/--precision (returns 1 if consumed, 0 if not
  * one of them, -1 on a bad value). */
 int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg);
 #define CLI_MODEL_LONGOPTS                                                              \
     {"model", required_argument, 0, 'm'}, {"adapter", required_argument, 0, 'A'},      \
         {"threads", required_argument, 0, 'j'}, {"ctx", required_argument, 0, 'C'},     \
         {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000},  \
-        {"steer", required_argument, 0, 2001}
+        {"steer", required_argument, 0, 2001}, {"precision", required_argument, 0, 2002}
 #define CLI_MODEL_HELP                                                                            \
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
     "  --adapter DIR[:SCALE] apply a PEFT LoRA adapter (adapter_config.json + safetensors) times\n" \
@@ -107,7 +112,10 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     "  --ctx N               context length for the key/value cache (default: model's, max 4096)\n" \
     "  --chat-template NAME  override the checkpoint's template: llama3, mistral, chatml, qwen3, alpaca\n" \
     "  --device DEV          cpu, cuda or auto (default $POLITUNE_DEVICE, else auto: cuda when this build has\n" \
-    "                        CUDA and a GPU is present)\n"
+    "                        CUDA and a GPU is present)\n"                                      \
+    "  --precision P         on the GPU: bf16 (bf16 weights and product inputs, fp32 accumulation)\n" \
+    "                        or f32 (the CPU's numbers to float32 rounding); default\n"             \
+    "                        $POLITUNE_CUDA_PRECISION, else bf16\n"
 
 typedef struct {
     pt_model *model;

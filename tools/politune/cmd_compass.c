@@ -258,12 +258,7 @@ int cmd_compass(int argc, char **argv) {
         cfg->n_open_prompts = n_open;
     }
     double t0 = pt_now_s();
-    if (!st) {
-        pt_device dev = PT_DEVICE_AUTO;
-        const char *name = a.mo.device ? a.mo.device : getenv("POLITUNE_DEVICE");
-        if (name && *name) st = pt_device_parse(name, &dev);
-        if (!st) st = pt_backend_select(dev);
-    }
+    if (!st) st = cli_backend_configure(a.mo.device, a.mo.precision);
     if (!st) {
         pt_backend_set_threads(a.mo.threads);
         st = pt_model_load(&m, a.mo.model);

@@ -157,7 +157,8 @@ int cmd_train(int argc, char **argv) {
         if (!strncmp(argv[i], "--device=", 9)) { device = argv[i] + 9; continue; }
         rc = apply(&c, argc, argv, &i);
     }
-    if (!rc) rc = cli_device_select(cmd, device);
+    /* on the GPU, --precision f32 keeps the frozen products in f32 too (the CPU's numbers); else bf16 */
+    if (!rc) rc = cli_device_select_precision(cmd, device, c.precision == PT_PRECISION_F32 ? "f32" : NULL);
     if (!rc && !c.model) rc = cli_usage_error(cmd, "--model PATH is required");
     if (!rc && !c.data) rc = cli_usage_error(cmd, "--data FILE is required");
     if (!rc && !c.out) rc = cli_usage_error(cmd, "--out DIR is required");

@@ -1,8 +1,9 @@
-/* The CUDA backend's operations (cuda_backend.h): kernels for RMSNorm, RoPE, SwiGLU, bias,
- * causal GQA attention against a cache prefix and weight dequantisation, products on
- * cuBLASLt (fp32 accumulation, bf16 or f32 inputs), weights uploaded once per matrix, and
- * the memory check an engine makes when it is created (plan.h). Host pointers in, host
- * results out: see the header for why, and for what is still to come. */
+/* The CUDA backend's per-operation table (cuda_backend.h): causal GQA attention against a
+ * cache prefix here, the other kernels in cuda_kernels.cuh, products on cuBLASLt (fp32
+ * accumulation, bf16 or f32 inputs), weights uploaded once per matrix, and the memory check
+ * a training model makes when it is created (plan.h). Host pointers in, host results out: the
+ * correctness reference; the engine's fast path is cuda_engine.cu. Also the backend's shared
+ * state: the precision and the test-only fault injection. */
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -19,6 +20,7 @@
 extern "C" {
 #include "backend/cuda/cuda_backend.h"
 }
+#include "backend/cuda/cuda_kernels.cuh"
 
 extern "C" void pt_rope_tables(float *cos_t, float *sin_t, const int *pos, int n, const double *inv_freq, int half);
 
@@ -48,9 +50,8 @@ struct state {
     std::unordered_map<const void *, weight_entry> weights;
     size_t weight_bytes = 0;
     int engines = 0;
-    long ops = 0, fault_after = -1; /* POLITUNE_CUDA_FAULT_AFTER: fail that operation, for tests */
+    long ops = 0, fault_after = -1; /* pt_cuda_test_fault_after: fail that operation, for tests */
     pt_cuda_precision prec = PT_CUDA_BF16;
-    bool prec_from_env = false;
     char err[512] = "";
 };
 
@@ -82,13 +83,6 @@ bool grow(dbuf &b, size_t bytes, const char *op) {
 
 bool init(const char *op) {
     if (S.ready) return true;
-    if (!S.prec_from_env) {
-        const char *env = getenv("POLITUNE_CUDA_PRECISION");
-        if (env && !strcmp(env, "f32")) S.prec = PT_CUDA_F32;
-        S.prec_from_env = true;
-    }
-    const char *fault = getenv("POLITUNE_CUDA_FAULT_AFTER");
-    if (fault) S.fault_after = atol(fault);
     if (failed(cudaStreamCreateWithFlags(&S.stream, cudaStreamNonBlocking), op)) return false;
     if (failed_lt(cublasLtCreate(&S.lt), op)) return false;
     if (!grow(S.lt_work, LT_WORKSPACE, op)) return false;
@@ -96,12 +90,16 @@ bool init(const char *op) {
     return true;
 }
 
+/* Counts one operation (a per-operation call or a resident engine step); true when the
+ * test hook's fault is due now. Caller holds S.mu. */
+bool fault_due() { return S.fault_after >= 0 && S.ops++ == S.fault_after; }
+
 /* The start of every operation: false when it must not run (an earlier failure, no GPU, or
  * the injected fault, which stands for a CUDA error in the middle of a run). */
 bool begin(const char *op) {
     if (S.err[0] || !init(op)) return false;
-    if (S.fault_after >= 0 && S.ops++ == S.fault_after) {
-        snprintf(S.err, sizeof S.err, "CUDA error in %s: fault injected by POLITUNE_CUDA_FAULT_AFTER=%ld", op, S.fault_after);
+    if (fault_due()) {
+        snprintf(S.err, sizeof S.err, "CUDA error in %s: fault injected by the test hook after %ld operations", op, S.fault_after);
         return false;
     }
     return true;
@@ -117,96 +115,8 @@ bool download(void *dst, const dbuf &b, size_t bytes, const char *op) {
     return !failed(cudaStreamSynchronize(S.stream), op);
 }
 
-unsigned blocks_for(int64_t n, int threads) { return (unsigned)((n + threads - 1) / threads); }
 
 /* ---- kernels ---------------------------------------------------------------------------- */
-
-__global__ void k_f32_to_bf16(__nv_bfloat16 *dst, const float *src, int64_t n) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) dst[i] = __float2bfloat16_rn(src[i]);
-}
-
-/* GGML blocks of 32: an f16 scale, then 32 int8 (Q8_0) or 16 bytes of nibbles, element j in
- * the low nibble of byte j and element j + 16 in its high nibble (Q4_0). dst (rows, cols). */
-template <typename T>
-__device__ void store(T *dst, int64_t i, float v);
-template <>
-__device__ void store<float>(float *dst, int64_t i, float v) { dst[i] = v; }
-template <>
-__device__ void store<__nv_bfloat16>(__nv_bfloat16 *dst, int64_t i, float v) { dst[i] = __float2bfloat16_rn(v); }
-
-template <typename T>
-__global__ void k_dequant_q8_0(T *dst, const uint8_t *src, size_t row_bytes, int rows, int cols) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)rows * cols) return;
-    int64_t r = i / cols;
-    int c = (int)(i % cols), b = c / 32, j = c % 32;
-    const uint8_t *blk = src + r * row_bytes + (size_t)b * 34;
-    float d = __half2float(*(const __half *)blk);
-    store<T>(dst, i, d * (float)(int8_t)blk[2 + j]);
-}
-
-template <typename T>
-__global__ void k_dequant_q4_0(T *dst, const uint8_t *src, size_t row_bytes, int rows, int cols) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)rows * cols) return;
-    int64_t r = i / cols;
-    int c = (int)(i % cols), b = c / 32, j = c % 32;
-    const uint8_t *blk = src + r * row_bytes + (size_t)b * 18;
-    float d = __half2float(*(const __half *)blk);
-    int q = j < 16 ? (blk[2 + j] & 0x0f) : (blk[2 + j - 16] >> 4);
-    store<T>(dst, i, d * (float)(q - 8));
-}
-
-/* one block per row: out = in * rsqrt(mean(in^2) + eps) * w */
-__global__ void k_rmsnorm(float *out, float *rstd, const float *in, const float *w, int dim, float eps) {
-    const float *x = in + (size_t)blockIdx.x * dim;
-    float s = 0;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) s += x[i] * x[i];
-    __shared__ float part[32];
-    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = s;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        s = threadIdx.x < (blockDim.x + 31) / 32 ? part[threadIdx.x] : 0;
-        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-        if (threadIdx.x == 0) part[0] = s;
-    }
-    __syncthreads();
-    float r = rsqrtf(part[0] / dim + eps);
-    if (rstd && threadIdx.x == 0) rstd[blockIdx.x] = r;
-    float *y = out + (size_t)blockIdx.x * dim;
-    for (int i = threadIdx.x; i < dim; i += blockDim.x) y[i] = x[i] * r * w[i];
-}
-
-/* x (n, heads, hd) in place, Hugging Face half rotation; cos/sin (n, hd/2) */
-__global__ void k_rope(float *x, const float *cos_t, const float *sin_t, int n, int heads, int hd) {
-    int half = hd / 2;
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (int64_t)n * heads * half) return;
-    int j = (int)(i % half);
-    int64_t th = i / half;
-    int64_t t = th / heads;
-    float *v = x + th * hd;
-    float c = cos_t[t * half + j], s = sin_t[t * half + j];
-    float a = v[j], b = v[j + half];
-    v[j] = a * c - b * s;
-    v[j + half] = b * c + a * s;
-}
-
-__global__ void k_swiglu(float *h, const float *gate, const float *up, int64_t n) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    float g = gate[i];
-    h[i] = g / (1.0f + expf(-g)) * up[i];
-}
-
-/* y (n, out) += bias (out) */
-__global__ void k_add_bias(float *y, const float *bias, int n, int out) {
-    int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < (int64_t)n * out) y[i] += bias[i % out];
-}
-
 /* One block per (query row, head): scores against keys 0..pos[t] in shared memory (len
  * floats), a max-subtracted softmax, then the weighted sum of values. q (n_q, H*hd), k, v
  * (len_max, KV*hd), out (n_q, H*hd). */
@@ -580,6 +490,10 @@ pt_backend make_backend() {
     b.attach = op_attach;
     b.detach = op_detach;
     b.take_error = op_take_error;
+    b.engine_open = pt_cuda_engine_open;
+    b.engine_close = pt_cuda_engine_close;
+    b.engine_set_adapters = pt_cuda_engine_set_adapters;
+    b.forward_step = pt_cuda_forward_step;
     return b;
 }
 
@@ -618,9 +532,19 @@ pt_status pt_cuda_device_info(char *name, size_t name_size, size_t *total_bytes,
 
 void pt_cuda_set_precision(pt_cuda_precision p) {
     std::lock_guard<std::mutex> g(S.mu);
+    if (S.prec != p) release_weights_locked();
     S.prec = p;
-    S.prec_from_env = true;
-    release_weights_locked();
+}
+
+void pt_cuda_test_fault_after(long n_ops) {
+    std::lock_guard<std::mutex> g(S.mu);
+    S.fault_after = n_ops;
+    S.ops = 0;
+}
+
+int pt_cuda_fault_due(void) {
+    std::lock_guard<std::mutex> g(S.mu);
+    return fault_due();
 }
 
 pt_cuda_precision pt_cuda_get_precision(void) { return S.prec; }

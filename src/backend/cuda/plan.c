@@ -105,3 +105,43 @@ pt_status pt_cuda_plan_check(const pt_cuda_plan *p, size_t free_bytes, const cha
                     what, gib(p->total), gib(p->weights), gib(p->kv_cache), gib(p->workspace), gib(p->logits), gib(p->lora),
                     gib(free_bytes));
 }
+
+static size_t align256(size_t b) { return (b + 255) & ~(size_t)255; }
+
+void pt_cuda_step_layout_make(pt_cuda_step_layout *l, const pt_config *c, pt_cuda_precision prec, int rows, int lora_r) {
+    memset(l, 0, sizeof *l);
+    const size_t N = rows > 0 ? (size_t)rows : 1, D = c->dim, Q = (size_t)c->n_heads * c->head_dim,
+                 KV = (size_t)c->n_kv_heads * c->head_dim, F = c->ffn_dim, half = c->head_dim / 2, f = sizeof(float);
+    size_t widest = D > Q ? D : Q;
+    const size_t gemm_wide = widest > F ? widest : F;
+    l->rows = (int)N;
+    l->logit_rows = N < PT_CUDA_LOGIT_ROWS ? (int)N : PT_CUDA_LOGIT_ROWS;
+    l->lora_r = lora_r > 1 ? lora_r : 1;
+    size_t at = 0;
+#define PUT(field, bytes) (l->field = at, at += align256(bytes))
+    PUT(x, N * D * f);
+    PUT(xb, N * widest * f);
+    PUT(q, N * Q * f);
+    PUT(k, N * KV * f);
+    PUT(v, N * KV * f);
+    PUT(hb, N * F * f);
+    PUT(hb2, N * F * f);
+    PUT(lora, N * (size_t)l->lora_r * f);
+    PUT(gemm_in, prec == PT_CUDA_BF16 ? N * gemm_wide * 2 : 0);
+    PUT(cos, N * half * f);
+    PUT(sin, N * half * f);
+    PUT(ids, N * 4);
+    PUT(pos, N * 4);
+    PUT(slot, N * 4);
+    PUT(out_rows, N * 4);
+    PUT(head_x, (size_t)l->logit_rows * D * f);
+    PUT(head_xb, (size_t)l->logit_rows * D * f);
+    PUT(logits, (size_t)l->logit_rows * c->vocab_size * f);
+#undef PUT
+    l->total = at;
+}
+
+size_t pt_cuda_kv_offset(const pt_config *c, int n_slots, int n_ctx, int layer, int slot, int pos) {
+    const size_t kv_dim = (size_t)c->n_kv_heads * c->head_dim;
+    return (((size_t)layer * n_slots + slot) * n_ctx + pos) * kv_dim;
+}

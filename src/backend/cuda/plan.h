@@ -46,6 +46,31 @@ void pt_cuda_plan_train(pt_cuda_plan *p, const pt_config *c, pt_cuda_precision p
 /* Trainable LoRA parameters of rank r on `targets` (bit mask of pt_lora_target). */
 size_t pt_cuda_lora_params(const pt_config *c, int r, unsigned targets);
 
+/* The GPU-resident engine's step workspace: one device allocation carved into buffers at
+ * 256-byte aligned byte offsets, for steps of up to `rows` token rows. Activations are f32
+ * whatever the precision (the products' inputs are converted to bf16 into gemm_in on the way
+ * in); logits are computed `logit_rows` rows at a time (PT_CUDA_LOGIT_ROWS at most). */
+#define PT_CUDA_LOGIT_ROWS 256
+typedef struct {
+    size_t x;        /* f32 (rows, D) residual stream */
+    size_t xb;       /* f32 (rows, max(D, Q)) normalised input / attention output */
+    size_t q, k, v;  /* f32 (rows, Q) (rows, KV) (rows, KV) */
+    size_t hb, hb2;  /* f32 (rows, F) */
+    size_t lora;     /* f32 (rows, max(r, 1)) LoRA's x A^T */
+    size_t gemm_in;  /* bf16 (rows, max(D, Q, F)); absent (0 bytes) in f32 */
+    size_t cos, sin; /* f32 (rows, hd / 2) */
+    size_t ids, pos, slot, out_rows; /* int32 (rows) */
+    size_t head_x, head_xb; /* f32 (logit_rows, D) gathered and normalised rows for the head */
+    size_t logits;   /* f32 (logit_rows, V) */
+    int rows, logit_rows, lora_r;
+    size_t total;    /* bytes */
+} pt_cuda_step_layout;
+void pt_cuda_step_layout_make(pt_cuda_step_layout *l, const pt_config *c, pt_cuda_precision prec, int rows, int lora_r);
+
+/* Element offset of (layer, slot, position) in a key or value cache laid out
+ * (n_layers, n_slots, n_ctx, kv_dim), the engine's host layout too. */
+size_t pt_cuda_kv_offset(const pt_config *c, int n_slots, int n_ctx, int layer, int slot, int pos);
+
 /* PT_OK when the plan fits in free_bytes; else PT_ERR_OOM with one line: what (e.g. the
  * model's path) needs N GiB of GPU memory, the parts, the GPU's free memory, and a hint. */
 pt_status pt_cuda_plan_check(const pt_cuda_plan *p, size_t free_bytes, const char *what);
