@@ -65,7 +65,9 @@ static size_t cache_index(const pt_engine *e, int layer, int slot) {
 /* pt_engine_new's end on a backend that runs whole steps: its state instead of a host cache. */
 static pt_status open_on_device(pt_engine **out, pt_engine *e) {
     e->len = calloc((size_t)e->n_slots, sizeof(int));
-    pt_status st = e->len ? e->be->engine_open(&e->dev, e->m, e->n_slots, e->n_ctx, PREFILL_CHUNK) : pt_error(PT_ERR_OOM, "out of memory");
+    e->slot_scales = calloc((size_t)e->n_slots * PT_ENGINE_MAX_ADAPTERS, sizeof(float));
+    pt_status st = e->len && e->slot_scales ? e->be->engine_open(&e->dev, e->m, e->n_slots, e->n_ctx, PREFILL_CHUNK)
+                                            : pt_error(PT_ERR_OOM, "out of memory");
     if (st) {
         e->dev = NULL;
         pt_engine_free(e);
