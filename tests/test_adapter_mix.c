@@ -219,6 +219,31 @@ PT_TEST(test_adapter_mix_cli_refusals) {
     rc = pt_test_run(&out, &err, BIN " logits --model '%s' --adapter '%s:0.5' --ids 1,2,3", fx_dir("llama3"), adir);
     CHECK_MSG(rc != 0 && err && strstr(err, "another base model") && strstr(err, "stories-adapter"), "rc %d, stderr: %s", rc, err ? err : "");
     free(out), free(err);
+    /* an adapter whose shapes fit but which holds a layer the model lacks (6 layers for 5) */
+    char deep[700];
+    snprintf(deep, sizeof deep, "%s/deep-adapter", pt_test_tmpdir());
+    {
+        char cmd[800];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", deep);
+        CHECK(system(cmd) == 0);
+        pt_test_write(deep, "adapter_config.json", "{\"peft_type\":\"LORA\",\"r\":2,\"lora_alpha\":4,\"target_modules\":[\"q_proj\"]}");
+        static float A[2 * 64], B[64 * 2];
+        char names[12][96];
+        pt_safetensors_entry e[12];
+        for (int l = 0; l < 6; l++)
+            for (int k = 0; k < 2; k++) {
+                snprintf(names[l * 2 + k], sizeof names[0], "base_model.model.model.layers.%d.self_attn.q_proj.lora_%c.weight", l, k ? 'B' : 'A');
+                e[l * 2 + k] = (pt_safetensors_entry){.name = names[l * 2 + k], .dtype = PT_F32, .n_dims = 2,
+                                                       .shape = {k ? 64 : 2, k ? 2 : 64}, .data = k ? B : A};
+            }
+        char st[800];
+        snprintf(st, sizeof st, "%s/adapter_model.safetensors", deep);
+        CHECK_OK(pt_safetensors_write(st, e, 12, NULL));
+    }
+    rc = pt_test_run(&out, &err, BIN " logits --model '%s' --adapter '%s' --ids 1,2,3", stories_hf(), deep);
+    CHECK_MSG(rc != 0 && err && strstr(err, "was made for another base model: it holds layer 5") && strstr(err, "deep-adapter"), "rc %d, stderr: %s", rc,
+              err ? err : "");
+    free(out), free(err);
     /* the same run with scale 0 through the CLI equals the base, and a merge of a mix succeeds */
     char *base_out = NULL;
     rc = pt_test_run(&base_out, &err, BIN " logits --model '%s' --ids 1,2,3", stories_hf());

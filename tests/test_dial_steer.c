@@ -122,9 +122,26 @@ PT_TEST(test_dial_steer_refusals_and_dial) {
     rc = pt_test_run(&out, &err, "cd '%s' && " BIN " steer build --model '%s' --pairs pairs.jsonl --layer 5 --out x.safetensors", d, model);
     CHECK_MSG(rc != 0 && err && strstr(err, "layers 0..4"), "layer 5: rc %d, stderr: %s", rc, err ? err : "");
     free(out), free(err);
-    rc = pt_test_run(&out, &err, "cd '%s' && POLITUNE_ASSETS='%s' " BIN " dial --model '%s' --steer v3.safetensors --scales 4 --templates t2 --resamples 100 --out sdial",
-                     d, pt_test_shared("assets"), pt_test_shared("assets/models/stories260K/stories260K.gguf"));
+    const char *story = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+    pt_test_write(d, "heldout.txt", story);
+    const char *gguf = pt_test_shared("assets/models/stories260K/stories260K.gguf");
+    rc = pt_test_run(&out, &err,
+                     "cd '%s' && POLITUNE_ASSETS='%s' " BIN " dial --model '%s' --steer v3.safetensors --scales 4 --templates t2 --resamples 100 "
+                     "--ppl-text heldout.txt --out sdial",
+                     d, pt_test_shared("assets"), gguf);
     CHECK_MSG(rc == 0 && err && strstr(err, "setting 1/1 (scale 4)"), "steer dial: rc %d, stderr: %s", rc, err ? err : "");
+    /* its perplexity is exp(-mean log-prob) as politune score computes it under the same steering */
+    json_t *summary = out ? json_loads(out, 0, NULL) : NULL;
+    double ppl = json_number_value(json_object_get(json_array_get(json_object_get(summary, "settings"), 0), "perplexity"));
+    json_decref(summary);
+    free(out), free(err);
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " score --model '%s' --steer v3.safetensors:4 --prompt '' --continuation '%s'", d, gguf, story);
+    json_t *sc = out ? json_loads(out, 0, NULL) : NULL;
+    double lp = json_number_value(json_object_get(sc, "logprob"));
+    int nt = (int)json_integer_value(json_object_get(sc, "n_tokens"));
+    double want = nt > 0 ? exp(-lp / nt) : NAN;
+    CHECK_MSG(rc == 0 && nt > 10 && fabs(ppl - want) <= 1e-3 * want, "dial perplexity %g, from politune score %g (%d tokens)", ppl, want, nt);
+    json_decref(sc);
     free(out), free(err);
     char sd[700];
     snprintf(sd, sizeof sd, "%s/sdial", d);

@@ -14,6 +14,7 @@
 #include "eval/report.h"
 #include "eval/stats.h"
 #include "eval/svg.h"
+#include "tokenizer/tokenizer.h"
 #include "util/file.h"
 
 pt_status pt_dial_parse_list(const char *text, const char *what, double **out, int *n) {
@@ -109,6 +110,7 @@ static pt_status write_json(const char *dir, const pt_dial_config *c, const pt_s
         json_object_set_new(r, "dir", json_string(sub));
         for (int x = 0; x < pts[i].n_axes; x++)
             json_object_set_new(r, s->axes[x].name, json_pack("{s:o,s:[o,o]}", "estimate", num(pts[i].estimate[x]), "interval", num(pts[i].lo[x]), num(pts[i].hi[x])));
+        if (c->ppl_text) json_object_set_new(r, "perplexity", json_pack("{s:o,s:i}", "value", num(pts[i].perplexity), "tokens", pts[i].ppl_tokens));
         json_array_append_new(rows, r);
     }
     json_object_set_new(doc, "model", json_string(c->model_path ? c->model_path : ""));
@@ -142,11 +144,13 @@ static pt_status write_csv(const char *dir, const pt_dial_config *c, const pt_sc
     fprintf(f, "setting,%s", c->value_name ? c->value_name : "scale");
     for (int a = 0; a < c->n_adapters; a++) fprintf(f, ",scale_%s", c->adapter_names[a]);
     for (int x = 0; x < s->n_axes && x < PT_DIAL_MAX_AXES; x++) fprintf(f, ",%s,%s_lo,%s_hi", s->axes[x].name, s->axes[x].name, s->axes[x].name);
+    if (c->ppl_text) fputs(",perplexity", f);
     fputc('\n', f);
     for (int i = 0; i < c->n_settings; i++) {
         fprintf(f, "%d,%g", i, pts[i].value);
         for (int a = 0; a < c->n_adapters; a++) fprintf(f, ",%g", (double)pts[i].scales[a]);
         for (int x = 0; x < pts[i].n_axes; x++) { csv_num(f, pts[i].estimate[x]); csv_num(f, pts[i].lo[x]); csv_num(f, pts[i].hi[x]); }
+        if (c->ppl_text) csv_num(f, pts[i].perplexity);
         fputc('\n', f);
     }
     fclose(f);
@@ -286,6 +290,7 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
         pt_xml_escape(f, s->axes[x].name);
         fputs(" (95% interval)</th>", f);
     }
+    if (c->ppl_text) fputs("<th>perplexity of the held-out text</th>", f);
     fputs("</tr>\n", f);
     for (int i = 0; i < c->n_settings; i++) {
         fprintf(f, "<tr><td>setting-%02d</td><td>%g</td>", i, pts[i].value);
@@ -294,6 +299,7 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
             if (isfinite(pts[i].lo[x])) fprintf(f, "<td>%.2f [%.2f, %.2f]</td>", pts[i].estimate[x], pts[i].lo[x], pts[i].hi[x]);
             else fprintf(f, "<td>%.2f</td>", pts[i].estimate[x]);
         }
+        if (c->ppl_text) fprintf(f, "<td>%.3f</td>", pts[i].perplexity);
         fputs("</tr>\n", f);
     }
     fputs("</table>\n</body></html>\n", f);
@@ -303,6 +309,42 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
     st = path ? pt_file_write_atomic(path, buf, len) : pt_error(PT_ERR_OOM, "out of memory");
     free(path);
     free(buf);
+    return st;
+}
+
+/* exp(mean over tokens 2..n of -log p(token | before)) of the text under the setting. */
+static pt_status perplexity(const pt_model *m, const pt_dial_config *c, const pt_dial_point *p, double *ppl, int *n_used) {
+    *ppl = NAN;
+    *n_used = 0;
+    if (!m->tok) return pt_error(PT_ERR_ARG, "%s: perplexity needs the model's tokenizer", m->path ? m->path : "model");
+    int32_t *ids = NULL;
+    size_t n = 0;
+    PT_TRY(pt_tokenizer_encode(m->tok, c->ppl_text, strlen(c->ppl_text), true, &ids, &n));
+    int cap = m->cfg.max_ctx > 0 && m->cfg.max_ctx < PT_DIAL_PPL_MAX_TOKENS ? m->cfg.max_ctx : PT_DIAL_PPL_MAX_TOKENS;
+    if (n > (size_t)cap) n = (size_t)cap;
+    if (n < 2) { free(ids); return pt_error(PT_ERR_ARG, "the perplexity text has fewer than two tokens"); }
+    pt_engine *e = NULL;
+    pt_status st = pt_engine_new(&e, m, 1, (int)n);
+    if (!st && c->n_adapters) st = pt_engine_set_adapters(e, c->adapters, p->scales, c->n_adapters);
+    if (!st && c->steer) st = pt_engine_set_steer(e, c->steer, (float)p->value, c->steer_layers);
+    const float *lg = NULL;
+    if (!st) st = pt_engine_forward_one(e, 0, ids, (int)n, PT_LOGITS_ALL, &lg);
+    if (!st) {
+        const int V = m->cfg.vocab_size;
+        double nll = 0;
+        for (size_t t = 0; t + 1 < n; t++) {
+            const float *row = lg + t * (size_t)V;
+            float mx = row[0];
+            for (int k = 1; k < V; k++) mx = row[k] > mx ? row[k] : mx;
+            double z = 0;
+            for (int k = 0; k < V; k++) z += exp((double)row[k] - mx);
+            nll += mx + log(z) - row[ids[t + 1]];
+        }
+        *ppl = exp(nll / (double)(n - 1));
+        *n_used = (int)n;
+    }
+    pt_engine_free(e);
+    free(ids);
     return st;
 }
 
@@ -345,6 +387,8 @@ pt_status pt_dial_run(const pt_model *m, const pt_questionnaire *q, const pt_sco
             pt_compass_result_free(res);
         }
         if (!st) st = read_point(jpath, s, label, spec, p);
+        p->perplexity = NAN;
+        if (!st && c->ppl_text) st = perplexity(m, c, p, &p->perplexity, &p->ppl_tokens);
         if (!st && c->progress) c->progress(c->user, i, c->n_settings, true, p);
         free(spec);
         free(sdir);

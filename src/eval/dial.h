@@ -28,6 +28,8 @@ typedef struct {
     int n_axes;
     double estimate[PT_DIAL_MAX_AXES], lo[PT_DIAL_MAX_AXES], hi[PT_DIAL_MAX_AXES]; /* lo/hi NAN: no interval */
     bool resumed;                        /* read back from an earlier run's setting directory */
+    double perplexity;                   /* of the config's held-out text at this setting; NAN: none */
+    int ppl_tokens;                      /* tokens it was measured on */
 } pt_dial_point;
 
 typedef struct {
@@ -51,7 +53,12 @@ typedef struct {
     /* called before (done false) and after (done true) each setting */
     void (*progress)(void *user, int index, int n, bool done, const pt_dial_point *p);
     void *user;
+    /* a held-out text whose perplexity is measured at every setting (steering and large
+     * scales cost fluency); NULL: none. Its first PT_DIAL_PPL_MAX_TOKENS tokens count. */
+    const char *ppl_text;
 } pt_dial_config;
+
+#define PT_DIAL_PPL_MAX_TOKENS 1024
 
 /* Runs every setting not already in out_dir, then writes dial.json, dial.csv, dial.svg and
  * dial.html. points: (n_settings), filled. */

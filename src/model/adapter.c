@@ -171,7 +171,6 @@ pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m) 
     pt_safetensors st = {0};
     pt_status rc = a->pairs ? read_config(a, cfg) : pt_error(PT_ERR_OOM, "out of memory");
     if (!rc) rc = pt_safetensors_open(&st, wts);
-    if (!rc) rc = check_layers(&st, dir, m);
     char key[256];
     for (int t = 0; t < PT_LT_COUNT && !rc; t++) {
         if (!(a->targets & (1u << t))) continue;
@@ -189,6 +188,7 @@ pt_status pt_adapter_load(pt_adapter **out, const char *dir, const pt_model *m) 
             }
         }
     }
+    if (!rc) rc = check_layers(&st, dir, m); /* after the shapes, whose message is the more telling */
     pt_safetensors_close(&st);
     free(cfg);
     free(wts);

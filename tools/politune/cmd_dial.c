@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "eval/dial.h"
 #include "eval/stats.h"
+#include "util/file.h"
 
 static const char *usage =
     "usage: politune dial --model PATH (--adapter DIR --scales LIST | --mix LEFT,RIGHT --weights LIST |\n"
@@ -38,17 +39,19 @@ static const char *usage =
     "  --resamples N         bootstrap resamples for the intervals (default 2000)\n"
     "  --seed S              the bootstrap's seed (default 0)\n"
     "  --title TEXT          the report's title\n"
+    "  --ppl-text FILE       also the perplexity of this held-out text at each setting (its first 1024\n"
+    "                        tokens; steering and large scales cost fluency)\n"
     "  --threads N, --ctx N, --chat-template NAME, --device DEV   as for politune compass\n\n"
     "example:\n"
     "  politune dial --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter runs/demo/train-left/adapter \\\n"
     "      --scales -1,-0.5,0,0.5,1,1.5 --out runs/dial-left\n";
 
 enum { OPT_SCALES = 3000, OPT_MIX, OPT_WEIGHTS, OPT_OUT, OPT_TEMPLATES, OPT_SCORING_RULE, OPT_QUESTIONNAIRE, OPT_SCORING, OPT_BATCH,
-       OPT_RESAMPLES, OPT_SEED, OPT_TITLE };
+       OPT_RESAMPLES, OPT_SEED, OPT_TITLE, OPT_PPL };
 
 typedef struct {
     cli_model_opts mo;
-    const char *scales, *mix, *weights, *out, *templates, *option_scoring, *qpath, *spath, *title;
+    const char *scales, *mix, *weights, *out, *templates, *option_scoring, *qpath, *spath, *title, *ppl;
     int batch, resamples;
     uint64_t seed;
 } dial_args;
@@ -66,6 +69,7 @@ static int dial_option(void *opts, const char *cmd, int opt, const char *arg) {
     case OPT_QUESTIONNAIRE: a->qpath = arg; return 1;
     case OPT_SCORING: a->spath = arg; return 1;
     case OPT_TITLE: a->title = arg; return 1;
+    case OPT_PPL: a->ppl = arg; return 1;
     case OPT_BATCH:
         if (!cli_parse_int(arg, 1, 64, &v)) return cli_usage_error(cmd, "--batch wants an integer 1..64, got '%s'", arg), -1;
         a->batch = (int)v;
@@ -105,6 +109,7 @@ int cmd_dial(int argc, char **argv) {
                                              {"resamples", required_argument, 0, OPT_RESAMPLES},
                                              {"seed", required_argument, 0, OPT_SEED},
                                              {"title", required_argument, 0, OPT_TITLE},
+                                             {"ppl-text", required_argument, 0, OPT_PPL},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     cli_option_group groups[] = {{cli_model_group, &a.mo}, {dial_option, &a}, {NULL, NULL}};
@@ -160,7 +165,7 @@ int cmd_dial(int argc, char **argv) {
     float *scales = malloc(sizeof(float) * (size_t)n * (na ? na : 1));
     pt_steer *vec = NULL;
     bool *vec_layers = NULL;
-    char *vec_path = NULL;
+    char *vec_path = NULL, *ppl_text = NULL;
     char *names[2] = {NULL, NULL}, *paths[2] = {NULL, NULL};
     pt_model *m = NULL;
     pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0};
@@ -191,6 +196,10 @@ int cmd_dial(int argc, char **argv) {
         }
     }
     if ((st = pt_questionnaire_load(&q, a.qpath)) || (st = pt_scoring_load(&s, a.spath, q)) || (st = pt_scoring_check(s, q))) goto done;
+    if (a.ppl) {
+        size_t len = 0;
+        if ((st = pt_file_read_all(a.ppl, &ppl_text, &len))) goto done;
+    }
     if ((rc = cli_device_select(cmd, a.mo.device))) goto done;
     pt_backend_set_threads(a.mo.threads);
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg.chat))) goto done;
@@ -216,6 +225,7 @@ int cmd_dial(int argc, char **argv) {
                          .steer = vec,
                          .steer_layers = vec_layers,
                          .steer_path = vec_path,
+                         .ppl_text = ppl_text,
                          .title = a.title,
                          .compass = cfg,
                          .resamples = a.resamples,
@@ -233,6 +243,7 @@ int cmd_dial(int argc, char **argv) {
             cli_json_string(stdout, s->axes[x].name);
             printf(":%.3f", pts[i].estimate[x]);
         }
+        if (ppl_text) printf(",\"perplexity\":%.4f", pts[i].perplexity);
         printf("}");
     }
     printf("]}\n");
@@ -242,6 +253,7 @@ done:
     pt_steer_free(vec);
     free(vec_layers);
     free(vec_path);
+    free(ppl_text);
     for (int k = 0; k < 2; k++) { free(names[k]); free(paths[k]); }
     pt_model_free(m);
     pt_scoring_free(s);
