@@ -233,25 +233,20 @@ PT_TEST(test_report_bad_input) {
 
 /* Forced against free answers: the same label measured in log-prob and in generate mode; the
  * report gives the agreement over the items both answered and lists the others. */
-PT_TEST(test_report_forced_against_free) {
-    pt_questionnaire *q = NULL;
-    pt_scoring *s = NULL;
-    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
-    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
-    char dir[600], html[700];
-    snprintf(dir, sizeof dir, "%s/both", pt_test_tmpdir());
-    snprintf(html, sizeof html, "%s/both.html", pt_test_tmpdir());
-    pt_compass_result *forced = fake_result(q, s, 2, 2, 0), *free_ = NULL;
+/* A generate-mode result under t1: one sample per cell, answer 2 to every item but the first
+ * `zeros` (answer 0) and the last (no valid answer). */
+static pt_compass_result *generated_result(const pt_questionnaire *q, const pt_scoring *s, int zeros) {
     pt_template_variant *v;
     int nv;
-    REQUIRE(forced && pt_templates_select("t1", &v, &nv) == PT_OK);
-    REQUIRE_OK(pt_compass_result_new(q, s, PT_COMPASS_GENERATE, 1, v, nv, &free_));
+    if (pt_templates_select("t1", &v, &nv)) return NULL;
+    pt_compass_result *r = NULL;
+    pt_status st = pt_compass_result_new(q, s, PT_COMPASS_GENERATE, 1, v, nv, &r);
     free(v);
-    /* free text: items 1..4 answer 0 instead of 2, item 62 has no valid answer */
-    for (int i = 0; i < free_->n_items - 1; i++)
+    if (st) return NULL;
+    for (int i = 0; i < r->n_items - 1; i++)
         for (int t = 0; t < nv; t++) {
-            pt_compass_cell *c = &free_->cells[(size_t)i * nv + t];
-            int a = i < 4 ? 0 : 2;
+            pt_compass_cell *c = &r->cells[(size_t)i * nv + t];
+            int a = i < zeros ? 0 : 2;
             c->answer = a;
             c->probs[a] = 1;
             c->expected = a;
@@ -260,7 +255,111 @@ PT_TEST(test_report_forced_against_free) {
             c->sample_status[0] = 0;
             c->texts[0] = strdup("2");
         }
-    pt_compass_aggregate(free_);
+    pt_compass_aggregate(r);
+    return r;
+}
+
+/* Each run is compared with the first run measured alike: left/generate against base/generate
+ * (not against base/logprob, which compare.h refuses), left/logprob against base/logprob. */
+PT_TEST(test_report_shifts_against_base_of_same_mode) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char dir[4][600], html[700];
+    const char *names[4] = {"base-lp", "left-lp", "base-gen", "left-gen"};
+    pt_compass_result *r[4] = {fake_result(q, s, 2, 2, 0), fake_result(q, s, 1, 1, 0), generated_result(q, s, 0), generated_result(q, s, 6)};
+    for (int k = 0; k < 4; k++) {
+        REQUIRE(r[k]);
+        snprintf(dir[k], sizeof dir[k], "%s/%s", pt_test_tmpdir(), names[k]);
+        pt_compass_meta m = {.label = names[k], .model_path = "m.gguf"};
+        CHECK_OK(pt_compass_save(dir[k], r[k], &m));
+    }
+    snprintf(html, sizeof html, "%s/modes.html", pt_test_tmpdir());
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "$POLITUNE_BIN report '%s' '%s' '%s' '%s' --out '%s'", dir[0], dir[2], dir[1], dir[3], html);
+    CHECK_MSG(rc == 0, "report: rc %d: %s", rc, err ? err : "");
+    free(err);
+    char *page = pt_test_read(NULL, html);
+    REQUIRE(page);
+    const char *sec = strstr(page, "<h2>Shifts against the base</h2>");
+    REQUIRE(sec);
+    CHECK(strstr(sec, "<tr><td>left-lp <span class=\"muted\">(") && strstr(sec, "</span></td><td>base-lp</td>"));
+    CHECK(strstr(sec, "<tr><td>left-gen <span class=\"muted\">(") && strstr(sec, "</span></td><td>base-gen</td>"));
+    CHECK_MSG(!strstr(sec, "not compared"), "a run was not compared: %.300s", strstr(sec, "not compared") ? strstr(sec, "not compared") : "");
+    /* the first run of each mode is a base, not a row */
+    CHECK(!strstr(sec, "<tr><td>base-gen"));
+    /* items 1..6 moved from 2 to 0 in generate mode: 6 changed answers of the 61 answered */
+    CHECK(strstr(sec, "6 of 61"));
+    free(page);
+    for (int k = 0; k < 4; k++) pt_compass_result_free(r[k]);
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
+}
+
+/* Runs that sit close together get a second chart narrowed to them: the same points, at least
+ * twice as far apart in pixels, inside the plot. */
+PT_TEST(test_report_zoomed_chart) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    pt_compass_result *r[2] = {generated_result(q, s, 0), generated_result(q, s, 6)};
+    json_t *docs[2];
+    char sx[2][32], sy[2][32];
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(r[k]);
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/zoom%d", pt_test_tmpdir(), k);
+        pt_compass_meta m = {.label = k ? "left" : "base", .model_path = "m.gguf"};
+        REQUIRE_OK(pt_compass_save(dir, r[k], &m));
+        REQUIRE_OK(pt_compass_json_load(dir, &docs[k]));
+        snprintf(sx[k], sizeof sx[k], "%.2f", r[k]->mean[0]);
+        snprintf(sy[k], sizeof sy[k], "%.2f", r[k]->mean[1]);
+    }
+    char *full = NULL, *zoomed = NULL;
+    REQUIRE_OK(pt_compass_chart(docs, NULL, 2, true, &full));
+    REQUIRE_OK(pt_compass_chart_zoomed(docs, NULL, 2, &zoomed));
+    REQUIRE(zoomed);
+    CHECK(strstr(zoomed, "zoomed to the runs"));
+    double dist[2];
+    for (int c = 0; c < 2; c++) {
+        xml_doc d;
+        const char *err = xml_check(c ? zoomed : full, &d);
+        CHECK_MSG(err == NULL, "SVG is not well-formed: %s", err ? err : "");
+        double px[2] = {0, 0}, py[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            const xml_elem *e = xml_find_point(&d, sx[k], sy[k]);
+            CHECK_MSG(e, "chart %d: no point for (%s, %s)", c, sx[k], sy[k]);
+            if (!e) continue;
+            px[k] = atof(xml_attr(e, "cx"));
+            py[k] = atof(xml_attr(e, "cy"));
+            CHECK(px[k] > 80 && px[k] < 520 && py[k] > 50 && py[k] < 490);
+        }
+        dist[c] = hypot(px[1] - px[0], py[1] - py[0]);
+        free(d.elems);
+    }
+    CHECK_MSG(dist[0] > 1 && dist[1] >= 2 * dist[0], "pixels apart: %g full, %g zoomed", dist[0], dist[1]);
+    free(full);
+    free(zoomed);
+    for (int k = 0; k < 2; k++) {
+        json_decref(docs[k]);
+        pt_compass_result_free(r[k]);
+    }
+    pt_scoring_free(s);
+    pt_questionnaire_free(q);
+}
+
+PT_TEST(test_report_forced_against_free) {
+    pt_questionnaire *q = NULL;
+    pt_scoring *s = NULL;
+    REQUIRE_OK(pt_questionnaire_load(&q, pt_test_shared("assets/data/pct/pct_propositions.csv")));
+    REQUIRE_OK(pt_scoring_load(&s, pt_test_shared("assets/data/pct/pct_scoring.json"), q));
+    char dir[600], html[700];
+    snprintf(dir, sizeof dir, "%s/both", pt_test_tmpdir());
+    snprintf(html, sizeof html, "%s/both.html", pt_test_tmpdir());
+    pt_compass_result *forced = fake_result(q, s, 2, 2, 0), *free_ = generated_result(q, s, 4);
+    REQUIRE(forced && free_);
     pt_compass_meta m = {.label = "base", .model_path = "m.gguf"};
     CHECK_OK(pt_compass_save(dir, forced, &m));
     CHECK_OK(pt_compass_save(dir, free_, &m));

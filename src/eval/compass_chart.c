@@ -173,7 +173,39 @@ static pt_status disambiguate(series_buf *sb, int ns, const char *const *names) 
     return PT_OK;
 }
 
-pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg) {
+/* Narrows the chart's ranges to the drawn points with their intervals (or error bars), padded
+ * and rounded out to whole units, when that shows them at least twice as large; *zoomed tells
+ * whether it did. The same range on both axes keeps distances comparable across them. */
+static void fit_ranges(pt_svg_chart *c, const pt_svg_series *ss, int ns, bool *zoomed) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int j = 0; j < ns; j++)
+        for (int k = 0; k < ss[j].n; k++) {
+            const double x = ss[j].x[k], y = ss[j].y[k];
+            if (!isfinite(x) || !isfinite(y)) continue;
+            double xl = ss[j].x_lo ? ss[j].x_lo[k] : NAN, xh = ss[j].x_hi ? ss[j].x_hi[k] : NAN;
+            double yl = ss[j].y_lo ? ss[j].y_lo[k] : NAN, yh = ss[j].y_hi ? ss[j].y_hi[k] : NAN;
+            double sx = ss[j].sx && isfinite(ss[j].sx[k]) ? ss[j].sx[k] : 0, sy = ss[j].sy && isfinite(ss[j].sy[k]) ? ss[j].sy[k] : 0;
+            const double v[4] = {isfinite(xl) ? xl : x - sx, isfinite(xh) ? xh : x + sx, isfinite(yl) ? yl : y - sy, isfinite(yh) ? yh : y + sy};
+            for (int t = 0; t < 4; t++) {
+                lo = fmin(lo, v[t]);
+                hi = fmax(hi, v[t]);
+            }
+        }
+    *zoomed = false;
+    if (!(hi >= lo)) return;
+    double half = fmax(hi - lo, 1.0) * 0.6, mid = (lo + hi) / 2;
+    double nlo = floor(mid - half), nhi = ceil(mid + half);
+    nhi = nlo + 4 * ceil((nhi - nlo) / 4); /* the axis labels fall at quarters: whole numbers */
+    nlo = fmax(nlo, fmax(c->x_min, c->y_min));
+    nhi = fmin(nhi, fmin(c->x_max, c->y_max));
+    if (!(nhi > nlo) || 2 * (nhi - nlo) > fmin(c->x_max - c->x_min, c->y_max - c->y_min)) return;
+    c->x_min = c->y_min = nlo;
+    c->x_max = c->y_max = nhi;
+    c->quadrants = nlo < 0 && nhi > 0;
+    *zoomed = true;
+}
+
+static pt_status chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, bool fit, char **svg) {
     *svg = NULL;
     if (n_docs < 1) return pt_error(PT_ERR_ARG, "chart: no documents");
     pt_svg_chart c;
@@ -188,9 +220,24 @@ pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_
         ss[j] = (pt_svg_series){.label = sb[j].label, .n = sb[j].n, .x = sb[j].v[V_X], .y = sb[j].v[V_Y], .sx = sb[j].v[V_SX],
                                 .sy = sb[j].v[V_SY], .step = sb[j].step, .x_lo = sb[j].v[V_XLO], .x_hi = sb[j].v[V_XHI],
                                 .y_lo = sb[j].v[V_YLO], .y_hi = sb[j].v[V_YHI]};
-    if (!st) st = pt_svg_compass(&c, ss, ns, standalone, svg);
+    bool draw = true;
+    char title[256];
+    if (!st && fit) {
+        fit_ranges(&c, ss, ns, &draw);
+        snprintf(title, sizeof title, "%s, zoomed to the runs", c.title ? c.title : "Compass");
+        c.title = title;
+    }
+    if (!st && draw) st = pt_svg_compass(&c, ss, ns, standalone, svg);
     for (int j = 0; j < ns; j++) series_free(&sb[j]);
     free(sb);
     free(ss);
     return st;
+}
+
+pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg) {
+    return chart(docs, names, n_docs, standalone, false, svg);
+}
+
+pt_status pt_compass_chart_zoomed(json_t *const *docs, const char *const *names, int n_docs, char **svg) {
+    return chart(docs, names, n_docs, false, true, svg);
 }

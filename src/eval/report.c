@@ -1,9 +1,10 @@
 /* `politune report`: one self-contained HTML page (inline CSS and SVG, no scripts, no
  * external files) comparing compass result directories. A column is the last evaluation of
  * each model/adapter label in each directory; a label with several evaluations (a training
- * run) is also compared first against last. Every column is compared with the first (the
- * base): shift with its interval, permutation p-value, changed answers, and the items that
- * contribute most (compare.h); a model measured in both answer modes gets the forced (log-prob)
+ * run) is also compared first against last. Every column is compared with the first column
+ * measured alike (the base of its answer mode): shift with its interval, permutation p-value,
+ * changed answers, and the items that contribute most (compare.h), on the answers and on the
+ * probability-weighted answers; a model measured in both answer modes gets the forced (log-prob)
  * against free (generate) agreement. */
 #include "eval/report.h"
 
@@ -138,9 +139,10 @@ static void write_head(report *R) {
     fputs(".</p>\n", f);
 }
 
-static void write_chart(report *R, const char *svg) {
+static void write_chart(report *R, const char *svg, const char *zoomed) {
     fputs("<h2>Compass</h2>\n", R->f);
     fputs(svg, R->f);
+    if (zoomed) fputs(zoomed, R->f);
     fputs("<p class=\"muted\">Points are the mean position over prompt templates and option orders; crosses show its 95% bootstrap interval "
           "(the answers under the templates and orders resampled within each proposition; see docs/compass.md), bars one standard deviation "
           "where no interval was recorded. Lines connect evaluations of one model or adapter in order (training steps).</p>\n", R->f);
@@ -255,38 +257,55 @@ static void write_attribution(report *R, const pt_compare *c, int x, const colum
         answer_cell(f, b->last, (size_t)i, R->ab, R->n_ans, 1);
         fprintf(f, "<td class=\"num\">%+.3f</td></tr>\n", at[i]);
     }
-    fprintf(f, "</table>\n<p class=\"muted\">These %d items add %+.3f of the %+.3f shift; all items together add up to it.</p>\n", n_listed, listed,
+    fprintf(f, "</table>\n<p class=\"muted\">%s %d item%s add%s %+.3f of the %+.3f shift; all items together add up to it.</p>\n", n_listed == 1 ? "This" : "These", n_listed, n_listed == 1 ? "" : "s", n_listed == 1 ? "s" : "", listed,
             c->axes[x].shift.estimate);
     free(order);
 }
 
-/* Every column against the first: the shift table, then the attribution lists. */
-static void write_shifts(report *R) {
+/* Whether two evaluations were measured alike (answer mode, option scoring, templates), the
+ * precondition of compare.h. */
+static bool same_setup(json_t *a, json_t *b) {
+    static const char *const keys[] = {"mode", "option_scoring", "templates"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        json_t *x = json_object_get(a, keys[k]), *y = json_object_get(b, keys[k]);
+        if ((x || y) && !json_equal(x, y)) return false;
+    }
+    return true;
+}
+
+/* The column that column c is compared with: the first column before it measured alike, so a
+ * generate-mode adapter is set against the generate-mode base; -1 when c is the first of its
+ * kind. */
+static int base_of(const report *R, int c) {
+    for (int b = 0; b < c; b++)
+        if (same_setup(R->cols[b].last, R->cols[c].last)) return b;
+    return -1;
+}
+
+/* One shift table: every column against its base on `basis`; cmp[c] receives the comparison
+ * (NULL where there is none). */
+static void write_shift_table(report *R, pt_compare_basis basis, pt_compare **cmp) {
     FILE *f = R->f;
-    if (R->nc < 2) return;
-    fputs("<h2>Shifts against the base</h2>\n<p class=\"muted\">Each run against ", f);
-    esc(f, R->cols[0].label);
-    fprintf(f, " (the last evaluation of each): the shift with its 95%% bootstrap interval (paired over templates and option orders), the "
-               "p-value of a paired sign-flip permutation test over propositions, and the items whose consensus answer changed. "
-               "%d resamples, seed %llu.</p>\n<table class=\"shifts\">\n<tr><th>run</th>", R->resamples, (unsigned long long)R->seed);
+    fputs("<table class=\"shifts\"><tr><th>run</th><th>against</th>", f);
     for (size_t x = 0; x < json_array_size(R->axes); x++) {
         const char *an = json_string_value(json_object_get(json_array_get(R->axes, x), "name"));
         fputs("<th>", f); esc(f, an); fputs(" shift</th><th>", f); esc(f, an); fputs(" 95% interval</th><th>", f); esc(f, an); fputs(" p</th>", f);
     }
-    fputs("<th>changed answers</th></tr>\n", f);
-    pt_compare **cmp = calloc((size_t)R->nc, sizeof *cmp);
-    if (!cmp) return;
-    const column *base = &R->cols[0];
+    fputs(basis == PT_COMPARE_ANSWERS ? "<th>changed answers</th></tr>\n" : "</tr>\n", f);
     for (int c = 1; c < R->nc; c++) {
-        const column *col = &R->cols[c];
+        int b = base_of(R, c);
+        if (b < 0) continue;
+        const column *col = &R->cols[c], *base = &R->cols[b];
         fputs("<tr><td>", f);
         esc(f, col->label);
         if (R->n_docs > 1) { fputs(" <span class=\"muted\">(", f); esc(f, R->names[col->doc]); fputs(")</span>", f); }
+        fputs("</td><td>", f);
+        esc(f, base->label);
         fputs("</td>", f);
         pt_status st = pt_compare_evals(R->docs[base->doc], base->last, R->names[base->doc], R->docs[col->doc], col->last, R->names[col->doc],
-                                        R->resamples, R->seed, PT_COMPARE_ANSWERS, &cmp[c]);
+                                        R->resamples, R->seed, basis, &cmp[c]);
         if (st) {
-            fprintf(f, "<td colspan=\"%zu\" class=\"muted\">not compared: ", 3 * json_array_size(R->axes) + 1);
+            fprintf(f, "<td colspan=\"%zu\" class=\"muted\">not compared: ", 3 * json_array_size(R->axes) + (basis == PT_COMPARE_ANSWERS));
             esc(f, pt_errmsg());
             fputs("</td></tr>\n", f);
             continue;
@@ -298,31 +317,64 @@ static void write_shifts(report *R) {
             else fputs("&#8212;", f);
             fprintf(f, "</td><td class=\"num\">%.4f%s</td>", a->p, a->exact ? " <small>exact</small>" : "");
         }
-        fprintf(f, "<td class=\"num\">%d of %d</td></tr>\n", cmp[c]->changed, cmp[c]->answered_both);
+        if (basis == PT_COMPARE_ANSWERS) fprintf(f, "<td class=\"num\">%d of %d</td>", cmp[c]->changed, cmp[c]->answered_both);
+        fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
-    fputs("<h2>What moved each run</h2>\n<p class=\"muted\">The propositions that contribute most to each shift: an item's contribution is "
-          "its change in the share of templates giving each answer, times that answer's scoring weight (divided by the axis divisor); "
-          "the contributions of all items sum to the shift.</p>\n", f);
+}
+
+/* The attribution lists of one basis' comparisons; returns how many were written. */
+static int write_attributions(report *R, pt_compare **cmp, const char *what) {
     int any = 0;
     for (int c = 1; c < R->nc; c++) {
         if (!cmp[c]) continue;
         for (int x = 0; x < cmp[c]->n_axes; x++) {
             if (cmp[c]->axes[x].shift.estimate == 0) continue;
-            fputs("<h3>", f);
-            esc(f, base->label);
-            fputs(" &#8594; ", f);
-            esc(f, R->cols[c].label);
-            fputs(": ", f);
-            esc(f, cmp[c]->axes[x].name);
-            fputs("</h3>\n", f);
-            write_attribution(R, cmp[c], x, base, &R->cols[c], 10);
+            fputs("<h3>", R->f);
+            esc(R->f, R->cols[base_of(R, c)].label);
+            fputs(" &#8594; ", R->f);
+            esc(R->f, R->cols[c].label);
+            fputs(": ", R->f);
+            esc(R->f, cmp[c]->axes[x].name);
+            fprintf(R->f, " <span class=\"muted\">(%s)</span></h3>\n", what);
+            write_attribution(R, cmp[c], x, &R->cols[base_of(R, c)], &R->cols[c], 10);
             any = 1;
         }
     }
-    if (!any) fputs("<p class=\"muted\">No run's position differs from the base's.</p>\n", f);
-    for (int c = 0; c < R->nc; c++) pt_compare_free(cmp[c]);
+    return any;
+}
+
+/* Every column against the first column measured alike: the shift tables (answers, then
+ * probability-weighted), then the attribution lists. */
+static void write_shifts(report *R) {
+    FILE *f = R->f;
+    int n_compared = 0;
+    for (int c = 1; c < R->nc; c++) n_compared += base_of(R, c) >= 0;
+    if (n_compared == 0) return;
+    fprintf(f, "<h2>Shifts against the base</h2>\n<p class=\"muted\">Each run against the first run measured alike (answer mode, option "
+               "scoring, templates; the last evaluation of each): the shift with its 95%% bootstrap interval (paired over templates and "
+               "option orders), the p-value of a paired sign-flip permutation test over propositions, and the items whose consensus "
+               "answer changed. %d resamples, seed %llu.</p>\n", R->resamples, (unsigned long long)R->seed);
+    pt_compare **cmp = calloc((size_t)R->nc, sizeof *cmp), **cmp_ex = calloc((size_t)R->nc, sizeof *cmp_ex);
+    if (!cmp || !cmp_ex) { free(cmp); free(cmp_ex); return; }
+    write_shift_table(R, PT_COMPARE_ANSWERS, cmp);
+    fputs("<h3>Probability-weighted positions</h3>\n<p class=\"muted\">The same comparisons, each answer counted by its probability "
+          "(sum over options of p &#215; weight; <code>politune compare --expected</code>): these move when the model's probabilities "
+          "move under an unchanged most likely answer.</p>\n", f);
+    write_shift_table(R, PT_COMPARE_EXPECTED, cmp_ex);
+    fputs("<h2>What moved each run</h2>\n<p class=\"muted\">The propositions that contribute most to each shift: an item's contribution is "
+          "its change in the share of templates giving each answer (or in each answer's probability, for the probability-weighted "
+          "positions), times that answer's scoring weight (divided by the axis divisor); the contributions of all items sum to the "
+          "shift.</p>\n", f);
+    int any = write_attributions(R, cmp, "answers");
+    any |= write_attributions(R, cmp_ex, "probability-weighted");
+    if (!any) fputs("<p class=\"muted\">No run's position differs from its base's.</p>\n", f);
+    for (int c = 0; c < R->nc; c++) {
+        pt_compare_free(cmp[c]);
+        pt_compare_free(cmp_ex[c]);
+    }
     free(cmp);
+    free(cmp_ex);
 }
 
 /* Röttger's check: for a label measured in both modes (in any of the documents), how often
@@ -595,13 +647,15 @@ pt_status pt_report_html(json_t *const *docs, const char *const *names, int n_do
     pt_status st = collect_columns(&R);
     if (!st && R.nc == 0) st = pt_error(PT_ERR_FORMAT, "report: %s holds no evaluations", names[0]);
     char *svg = NULL;
+    char *zoomed = NULL;
     if (!st) st = pt_compass_chart(docs, names, n_docs, false, &svg);
+    if (!st) st = pt_compass_chart_zoomed(docs, names, n_docs, &zoomed);
     char *buf = NULL;
     size_t len = 0;
     if (!st && !(R.f = open_memstream(&buf, &len))) st = pt_error(PT_ERR_OOM, "out of memory");
-    if (st) { free(svg); free(R.cols); return st; }
+    if (st) { free(svg); free(zoomed); free(R.cols); return st; }
     write_head(&R);
-    write_chart(&R, svg);
+    write_chart(&R, svg, zoomed);
     write_positions(&R);
     write_shifts(&R);
     write_forced_free(&R);
@@ -613,6 +667,7 @@ pt_status pt_report_html(json_t *const *docs, const char *const *names, int n_do
     fputs("<p class=\"muted\">Generated by politune report.</p>\n</body>\n</html>\n", R.f);
     int bad = fclose(R.f) != 0;
     free(svg);
+    free(zoomed);
     free(R.cols);
     if (bad || !buf) { free(buf); return pt_error(PT_ERR_OOM, "out of memory writing the report"); }
     *html = buf;

@@ -21,6 +21,10 @@ pt_status pt_compass_json_load(const char *path, json_t **out);
  * first document. A series is one label within one document (a label found in several
  * documents is drawn once per document, named "label (names[d])"; names may be NULL). */
 pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_docs, bool standalone, char **svg);
+/* The same chart with both axes narrowed to where the runs lie (their intervals included,
+ * padded, whole units), for runs that sit close together; *svg NULL when the narrowed range
+ * would not at least halve the instrument's. */
+pt_status pt_compass_chart_zoomed(json_t *const *docs, const char *const *names, int n_docs, char **svg);
 
 typedef struct {
     int resamples;   /* bootstrap resamples and sign flips of the shifts against the base (>= 1) */
