@@ -287,7 +287,7 @@ int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *
     return 0;
 }
 
-pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out) {
+static pt_status adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out) {
     *owned = NULL;
     *out = NULL;
     if (n == 0) return PT_OK;
@@ -295,6 +295,25 @@ pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, 
     PT_TRY(pt_adapter_combine(owned, (const pt_adapter *const *)adapters, scales, n));
     *out = *owned;
     return PT_OK;
+}
+
+int cli_merged_open(const char *cmd, const cli_model_opts *o, cli_merged *out) {
+    memset(out, 0, sizeof *out);
+    pt_status st = pt_model_load(&out->m, o->model);
+    if (st) return cli_fail(cmd, st);
+    float scales[PT_ENGINE_MAX_ADAPTERS];
+    int rc = cli_adapters_load(cmd, o, out->m, out->loaded, scales);
+    if (rc) return rc;
+    out->n_loaded = o->n_adapters;
+    st = adapters_single(out->loaded, scales, o->n_adapters, &out->owned, &out->a);
+    return st ? cli_fail(cmd, st) : 0;
+}
+
+void cli_merged_close(cli_merged *mg) {
+    pt_adapter_free(mg->owned);
+    for (int i = 0; i < mg->n_loaded; i++) pt_adapter_free(mg->loaded[i]);
+    pt_model_free(mg->m);
+    memset(mg, 0, sizeof *mg);
 }
 
 void cli_session_close(cli_session *s) {

@@ -142,9 +142,17 @@ const char *cli_adapter_strip_name(const char *arg, char **name);
 /* The adapter's name: NAME= when given, else its directory's last component (the one above
  * when that is "adapter"). malloc'd. */
 char *cli_adapter_name(const char *arg);
-/* One adapter for merge/export: the loaded one itself when it is alone at scale 1, else
- * their scaled sum (pt_adapter_combine) in *owned, which the caller frees. */
-pt_status cli_adapters_single(pt_adapter *const *adapters, const float *scales, int n, pt_adapter **owned, const pt_adapter **out);
+/* merge and export-lora: the model and its --adapter list as one adapter (the loaded one
+ * itself when it is alone at scale 1, else their scaled sum, pt_adapter_combine). */
+typedef struct {
+    pt_model *m;
+    const pt_adapter *a;
+    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS], *owned;
+    int n_loaded;
+} cli_merged;
+/* 0, or the exit status after printing the message; close `out` either way. */
+int cli_merged_open(const char *cmd, const cli_model_opts *o, cli_merged *out);
+void cli_merged_close(cli_merged *mg);
 
 /* Loads the model (and adapter), sets threads, creates an engine with n_slots slots. */
 int cli_session_open(cli_session *s, const char *cmd, const cli_model_opts *o, int n_slots);

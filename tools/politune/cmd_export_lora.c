@@ -49,20 +49,11 @@ int cmd_export_lora(int argc, char **argv) {
     if (!mo.model) return cli_usage_error(cmd, "--model PATH is required");
     if (!mo.adapter) return cli_usage_error(cmd, "--adapter DIR is required");
     if (!out) return cli_usage_error(cmd, "--out FILE.gguf is required");
-    pt_model *m = NULL;
-    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0}, *owned = NULL;
-    const pt_adapter *a = NULL;
-    float scales[PT_ENGINE_MAX_ADAPTERS];
-    pt_status st = pt_model_load(&m, mo.model);
-    if (st) { pt_model_free(m); return cli_fail(cmd, st); }
-    int rc = cli_adapters_load(cmd, &mo, m, loaded, scales);
-    if (rc) { pt_model_free(m); return rc; }
-    st = cli_adapters_single(loaded, scales, mo.n_adapters, &owned, &a);
-    if (!st) st = pt_adapter_save_gguf(a, m, out);
-    rc = st ? cli_fail(cmd, st) : 0;
-    if (!st) fprintf(stderr, "politune export-lora: wrote %s (rank %d, alpha %g)\n", out, a->r, (double)(a->scale * a->r));
-    pt_adapter_free(owned);
-    for (int i = 0; i < mo.n_adapters; i++) pt_adapter_free(loaded[i]);
-    pt_model_free(m);
+    cli_merged mg;
+    int rc = cli_merged_open(cmd, &mo, &mg);
+    pt_status st = rc ? PT_OK : pt_adapter_save_gguf(mg.a, mg.m, out);
+    if (st) rc = cli_fail(cmd, st);
+    if (!rc) fprintf(stderr, "politune export-lora: wrote %s (rank %d, alpha %g)\n", out, mg.a->r, (double)(mg.a->scale * mg.a->r));
+    cli_merged_close(&mg);
     return rc;
 }

@@ -59,20 +59,11 @@ int cmd_merge(int argc, char **argv) {
     if (!gguf && (t == PT_Q8_0 || t == PT_Q4_0)) return cli_usage_error(cmd, "--type %s needs --format gguf (safetensors holds f32, f16, bf16)", type);
 
     pt_backend_set_threads(mo.threads);
-    pt_model *m = NULL;
-    pt_adapter *loaded[PT_ENGINE_MAX_ADAPTERS] = {0}, *owned = NULL;
-    const pt_adapter *a = NULL;
-    float scales[PT_ENGINE_MAX_ADAPTERS];
-    pt_status st = pt_model_load(&m, mo.model);
-    if (st) { pt_model_free(m); return cli_fail(cmd, st); }
-    int rc = cli_adapters_load(cmd, &mo, m, loaded, scales);
-    if (rc) { pt_model_free(m); return rc; }
-    st = cli_adapters_single(loaded, scales, mo.n_adapters, &owned, &a);
-    if (!st) st = gguf ? pt_model_save_gguf(m, a, out, t) : pt_model_save_hf(m, a, out, t, 0);
-    rc = st ? cli_fail(cmd, st) : 0;
-    if (!st) fprintf(stderr, "politune merge: wrote %s (%s, %s)\n", out, gguf ? "gguf" : "hf", type);
-    pt_adapter_free(owned);
-    for (int i = 0; i < mo.n_adapters; i++) pt_adapter_free(loaded[i]);
-    pt_model_free(m);
+    cli_merged mg;
+    int rc = cli_merged_open(cmd, &mo, &mg);
+    pt_status st = rc ? PT_OK : gguf ? pt_model_save_gguf(mg.m, mg.a, out, t) : pt_model_save_hf(mg.m, mg.a, out, t, 0);
+    if (st) rc = cli_fail(cmd, st);
+    if (!rc) fprintf(stderr, "politune merge: wrote %s (%s, %s)\n", out, gguf ? "gguf" : "hf", type);
+    cli_merged_close(&mg);
     return rc;
 }
