@@ -392,3 +392,35 @@ PT_TEST(test_demo_tiny) {
     free(recipe);
     if (set) unsetenv("POLITUNE_ASSETS");
 }
+
+/* The demo's recipe gives generate mode its own phrasings (eval.generate_templates: t1, to fit
+ * the ten minutes) while logprob mode keeps t1 and t2; a bad selection is refused before any
+ * work, naming the key. */
+PT_TEST(test_demo_generate_templates) {
+    bool set = use_mirror();
+    const char *d = pt_test_tmpdir();
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err,
+                         "cd '%s' && " BIN " demo --print-recipe > demo.yaml && " BIN
+                         " run demo.yaml --dry-run --set model=asset:models/stories260K/stories260K.gguf --set train.template=none",
+                         d);
+    CHECK_MSG(rc == 0, "dry run: rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
+    int stages[2] = {0, 0}; /* logprob, generate */
+    for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "politune compass")) continue;
+        const bool generate = strstr(line, "--mode=generate") != NULL;
+        stages[generate]++;
+        const char *last = NULL;
+        for (const char *p = strstr(line, "--templates"); p; p = strstr(p + 1, "--templates")) last = p;
+        CHECK_MSG(last && !strncmp(last, generate ? "--templates=t1 " : "--templates t1,t2 ", generate ? 15 : 18), "%s", line);
+    }
+    CHECK_MSG(stages[0] == 3 && stages[1] == 3, "%d logprob and %d generate compass stages", stages[0], stages[1]);
+    free(out);
+    free(err);
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run demo.yaml --dry-run --set model=asset:models/stories260K/stories260K.gguf --set eval.generate_templates=t9",
+                     d);
+    CHECK_MSG(rc != 0 && err && strstr(err, "eval.generate_templates") && strstr(err, "t9"), "rc %d: %s", rc, err ? err : "");
+    free(out);
+    free(err);
+    if (set) unsetenv("POLITUNE_ASSETS");
+}

@@ -222,6 +222,10 @@ static pt_status compass_stage(pt_run_plan *p, const pt_run_recipe *r, const cha
     PT_TRY(pt_run_args_pushf(&s->argv, "--mode=%s", mode));
     PT_TRY(pt_run_args_pushf(&s->argv, "--label=%s", inst));
     PT_TRY(add_opts(s, &r->compass, "eval"));
+    if (!strcmp(mode, "generate") && r->generate_templates) { /* after eval.templates: the last --templates wins */
+        PT_TRY(pt_run_args_pushf(&s->argv, "--templates=%s", r->generate_templates));
+        PT_TRY(set_param(s, "generate_templates", json_string(r->generate_templates)));
+    }
     PT_TRY(threads_flag(s, "--threads", threads));
     PT_TRY(pt_run_args_push(&s->argv, "--out"));
     PT_TRY(pt_run_args_push(&s->argv, dir));

@@ -12,6 +12,7 @@
 #include "assets/assets.h"
 #include "eval/compass.h"
 #include "eval/dial.h"
+#include "eval/templates.h"
 #include "pipeline/keys.h"
 #include "train/config.h"
 
@@ -55,6 +56,7 @@ static const pt_run_keydef select_keys[] = {KR("margin", "--margin", RK_NUM, 0, 
 static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),
                                        K("mode", NULL, RK_OTHER),
                                        K("templates", "--templates", RK_STR),
+                                       K("generate_templates", NULL, RK_STR),
                                        KR("samples", "--samples", RK_INT, 1, 10000),
                                        K("open_prompts", NULL, RK_BOOL),
                                        KR("max_new_tokens", "--max-new-tokens", RK_INT, 1, 1e6),
@@ -218,6 +220,17 @@ static pt_status parse_eval(pt_run_recipe *r, const pt_run_ctx *c, const pt_yaml
         PT_TRY(dup_into(&r->modes[r->n_modes++], s));
     }
     if (!r->n_modes) PT_TRY(dup_into(&r->modes[r->n_modes++], "logprob"));
+    /* generate mode decodes on top of each prefill, so a budget may give it fewer phrasings */
+    if ((v = pt_yaml_get(ev, "generate_templates"))) {
+        const char *s = NULL;
+        int gl = pt_run_key_line(ev, "generate_templates");
+        PT_TRY(pt_run_scalar(c, v, gl, "eval.generate_templates", &s));
+        pt_template_variant *vars = NULL;
+        int nv = 0;
+        if (pt_templates_select(s, &vars, &nv)) return pt_run_err(c, gl, "eval.generate_templates", "%s", pt_errmsg());
+        free(vars);
+        PT_TRY(dup_into(&r->generate_templates, s));
+    }
     /* the questionnaire is an input like any other: named explicitly so it is hashed */
     bool has_q = false, has_s = false;
     for (int i = 0; i < r->compass.n_in; i++) {
@@ -514,6 +527,7 @@ void pt_run_recipe_free(pt_run_recipe *r) {
     pt_run_opts_free(&r->compass);
     pt_run_opts_free(&r->dial_opts);
     free(r->dial_scales);
+    free(r->generate_templates);
     free(r->dial_weights);
     for (int i = 0; i < r->n_sources; i++) {
         free(r->source_name[i]);

@@ -64,6 +64,7 @@ typedef struct {
     bool eval_base;
     int n_modes;
     char *modes[2];
+    char *generate_templates; /* eval.generate_templates: generate mode's --templates, or NULL (eval.templates) */
     bool report, report_svg;
     /* dial: the compass along adapter scales (one stage per target) and a two-target mix */
     bool dial;

@@ -49,6 +49,8 @@ const char run_demo_recipe[] =
     "  mode: [logprob, generate]                # option probabilities, and the paper's free replies\n"
     "  option_scoring: number                   # the 0-3 number token: no label-length bias\n"
     "  templates: t1,t2                         # 2 phrasings x both option orders (all: 6 x 2)\n"
+    "  generate_templates: t1                   # generate mode: 1 phrasing x both orders (it decodes\n"
+    "                                           # on top of each prompt: the budget is 10 minutes)\n"
     "  every: 0                                 # N > 0: the compass every N steps (trajectories),\n"
     "                                           # about a minute each on two cores for this model\n"
     "  open_prompts: false\n"
