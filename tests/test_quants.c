@@ -201,48 +201,61 @@ PT_TEST(test_quants_bad_block_data) {
 /* The frozen base under LoRA training: a LoRA linear layer's forward and backward over a
  * quantised W equal those over the float32 copy of its dequantised values (which
  * tests/test_train_layers.c checks against finite differences). Batches of 1 and 9 rows take
- * the decode kernels and the dequantised-tile products. Both sides are float32 products in
- * other orders: 1e-5 of the largest value. */
+ * the decode kernels and the dequantised-tile products; the larger shape splits the input
+ * gradient into several column slabs of W and each slab into several chunks of rows (as the
+ * vocabulary-sized head does), and the forward into several row tiles. Both sides are
+ * float32 products in other orders: 1e-5 of the largest value. */
 PT_TEST(test_quants_lora_linear_over_quantised_base) {
-    enum { in = 512, out = 96, r = 4, nmax = 9 };
-    pt_rng rng;
-    pt_rng_seed(&rng, 5);
-    float *x = malloc(sizeof(float) * nmax * in), *A = malloc(sizeof(float) * r * in), *B = malloc(sizeof(float) * out * r),
-          *dy = malloc(sizeof(float) * nmax * out), *wf = malloc(sizeof(float) * out * in);
-    for (int i = 0; i < nmax * in; i++) x[i] = pt_rng_float(&rng) * 2 - 1;
-    for (int i = 0; i < r * in; i++) A[i] = (pt_rng_float(&rng) * 2 - 1) * 0.1f;
-    for (int i = 0; i < out * r; i++) B[i] = (pt_rng_float(&rng) * 2 - 1) * 0.1f;
-    for (int i = 0; i < nmax * out; i++) dy[i] = pt_rng_float(&rng) * 2 - 1;
-    const pt_dtype types[] = {PT_Q4_1, PT_Q5_0, PT_Q5_1, PT_Q2_K, PT_Q3_K, PT_Q4_K, PT_Q5_K, PT_Q6_K, PT_IQ4_NL};
-    float *tile = malloc(sizeof(float) * PT_LINEAR_TILE * in);
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const pt_dtype t = types[ti];
-        uint8_t *wq = malloc(pt_dtype_nbytes(t, (int64_t)out * in));
-        pt_test_random_blocks(wq, t, (int64_t)out * in, 50 + (uint64_t)t, 1);
-        pt_dtype_to_f32(wf, wq, t, (int64_t)out * in);
-        const pt_weight Wq = {t, out, in, wq}, Wf = {PT_F32, out, in, wf};
-        for (int n = 1; n <= nmax; n += nmax - 1) {
-            float y[2][nmax * out], u[2][nmax * r], du[2][nmax * r], dx[2][nmax * in], dA[2][r * in], dB[2][out * r], xd[nmax * in];
-            for (int k = 0; k < 2; k++) {
-                const pt_weight *W = k ? &Wf : &Wq;
-                memset(dA[k], 0, sizeof dA[k]), memset(dB[k], 0, sizeof dB[k]);
-                pt_lora_call call = {A, B, dA[k], dB[k], r, 2.0f, 0.0f, 7};
-                pt_linear_forward(y[k], u[k], xd, tile, x, W, NULL, &call, n, 0);
-                pt_linear_backward(dx[k], du[k], xd, tile, dy, x, u[k], W, &call, n, 0);
-            }
-            char what[96];
-            snprintf(what, sizeof what, "%s LoRA forward n=%d", pt_dtype_name(t), n);
-            fx_close(what, y[0], y[1], (int64_t)n * out, 1e-5);
-            snprintf(what, sizeof what, "%s LoRA dx n=%d", pt_dtype_name(t), n);
-            fx_close(what, dx[0], dx[1], (int64_t)n * in, 1e-5);
-            snprintf(what, sizeof what, "%s LoRA dA n=%d", pt_dtype_name(t), n);
-            fx_close(what, dA[0], dA[1], r * in, 1e-5);
-            snprintf(what, sizeof what, "%s LoRA dB n=%d", pt_dtype_name(t), n);
-            fx_close(what, dB[0], dB[1], out * r, 1e-5);
+    static const struct { int in, out, n[2]; } shapes[] = {{512, 96, {1, 9}}, {768, 1400, {40, 40}}};
+    enum { r = 4 };
+    const pt_dtype types[] = {PT_Q4_1, PT_Q5_0, PT_Q5_1, PT_Q2_K, PT_Q3_K, PT_Q4_K, PT_Q5_K, PT_Q6_K, PT_IQ4_NL, PT_Q8_0, PT_Q4_0};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int in = shapes[si].in, out = shapes[si].out, nmax = shapes[si].n[1];
+        pt_rng rng;
+        pt_rng_seed(&rng, 5);
+        float *x = malloc(sizeof(float) * nmax * in), *A = malloc(sizeof(float) * r * in), *B = malloc(sizeof(float) * out * r),
+              *dy = malloc(sizeof(float) * nmax * out), *wf = malloc(sizeof(float) * out * in);
+        float *y[2], *u[2], *du[2], *dx[2], *dA[2], *dB[2], *xd = malloc(sizeof(float) * nmax * in);
+        for (int k = 0; k < 2; k++) {
+            y[k] = malloc(sizeof(float) * nmax * out), u[k] = malloc(sizeof(float) * nmax * r), du[k] = malloc(sizeof(float) * nmax * r);
+            dx[k] = malloc(sizeof(float) * nmax * in), dA[k] = malloc(sizeof(float) * r * in), dB[k] = malloc(sizeof(float) * out * r);
         }
-        free(wq);
+        for (int i = 0; i < nmax * in; i++) x[i] = pt_rng_float(&rng) * 2 - 1;
+        for (int i = 0; i < r * in; i++) A[i] = (pt_rng_float(&rng) * 2 - 1) * 0.1f;
+        for (int i = 0; i < out * r; i++) B[i] = (pt_rng_float(&rng) * 2 - 1) * 0.1f;
+        for (int i = 0; i < nmax * out; i++) dy[i] = pt_rng_float(&rng) * 2 - 1;
+        float *tile = malloc(sizeof(float) * PT_LINEAR_TILE * in);
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const pt_dtype t = types[ti];
+            uint8_t *wq = malloc(pt_dtype_nbytes(t, (int64_t)out * in));
+            pt_test_random_blocks(wq, t, (int64_t)out * in, 50 + (uint64_t)t, 1);
+            pt_dtype_to_f32(wf, wq, t, (int64_t)out * in);
+            const pt_weight Wq = {t, out, in, wq}, Wf = {PT_F32, out, in, wf};
+            for (int ni = 0; ni < 2; ni++) {
+                const int n = shapes[si].n[ni];
+                if (ni && n == shapes[si].n[0]) break;
+                for (int k = 0; k < 2; k++) {
+                    const pt_weight *W = k ? &Wf : &Wq;
+                    memset(dA[k], 0, sizeof(float) * r * in), memset(dB[k], 0, sizeof(float) * out * r);
+                    pt_lora_call call = {A, B, dA[k], dB[k], r, 2.0f, 0.0f, 7};
+                    pt_linear_forward(y[k], u[k], xd, tile, x, W, NULL, &call, n, 0);
+                    pt_linear_backward(dx[k], du[k], xd, tile, dy, x, u[k], W, &call, n, 0);
+                }
+                char what[96];
+                snprintf(what, sizeof what, "%s LoRA forward n=%d out=%d", pt_dtype_name(t), n, out);
+                fx_close(what, y[0], y[1], (int64_t)n * out, 1e-5);
+                snprintf(what, sizeof what, "%s LoRA dx n=%d out=%d", pt_dtype_name(t), n, out);
+                fx_close(what, dx[0], dx[1], (int64_t)n * in, 1e-5);
+                snprintf(what, sizeof what, "%s LoRA dA n=%d out=%d", pt_dtype_name(t), n, out);
+                fx_close(what, dA[0], dA[1], r * in, 1e-5);
+                snprintf(what, sizeof what, "%s LoRA dB n=%d out=%d", pt_dtype_name(t), n, out);
+                fx_close(what, dB[0], dB[1], out * r, 1e-5);
+            }
+            free(wq);
+        }
+        for (int k = 0; k < 2; k++) free(y[k]), free(u[k]), free(du[k]), free(dx[k]), free(dA[k]), free(dB[k]);
+        free(x), free(A), free(B), free(dy), free(wf), free(tile), free(xd);
     }
-    free(x), free(A), free(B), free(dy), free(wf), free(tile);
 }
 
 /* Logits (n_ids, vocab) of `model` over `ids` through the CLI, or NULL with a failure. */

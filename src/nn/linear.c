@@ -1,7 +1,8 @@
 /* LoRA-adapted linear layer, forward and backward (see linear.h). In float32 the frozen
  * product goes through the backend's pt_matmul in the forward pass; the backward pass needs
- * dy W (no transpose), computed directly for float32 weights and tile by tile from
- * dequantised rows otherwise. In float64 both directions use dequantised tiles. The LoRA
+ * dy W (no transpose), computed directly for float32 weights and by the backend's
+ * pt_matmul_input_grad (slabs of dequantised columns) otherwise. In float64 both directions
+ * use dequantised tiles of rows. The LoRA
  * products are small GEMMs. All through pt_nn_gemm. */
 #include "nn/linear.h"
 
@@ -80,6 +81,9 @@ static void input_grad(pt_real *dx, pt_real *wtile, const pt_real *dy, const pt_
         PT_RN(pt_nn_gemm)(false, false, n, in, out, 1, dy, out, W->data, in, accumulate ? 1 : 0, dx, in);
         return;
     }
+    (void)wtile;
+    pt_matmul_input_grad(dx, dy, W, n, accumulate);
+    return;
 #endif
     for (int r0 = 0; r0 < out; r0 += PT_LINEAR_TILE) {
         const int nr = load_tile(wtile, W, r0);

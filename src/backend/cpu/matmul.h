@@ -17,6 +17,13 @@ void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bia
  * computed. */
 void pt_matmul_float(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate);
 
+/* dx (n, W.cols) (+)= dy (n, W.rows) @ W: the input gradient of a frozen linear layer, float32
+ * activations. Columns of dx go to the threads in slabs of whole quantisation blocks; each
+ * slab's columns of W are dequantised once (in chunks of rows only for a vocabulary-sized W)
+ * and multiplied in one sgemm over all rows, so dx is written once rather than once per tile
+ * of rows. */
+void pt_matmul_input_grad(float *dx, const float *dy, const pt_weight *W, int n, int accumulate);
+
 /* Dense float32 helper: C (m, n) (+)= A (m, k) @ B^T, B given as (n, k), row-major. */
 void pt_sgemm_nt(float *C, const float *A, const float *B, int m, int n, int k, int accumulate);
 
