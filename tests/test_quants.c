@@ -201,12 +201,15 @@ PT_TEST(test_quants_bad_block_data) {
 /* The frozen base under LoRA training: a LoRA linear layer's forward and backward over a
  * quantised W equal those over the float32 copy of its dequantised values (which
  * tests/test_train_layers.c checks against finite differences). Batches of 1 and 9 rows take
- * the decode kernels and the dequantised-tile products; the larger shape splits the input
- * gradient into several column slabs of W and each slab into several chunks of rows (as the
- * vocabulary-sized head does), and the forward into several row tiles. Both sides are
- * float32 products in other orders: 1e-5 of the largest value. */
+ * the decode kernels and the dequantised-tile products: float32 products in other orders,
+ * 1e-5 of the largest value. A W of at most 4M elements is dequantised whole for the input
+ * gradient, and for the forward when the batch has more rows than W: then the products are
+ * those of the float32 copy, and the results equal bit for bit (the 80-row batch). A larger W
+ * (16400 x 256, like a vocabulary-sized head) splits the input gradient into column slabs and
+ * each slab into chunks of rows: 1e-5 again. */
 PT_TEST(test_quants_lora_linear_over_quantised_base) {
-    static const struct { int in, out, n[2]; } shapes[] = {{512, 96, {1, 9}}, {768, 1400, {40, 40}}};
+    static const struct { int in, out, n[2]; bool exact; } shapes[] = {
+        {512, 96, {1, 9}, false}, {768, 1400, {40, 40}, false}, {256, 64, {80, 80}, true}, {256, 16400, {8, 8}, false}};
     enum { r = 4 };
     const pt_dtype types[] = {PT_Q4_1, PT_Q5_0, PT_Q5_1, PT_Q2_K, PT_Q3_K, PT_Q4_K, PT_Q5_K, PT_Q6_K, PT_IQ4_NL, PT_Q8_0, PT_Q4_0};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -242,6 +245,12 @@ PT_TEST(test_quants_lora_linear_over_quantised_base) {
                     pt_linear_backward(dx[k], du[k], xd, tile, dy, x, u[k], W, &call, n, 0);
                 }
                 char what[96];
+                if (shapes[si].exact) {
+                    CHECK_MSG(!memcmp(y[0], y[1], sizeof(float) * n * out), "%s forward n=%d out=%d: not bit for bit", pt_dtype_name(t), n, out);
+                    CHECK_MSG(!memcmp(dx[0], dx[1], sizeof(float) * n * in), "%s dx n=%d out=%d: not bit for bit", pt_dtype_name(t), n, out);
+                    CHECK_MSG(!memcmp(dA[0], dA[1], sizeof(float) * r * in) && !memcmp(dB[0], dB[1], sizeof(float) * out * r),
+                              "%s dA, dB n=%d out=%d: not bit for bit", pt_dtype_name(t), n, out);
+                }
                 snprintf(what, sizeof what, "%s LoRA forward n=%d out=%d", pt_dtype_name(t), n, out);
                 fx_close(what, y[0], y[1], (int64_t)n * out, 1e-5);
                 snprintf(what, sizeof what, "%s LoRA dx n=%d out=%d", pt_dtype_name(t), n, out);

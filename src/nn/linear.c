@@ -1,7 +1,8 @@
 /* LoRA-adapted linear layer, forward and backward (see linear.h). In float32 the frozen
  * product goes through the backend's pt_matmul in the forward pass; the backward pass needs
- * dy W (no transpose), computed directly for float32 weights and by the backend's
- * pt_matmul_input_grad (slabs of dequantised columns) otherwise. In float64 both directions
+ * dy W (no transpose), computed as for float32 weights over W dequantised whole where it is
+ * small enough (pt_matmul_weight_f32: the same sums as on the float32 copy), and by the
+ * backend's pt_matmul_input_grad (slabs of dequantised columns) otherwise. In float64 both directions
  * use dequantised tiles of rows. The LoRA
  * products are small GEMMs. All through pt_nn_gemm. */
 #include "nn/linear.h"
@@ -77,8 +78,9 @@ void PT_RN(pt_linear_forward)(pt_real *y, pt_real *u, pt_real *xd, pt_real *wtil
 static void input_grad(pt_real *dx, pt_real *wtile, const pt_real *dy, const pt_weight *W, int n, int accumulate) {
     const int in = W->cols, out = W->rows;
 #ifndef PT_F64
-    if (W->dtype == PT_F32) {
-        PT_RN(pt_nn_gemm)(false, false, n, in, out, 1, dy, out, W->data, in, accumulate ? 1 : 0, dx, in);
+    const float *wf = pt_matmul_weight_f32(W); /* (out, in) */
+    if (wf) {
+        PT_RN(pt_nn_gemm)(false, false, n, in, out, 1, dy, out, wf, in, accumulate ? 1 : 0, dx, in);
         return;
     }
     (void)wtile;

@@ -124,21 +124,26 @@ static void matvec(float *out, const float *in, const pt_weight *W, const float 
     pt_pool_run((rows + bs - 1) / bs, matvec_block, &j, nt);
 }
 
-/* Per-thread dequantisation tile, kept between calls (freed when its thread ends). */
-static pthread_key_t tile_key;
-static pthread_once_t tile_once = PTHREAD_ONCE_INIT;
+/* Per-thread dequantisation buffers, kept between calls (freed when their thread ends): the
+ * tile a thread of a product dequantises into, and the whole W the calling thread's product
+ * may dequantise first (whole_weight). */
+enum { BUF_TILE, BUF_WHOLE, N_BUFS };
+static pthread_key_t buf_key[N_BUFS];
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
 typedef struct { float *p; size_t cap; } tile_buf;
 static void tile_free(void *t) {
     if (t) free(((tile_buf *)t)->p);
     free(t);
 }
-static void tile_key_init(void) { PT_ASSERT(pthread_key_create(&tile_key, tile_free) == 0); }
-static float *thread_tile(size_t n) {
-    pthread_once(&tile_once, tile_key_init);
-    tile_buf *t = pthread_getspecific(tile_key);
+static void buf_keys_init(void) {
+    for (int k = 0; k < N_BUFS; k++) PT_ASSERT(pthread_key_create(&buf_key[k], tile_free) == 0);
+}
+static float *thread_buf(int which, size_t n) {
+    pthread_once(&buf_once, buf_keys_init);
+    tile_buf *t = pthread_getspecific(buf_key[which]);
     if (!t) {
         t = calloc(1, sizeof *t);
-        PT_ASSERT(t && pthread_setspecific(tile_key, t) == 0);
+        PT_ASSERT(t && pthread_setspecific(buf_key[which], t) == 0);
     }
     if (t->cap < n) {
         free(t->p);
@@ -147,6 +152,31 @@ static float *thread_tile(size_t n) {
         t->cap = n;
     }
     return t->p;
+}
+static float *thread_tile(size_t n) { return thread_buf(BUF_TILE, n); }
+
+/* A quantised W of at most this many elements (16 MiB as float32) may be dequantised whole
+ * for one product: every layer of a ~100M model, not an 8B model's MLP nor a vocabulary-sized
+ * head, which take tiles. */
+#define WHOLE_ELEMS ((size_t)1 << 22)
+
+/* W dequantised whole into the calling thread's buffer (rows split over the threads), or
+ * NULL when it is larger than WHOLE_ELEMS. The products then run exactly as on a float32 W,
+ * with the same sums: batches with more rows of activations than W has rows split the
+ * activations, and sgemm packs each weight block once per activation block rather than the
+ * activations once per weight tile. */
+static const float *whole_weight(const pt_weight *W, int nt) {
+    const size_t n = (size_t)W->rows * W->cols;
+    if (n > WHOLE_ELEMS || omp_in_parallel()) return NULL;
+    float *w = thread_buf(BUF_WHOLE, n); /* (rows, cols) */
+    const size_t rb = pt_dtype_nbytes(W->dtype, W->cols);
+    const int bs = 64, nb = (W->rows + bs - 1) / bs;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int b = 0; b < nb; b++) {
+        const int r0 = b * bs, nr = W->rows - r0 < bs ? W->rows - r0 : bs;
+        pt_kern_dequant_rows(w + (size_t)r0 * W->cols, (const uint8_t *)W->data + (size_t)r0 * rb, rb, W->dtype, nr, W->cols);
+    }
+    return w;
 }
 
 /* Float32 elements of a thread's dequantisation tile at most (1 MiB): it stays in the core's
@@ -165,6 +195,11 @@ static void matmul_quant(float *out, const float *in, const pt_weight *W, int n,
     const int rows = W->rows, cols = W->cols;
     const size_t rb = pt_dtype_nbytes(W->dtype, cols);
     int nt = threads_for((double)rows * cols * n, OMP_MIN_WORK);
+    const float *whole = n > rows ? whole_weight(W, nt) : NULL;
+    if (whole) {
+        pt_sgemm_nt(out, in, whole, n, rows, cols, accumulate);
+        return;
+    }
     int tile_rows = block_size(rows, nt, 3, 16, 32), most = TILE_ELEMS / cols / 16 * 16;
     tile_rows = tile_rows < most ? tile_rows : most > 16 ? most : 16;
     const int nb = (rows + tile_rows - 1) / tile_rows;
@@ -176,6 +211,11 @@ static void matmul_quant(float *out, const float *in, const pt_weight *W, int n,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, cols, 1.0f, in, cols, tile, cols,
                     accumulate ? 1.0f : 0.0f, out + r0, rows);
     }
+}
+
+const float *pt_matmul_weight_f32(const pt_weight *W) {
+    if (W->dtype == PT_F32) return W->data;
+    return whole_weight(W, threads_for((double)W->rows * W->cols * 64, OMP_MIN_WORK));
 }
 
 void pt_matmul_input_grad(float *dx, const float *dy, const pt_weight *W, int n, int accumulate) {

@@ -17,11 +17,16 @@ void pt_matmul(float *out, const float *in, const pt_weight *W, const float *bia
  * computed. */
 void pt_matmul_float(float *out, const float *in, const pt_weight *W, const float *bias, int n, int accumulate);
 
+/* W (rows, cols) as float32: its own data for F32, else W dequantised into a buffer of the
+ * calling thread (valid until its next product), or NULL when W has more than 4M elements.
+ * A frozen layer's products over it are then those of a float32 W, bit for bit. */
+const float *pt_matmul_weight_f32(const pt_weight *W);
+
 /* dx (n, W.cols) (+)= dy (n, W.rows) @ W: the input gradient of a frozen linear layer, float32
- * activations. Columns of dx go to the threads in slabs of whole quantisation blocks; each
- * slab's columns of W are dequantised once (in chunks of rows only for a vocabulary-sized W)
- * and multiplied in one sgemm over all rows, so dx is written once rather than once per tile
- * of rows. */
+ * activations, for a W too large for pt_matmul_weight_f32. Columns of dx go to the threads in
+ * slabs of whole quantisation blocks; each slab's columns of W are dequantised once (in
+ * chunks of rows for a vocabulary-sized W) and multiplied in one sgemm over all rows, so dx
+ * is written once rather than once per tile of rows. */
 void pt_matmul_input_grad(float *dx, const float *dy, const pt_weight *W, int n, int accumulate);
 
 /* Dense float32 helper: C (m, n) (+)= A (m, k) @ B^T, B given as (n, k), row-major. */
