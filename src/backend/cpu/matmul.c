@@ -179,17 +179,21 @@ static const float *whole_weight(const pt_weight *W, int nt) {
     return w;
 }
 
-/* Float32 elements of a thread's dequantisation tile at most (1 MiB): it stays in the core's
- * L2 cache between being written and being packed by sgemm. */
+/* Float32 elements of a thread's dequantisation tile at most (1 MiB). */
 #define TILE_ELEMS (1 << 18)
+/* Batches of fewer rows keep 64-row tiles (at most ~400 KiB for a 1536-wide W), which stay
+ * in a 512 KiB L2 cache between being written and being packed: there the activations are
+ * few and cheap to re-pack, and the tile's round trip is what costs (batched decode). */
+#define SMALL_TILE_BATCH 64
+#define SMALL_TILE_ROWS 64
 
 /* Quantised weights in a batch: each block of rows is dequantised into the thread's tile and
- * multiplied into the matching output columns. The blocks are as large as pt_sgemm_nt's on a
- * float32 W (about three per thread), within TILE_ELEMS: sgemm packs the activations once per
- * call and reuses each packed element once per weight row of the block, so the first
- * version's 64-row tiles re-packed and re-streamed the activations four to eight times as
- * often as the float32 path, for 1.3x its time in training and prefill. The sums over `cols`
- * are those of one sgemm whatever the block, as on a float32 W. */
+ * multiplied into the matching output columns. For batches of SMALL_TILE_BATCH rows or more
+ * the blocks are as large as pt_sgemm_nt's on a float32 W (about three per thread), within
+ * TILE_ELEMS: sgemm packs the activations once per call and reuses each packed element once
+ * per weight row of the block, and 64-row tiles re-packed and re-streamed a training batch's
+ * activations four to eight times as often as the float32 path (1.3x its time in a DPO step).
+ * The sums over `cols` are those of one sgemm whatever the block, as on a float32 W. */
 static void matmul_quant(float *out, const float *in, const pt_weight *W, int n, int accumulate) {
     pt_kern_blas_init();
     const int rows = W->rows, cols = W->cols;
@@ -200,8 +204,12 @@ static void matmul_quant(float *out, const float *in, const pt_weight *W, int n,
         pt_sgemm_nt(out, in, whole, n, rows, cols, accumulate);
         return;
     }
-    int tile_rows = block_size(rows, nt, 3, 16, 32), most = TILE_ELEMS / cols / 16 * 16;
-    tile_rows = tile_rows < most ? tile_rows : most > 16 ? most : 16;
+    int tile_rows = SMALL_TILE_ROWS;
+    if (n >= SMALL_TILE_BATCH) {
+        const int most = TILE_ELEMS / cols / 16 * 16;
+        tile_rows = block_size(rows, nt, 3, 16, 32);
+        tile_rows = tile_rows < most ? tile_rows : most > 16 ? most : 16;
+    }
     const int nb = (rows + tile_rows - 1) / tile_rows;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int b = 0; b < nb; b++) {
