@@ -138,7 +138,7 @@ int cmd_dial(int argc, char **argv) {
     if (a.templates) cfg.templates = a.templates;
     if (a.batch) cfg.batch = a.batch;
     if (a.option_scoring && pt_option_scoring_from_name(a.option_scoring, &cfg.option_scoring))
-        return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", a.option_scoring);
+        return cli_usage_error(cmd, "--option-scoring is number, mean, first, full or reply, got '%s'", a.option_scoring);
     cfg.n_ctx = a.mo.ctx;
 
     double *values = NULL;
