@@ -32,7 +32,7 @@ static const char *usage =
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"
     "  --out DIR             the dial's directory (required)\n"
     "  --templates LIST      prompt templates (default all; see politune compass --help)\n"
-    "  --option-scoring S    number (default), mean, first or full\n"
+    "  --option-scoring S    number (default), mean, first, full or reply (no option listed)\n"
     "  --questionnaire FILE  with --scoring: another instrument (default: the PCT from the assets)\n"
     "  --scoring FILE\n"
     "  --batch N             sequences per forward pass (default 8)\n"
