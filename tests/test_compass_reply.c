@@ -6,6 +6,7 @@
  * label, number or order, that each score equals the mean token log-probability computed
  * from scratch by pt_score, that a planted preference for one kind of reply moves the
  * answers, and the messages for labels without a reply and for generate mode. */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,4 +313,34 @@ PT_TEST(test_compass_reply_bad_input) {
         free(out);
         free(err);
     }
+}
+
+/* A run split into parts (compass --shard i/n, then --merge) selects its variants as one run
+ * does, one per template: the merged files equal the single run's byte for byte. */
+PT_TEST(test_compass_reply_parts_merge) {
+    const char *dir = pt_test_tmpdir();
+    char args[1024];
+    snprintf(args, sizeof args, "compass --threads 1 --model '%s' --templates t1,t2-fwd --option-scoring reply --no-open-prompts",
+             pt_test_shared(STORIES));
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --out one", dir, args);
+    CHECK_MSG(rc == 0, "one process: exit %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    for (int i = 0; i < 2; i++) {
+        rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --shard %d/2 --out parts", dir, args, i);
+        CHECK_MSG(rc == 0, "part %d: exit %d: %s", i, rc, err ? err : "");
+        free(err), err = NULL;
+    }
+    rc = pt_test_run(NULL, &err, "cd '%s' && \"$POLITUNE_BIN\" %s --merge parts --out merged", dir, args);
+    CHECK_MSG(rc == 0, "merge: exit %d: %s", rc, err ? err : "");
+    free(err);
+    char *a = pt_test_read(dir, "one/compass.json"), *b = pt_test_read(dir, "merged/compass.json");
+    CHECK_MSG(a && b && !strcmp(a, b), "compass.json differs between one process and the merged parts");
+    json_t *doc = a ? json_loads(a, 0, NULL) : NULL;
+    json_t *tpl = json_object_get(json_array_get(json_object_get(doc, "evaluations"), 0), "templates");
+    CHECK(json_array_size(tpl) == 2 && !strcmp(json_string_value(json_array_get(tpl, 0)) ?: "", "t1") &&
+          !strcmp(json_string_value(json_array_get(tpl, 1)) ?: "", "t2"));
+    json_decref(doc);
+    free(a);
+    free(b);
 }
