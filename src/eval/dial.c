@@ -173,7 +173,8 @@ static pt_status write_csv(const char *dir, const pt_dial_config *c, const pt_sc
 
 /* The path through the compass (first two axes): one series for the line, then one per
  * setting carrying its point and interval cross. */
-static pt_status compass_svg(const pt_dial_config *c, const pt_scoring *s, const pt_dial_point *pts, bool standalone, char **out) {
+static pt_status compass_svg(const pt_dial_config *c, const pt_scoring *s, const pt_dial_point *pts, bool standalone, bool zoom, char **out) {
+    *out = NULL;
     const int n = c->n_settings;
     double *x = malloc(sizeof(double) * n * 8);
     pt_svg_series *ser = calloc((size_t)n + 2, sizeof *ser);
@@ -197,7 +198,11 @@ static pt_status compass_svg(const pt_dial_config *c, const pt_scoring *s, const
     const pt_axis *ax = &s->axes[0], *ay = s->n_axes > 1 ? &s->axes[1] : &s->axes[0];
     pt_svg_chart ch = {c->title ? c->title : "Ideology dial", ax->name, ay->name, ax->pole_lo, ax->pole_hi, ay->pole_lo, ay->pole_hi,
                        ax->lo, ax->hi, ay->lo, ay->hi, !strcmp(s->kind ? s->kind : "", "pct")};
-    pt_status st = pt_svg_compass(&ch, ser, n + 2, standalone, out);
+    /* zoom: the same chart narrowed to the points (none when that would not halve the range) */
+    char ztitle[300];
+    snprintf(ztitle, sizeof ztitle, "%s, zoomed to the settings", ch.title);
+    if (zoom) ch.title = ztitle;
+    pt_status st = zoom && !pt_compass_chart_fit(&ch, ser, n + 2) ? PT_OK : pt_svg_compass(&ch, ser, n + 2, standalone, out);
     free(x);
     free(ser);
     free(labels);
@@ -283,17 +288,19 @@ void pt_dial_value_chart(FILE *f, const char *title, const char *value_name, con
 
 static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt_scoring *s, const pt_dial_point *pts) {
     char *svg = NULL, *inline_svg = NULL;
-    PT_TRY(compass_svg(c, s, pts, true, &svg));
-    pt_status st = compass_svg(c, s, pts, false, &inline_svg);
+    char *zoom_svg = NULL;
+    PT_TRY(compass_svg(c, s, pts, true, false, &svg));
+    pt_status st = compass_svg(c, s, pts, false, false, &inline_svg);
+    if (!st) st = compass_svg(c, s, pts, false, true, &zoom_svg);
     char *path = pt_path_join(dir, "dial.svg");
     if (!st) st = path ? pt_file_write_atomic(path, svg, strlen(svg)) : pt_error(PT_ERR_OOM, "out of memory");
     free(path);
     free(svg);
-    if (st) { free(inline_svg); return st; }
+    if (st) { free(inline_svg); free(zoom_svg); return st; }
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
-    if (!f) { free(inline_svg); return pt_error(PT_ERR_OOM, "out of memory"); }
+    if (!f) { free(inline_svg); free(zoom_svg); return pt_error(PT_ERR_OOM, "out of memory"); }
     const char *title = c->title ? c->title : "Ideology dial";
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", f);
     pt_xml_escape(f, title);
@@ -319,6 +326,11 @@ static pt_status write_charts(const char *dir, const pt_dial_config *c, const pt
     fputs("<h2>The path through the compass</h2>\n", f);
     fputs(inline_svg, f);
     free(inline_svg);
+    if (zoom_svg) {
+        fputs("\n<h2>Zoomed to where the settings lie</h2>\n", f);
+        fputs(zoom_svg, f);
+        free(zoom_svg);
+    }
     fputs("\n<h2>Position against the dial</h2>\n", f);
     const char *names[PT_DIAL_MAX_AXES];
     for (int x = 0; x < pts[0].n_axes; x++) names[x] = s->axes[x].name;
