@@ -1,8 +1,9 @@
-/* politune dial --combine (issue 15): several dials on one chart. Two real dials run on
- * stories260K (an adapter's scales 0 and 1, a two-adapter mix at weights 0 and 1, one
- * template), then copies whose dial.json positions are rewritten to known, distinct numbers so
- * that every drawn point can be checked against its data: its data-x / data-y and its pixel,
- * computed here from the chart's layout contract (svg.h) rather than by the code under test.
+/* politune dial --combine (issue 15): several dials on one chart. A real dial run on
+ * stories260K (an adapter's scales 0 and 1, one template) and a mix dial at weights 0 and 1
+ * made from a copy of it by hand (the same measure), then copies whose dial.json positions are
+ * rewritten to known, distinct numbers so that every drawn point can be checked against its
+ * data: its data-x / data-y and its pixel, computed here from the chart's layout contract
+ * (svg.h) rather than by the code under test.
  * Also the legend, the table, dials.csv, the base model's ring, and the refusals: a directory
  * that is not a dial, malformed dial.json, dials measured with another questionnaire, scoring
  * or option scoring. */
@@ -118,19 +119,34 @@ PT_TEST(test_dial_combine) {
     char left[600], right[600];
     snprintf(left, sizeof left, "%s/left", tmp);
     snprintf(right, sizeof right, "%s/right", tmp);
-    REQUIRE(make_adapter(left, 11) && make_adapter(right, 12));
+    REQUIRE(make_adapter(left, 11)); /* the right adapter is only named, by the mix made by hand */
     char *out = NULL, *err = NULL;
     int rc = pt_test_run(&out, &err, BIN " dial --model '%s' --adapter '%s' --scales 0,1 --templates t2 --resamples 100 --out '%s/real-scale'",
                          stories_gguf(), left, tmp);
     CHECK_MSG(rc == 0, "scale dial: rc %d, stderr: %s", rc, err ? err : "");
     REQUIRE(rc == 0);
     free(out), free(err);
-    rc = pt_test_run(&out, &err, BIN " dial --model '%s' --mix '%s,%s' --weights 0,1 --templates t2 --resamples 100 --out '%s/real-mix'", stories_gguf(),
-                     left, right, tmp);
-    CHECK_MSG(rc == 0, "mix dial: rc %d, stderr: %s", rc, err ? err : "");
+    /* a mix dial by hand, from a copy of the real one: the same measure, weights 0 and 1 */
+    rc = pt_test_run(NULL, NULL, "cp -r '%s/real-scale' '%s/real-mix'", tmp, tmp);
     REQUIRE(rc == 0);
-    free(out), free(err);
-
+    {
+        char path[700];
+        snprintf(path, sizeof path, "%s/real-mix/dial.json", tmp);
+        json_error_t jerr;
+        json_t *doc = json_load_file(path, 0, &jerr);
+        REQUIRE(doc);
+        json_object_set_new(doc, "dial", json_string("weight"));
+        json_object_set_new(doc, "adapters", json_pack("[{s:s,s:s},{s:s,s:s}]", "name", "left", "path", left, "name", "right", "path", right));
+        json_t *settings = json_object_get(doc, "settings");
+        for (size_t i = 0; i < json_array_size(settings); i++) {
+            json_t *r = json_array_get(settings, i);
+            json_object_del(r, "scale");
+            json_object_set_new(r, "weight", json_real((double)i));
+            json_object_set_new(r, "scales", json_pack("[f,f]", 1.0 - (double)i, (double)i));
+        }
+        REQUIRE(json_dump_file(doc, path, JSON_INDENT(2)) == 0);
+        json_decref(doc);
+    }
     /* the real dials combine as they are */
     rc = pt_test_run(&out, &err, BIN " dial --combine '%s/real-scale' '%s/real-mix' --out '%s/real-both'", tmp, tmp, tmp);
     CHECK_MSG(rc == 0 && out && strstr(out, "\"dials\":2"), "combine: rc %d, stdout: %s, stderr: %s", rc, out ? out : "", err ? err : "");
