@@ -246,6 +246,16 @@ static pt_status write_out(const char *dir, const char *name, const char *text, 
     return st;
 }
 
+/* A CSV field in double quotes (names and directories may hold commas or quotes). */
+static void csv_quoted(FILE *f, const char *text) {
+    fputc('"', f);
+    for (const char *c = text; *c; c++) {
+        if (*c == '"') fputc('"', f);
+        fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
 static pt_status write_csv(const char *out_dir, const dial_in *ds, int nd) {
     char *buf = NULL;
     size_t len = 0;
@@ -262,10 +272,10 @@ static pt_status write_csv(const char *out_dir, const dial_in *ds, int nd) {
     for (int k = 0; k < nd; k++)
         for (int i = 0; i < ds[k].n; i++) {
             const pt_dial_point *p = &ds[k].pts[i];
-            /* the label holds no comma or quote but may a directory: quote both */
-            fprintf(f, "\"%s\",\"", ds[k].label);
-            for (const char *c = ds[k].dir; *c; c++) fputs(*c == '"' ? "\"\"" : (char[2]){*c, 0}, f);
-            fprintf(f, "\",%d,%s,%g", i, ds[k].value_name, p->value);
+            csv_quoted(f, ds[k].label);
+            fputc(',', f);
+            csv_quoted(f, ds[k].dir);
+            fprintf(f, ",%d,%s,%g", i, ds[k].value_name, p->value);
             for (int x = 0; x < ds[k].n_axes; x++)
                 for (int t = 0; t < 3; t++) {
                     double v = t == 0 ? p->estimate[x] : t == 1 ? p->lo[x] : p->hi[x];
