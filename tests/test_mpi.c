@@ -15,9 +15,13 @@
 #include "test.h"
 
 #define STORIES "assets/models/stories260K/stories260K.gguf"
-/* loopback only; ranks may outnumber cores (the machine has two, shared) */
+/* loopback only; ranks may outnumber cores (the machine has two, shared). Under `make asan`
+ * the ranks' leak check is off: OpenMPI leaks ~120 KB of its own at MPI_Finalize (libopen-pal,
+ * hwloc, its plugins), which would fail every job; memory errors are still caught, and the
+ * same training and compass code runs leak-checked in the one-process tests. */
+#define NO_MPI_LEAK_CHECK "ASAN_OPTIONS=detect_leaks=0 "
 #define MPIRUN                                                                                                   \
-    "OMP_NUM_THREADS=1 mpirun --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp "    \
+    "OMP_NUM_THREADS=1 " NO_MPI_LEAK_CHECK "mpirun --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp "    \
     "--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo "
 #define TRAIN_ARGS                                                                                               \
     "train --threads 1 --method dpo --model '%s' --data pairs.jsonl --template none --lora-rank 8 "            \
@@ -309,4 +313,46 @@ PT_TEST(test_mpi_compass_parts_merge) {
     char path[1024];
     snprintf(path, sizeof path, "%s/bad/compass.json", dir);
     CHECK_MSG(stat(path, &sb) != 0, "a refused merge wrote %s", path);
+}
+
+/* politune run with `launcher: mpirun ...`: the training stage runs as two ranks (its log
+ * says so) and, in float64, makes the adapter the same recipe makes without the launcher;
+ * the logprob compass split over the ranks writes the same answers. */
+PT_TEST(test_mpi_run_launcher) {
+    const char *why = mpi_missing();
+    if (why) SKIP("%s", why);
+    const char *dir = pt_test_tmpdir();
+    bool set = !getenv("POLITUNE_ASSETS");
+    if (set) setenv("POLITUNE_ASSETS", pt_test_shared("assets"), 1);
+    const char *body = "model: asset:models/stories260K/stories260K.gguf\n"
+                       "data: {pairs: {left: asset:data/politune/politune-left.json}, sample: 8, seed: 0}\n"
+                       "targets: [left]\n"
+                       "train: {method: dpo, template: none, lora_rank: 4, lora_alpha: 8, max_steps: 4, batch_size: 4, max_seq_len: 64, precision: f64}\n"
+                       "eval: {templates: t1, open_prompts: false, base: false}\n"
+                       "report: false\n";
+    char text[2048];
+    snprintf(text, sizeof text, "%s", body);
+    pt_test_write(dir, "plain.yaml", text);
+    snprintf(text, sizeof text,
+             "%slauncher: mpirun --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp --mca btl_tcp_if_include lo "
+             "--mca oob_tcp_if_include lo -np 2\n",
+             body);
+    pt_test_write(dir, "mpi.yaml", text);
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "cd '%s' && \"$POLITUNE_BIN\" run plain.yaml --out plain --quiet --threads 1", dir);
+    CHECK_MSG(rc == 0, "plain: rc %d %s %s", rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    rc = pt_test_run(&out, &err, "cd '%s' && OMP_NUM_THREADS=1 " NO_MPI_LEAK_CHECK "\"$POLITUNE_BIN\" run mpi.yaml --out mpi --quiet --threads 1", dir);
+    CHECK_MSG(rc == 0, "launched: rc %d %s %s", rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    char *log = pt_test_read(dir, "mpi/train-left/log.txt");
+    CHECK_MSG(log && strstr(log, "data parallel: 2 ranks"), "train log: %s", log ? log : "(none)");
+    free(log);
+    double d = adapter_diff(dir, "plain/train-left", "mpi/train-left");
+    CHECK_MSG(d >= 0 && d <= 1e-6, "float64: adapters differ by %.3g (tolerance 1e-6)", d);
+    char *pa = pt_test_read(dir, "plain/compass-left/pc.csv"), *pb = pt_test_read(dir, "mpi/compass-left/pc.csv");
+    CHECK_MSG(pa && pb && !strcmp(pa, pb), "pc.csv: %s\nvs\n%s", pa ? pa : "(none)", pb ? pb : "(none)");
+    free(pa);
+    free(pb);
+    if (set) unsetenv("POLITUNE_ASSETS");
 }

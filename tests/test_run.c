@@ -424,3 +424,66 @@ PT_TEST(test_demo_generate_templates) {
     free(err);
     if (set) unsetenv("POLITUNE_ASSETS");
 }
+
+/* `launcher` puts a command in front of the training and logprob compass stages (mpirun,
+ * srun): here a shell script that logs its arguments and then runs them, so the test sees
+ * which stages went through it without MPI. `device` reaches every stage that runs a model.
+ * Bad values are refused before anything runs, naming the key. */
+PT_TEST(test_run_launcher_and_device) {
+    bool set = use_mirror();
+    const char *d = pt_test_tmpdir();
+    pt_test_write(d, "launch.sh", "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/launched.txt\"\nexec \"$@\"\n");
+    char p[700];
+    snprintf(p, sizeof p, "%s/launch.sh", d);
+    chmod(p, 0755);
+    char recipe[2048];
+    snprintf(recipe, sizeof recipe,
+             "model: asset:models/stories260K/stories260K.gguf\n"
+             "data: {pairs: {left: asset:data/politune/politune-left.json}, sample: 8, seed: 0}\n"
+             "targets: [left]\n"
+             "train: {method: dpo, template: none, lora_rank: 4, lora_alpha: 8, max_steps: 2, batch_size: 4, max_seq_len: 64}\n"
+             "eval: {mode: [logprob, generate], templates: t1-fwd, open_prompts: false, max_new_tokens: 4}\n"
+             "report: false\n"
+             "launcher: %s/launch.sh\n"
+             "device: cpu\n",
+             d);
+    pt_test_write(d, "r.yaml", recipe);
+    char *out = NULL, *err = NULL;
+    int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run r.yaml --out run --quiet --threads 1", d);
+    CHECK_MSG(rc == 0, "rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    char *log = pt_test_read(d, "launched.txt");
+    /* train and the two logprob compasses went through the launcher, with this binary's
+     * absolute path after it; the pairs stage and the generate-mode compasses did not */
+    CHECK_MSG(log && count(log, "\n") == 3 && count(log, "/politune train ") == 1 && count(log, "/politune compass ") == 2 &&
+                  count(log, "--mode=logprob") == 2 && !strstr(log, "--mode=generate") && !strstr(log, "make-pairs") &&
+                  count(log, "--device=cpu") == 3,
+              "%s", log ? log : "(no launched.txt)");
+    free(log);
+    /* the manifest records the launched command; a generate compass got --device but no launcher */
+    char *m = pt_test_read(d, "run/train-left/manifest.json");
+    CHECK_MSG(m && strstr(m, "launch.sh") && strstr(m, "--device=cpu"), "%s", m ? m : "");
+    free(m);
+    m = pt_test_read(d, "run/compass-left-generate/manifest.json");
+    CHECK_MSG(m && !strstr(m, "launch.sh") && strstr(m, "--device=cpu"), "%s", m ? m : "");
+    free(m);
+    /* a rerun without the launcher is up to date: how a stage runs is not what it makes */
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run r.yaml --out run --quiet --threads 1 --set launcher=env", d);
+    CHECK_MSG(rc == 0 && out && count(out, "skipped (up to date)") == 6, "rc %d\n%s\n%s", rc, out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+
+    /* bad input, refused before any stage runs */
+    static const char *bad[][2] = {{"launcher=no-such-launcher-xyz -np 2", "'no-such-launcher-xyz' is not an executable file on PATH"},
+                                   {"device=gpu", "expects one of cpu|cuda|auto, got 'gpu'"}};
+    for (int i = 0; i < 2; i++) {
+        rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run r.yaml --out bad%d --quiet --set '%s'", d, i, bad[i][0]);
+        CHECK_MSG(rc != 0 && err && strstr(err, bad[i][1]) && strstr(err, "r.yaml") && count(err, "\n") == 1, "%s: rc %d %s", bad[i][0], rc, err ? err : "");
+        snprintf(p, sizeof p, "%s/bad%d/pairs-left", d, i);
+        CHECK_MSG(!pt_file_exists(p), "%s: a stage ran", bad[i][0]);
+        free(out);
+        free(err);
+    }
+    if (set) unsetenv("POLITUNE_ASSETS");
+}

@@ -45,8 +45,10 @@ static char *last_line(const char *path) {
 }
 
 /* Runs stage i (already decided). */
-static pt_status exec_stage(const pt_run_stage *s, int i, int n, const pt_run_exec_opts *o, json_t *prev, json_t *inputs, const bool *present,
+static pt_status exec_stage(const pt_run_plan *p, int i, const pt_run_exec_opts *o, json_t *prev, json_t *inputs, const bool *present,
                            bool forced, bool *resumed, double *secs) {
+    const pt_run_stage *s = &p->s[i];
+    const int n = p->n;
     char *dir = pt_run_abs(o->run_dir, s->dir);
     if (!dir) return pt_error(PT_ERR_OOM, "out of memory");
     /* an interrupted stage with the same work resumes where its tool can */
@@ -62,9 +64,12 @@ static pt_status exec_stage(const pt_run_stage *s, int i, int n, const pt_run_ex
         }
     }
     if (!st && !resume) st = pt_run_clear_dir(dir);
-    pt_run_args cmd = {0};
-    if (!st) st = pt_run_stage_command(s, present, &extra, &cmd);
+    pt_run_args cmd = {0}, plain = {0};
+    if (!st) st = pt_run_stage_command(s, present, &extra, &plain);
+    if (!st) st = pt_run_stage_launch(p, s, &plain, &cmd);
     pt_run_args_free(&extra);
+    const bool launched = s->launched && p->launcher.n > 0;
+    pt_run_args_free(&plain);
     json_t *m = NULL;
     if (!st && !(m = pt_run_manifest_start(s, inputs, &cmd, o->run_dir, resume))) st = pt_error(PT_ERR_OOM, "out of memory");
     if (!st) st = pt_run_manifest_save(dir, m);
@@ -76,7 +81,7 @@ static pt_status exec_stage(const pt_run_stage *s, int i, int n, const pt_run_ex
     char *log = o->quiet ? pt_path_join(dir, "log.txt") : NULL, *out = NULL;
     int status = 0;
     double t0 = pt_now_s();
-    if (!st) st = pt_run_spawn(&cmd, o->run_dir, log, &out, &status);
+    if (!st) st = pt_run_spawn(&cmd, launched, o->run_dir, log, &out, &status);
     *secs = pt_now_s() - t0;
     if (!st && status) {
         char *why = log ? last_line(log) : NULL;
@@ -126,18 +131,20 @@ pt_status pt_run_exec(const pt_run_plan *p, const pt_run_exec_opts *o, pt_run_ex
             say(o, PT_RUN_SAY_PROGRESS, "skipped (up to date)\n");
             res->skipped++;
         } else if (o->dry_run) {
-            pt_run_args cmd = {0};
-            st = pt_run_stage_command(s, NULL, NULL, &cmd);
+            pt_run_args plain = {0}, cmd = {0};
+            st = pt_run_stage_command(s, NULL, NULL, &plain);
+            if (!st) st = pt_run_stage_launch(p, s, &plain, &cmd);
             char *line = st ? NULL : pt_run_args_shell(&cmd);
             say(o, PT_RUN_SAY_PROGRESS, "would run (%s): %s\n", forced ? "--from" : dep_ran ? "an earlier stage runs" : why ? why : "out of date", line ? line : "");
             free(line);
+            pt_run_args_free(&plain);
             pt_run_args_free(&cmd);
             ran[i] = true;
             res->ran++;
         } else {
             bool resumed = false;
             double secs = 0;
-            st = exec_stage(s, i, p->n, o, prev, inputs, present, forced, &resumed, &secs);
+            st = exec_stage(p, i, o, prev, inputs, present, forced, &resumed, &secs);
             if (!prefix_now) say(o, PT_RUN_SAY_PROGRESS, "[%d/%d] %s ... ", i + 1, p->n, s->title);
             if (!st) {
                 char t[32];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const pt_run_kind_names[PT_RUN_KINDS] = {"select", "synth", "pairs", "train", "compass", "report", "dial"};
 
@@ -76,6 +77,12 @@ static pt_status set_param(pt_run_stage *s, const char *key, json_t *v) {
 static pt_status threads_flag(pt_run_stage *s, const char *flag, int threads) {
     if (threads <= 0) return PT_OK;
     return pt_run_args_pushf(&s->argv, "%s=%d", flag, threads);
+}
+
+/* The recipe's device, like the threads, is how a stage runs, not what it makes: a flag, not
+ * a parameter. */
+static pt_status device_flag(pt_run_stage *s, const pt_run_recipe *r) {
+    return r->device ? pt_run_args_pushf(&s->argv, "--device=%s", r->device) : PT_OK;
 }
 
 static int find(const pt_run_plan *p, pt_run_kind k, const char *instance) {
@@ -185,6 +192,8 @@ static pt_status train_stage(pt_run_plan *p, const pt_run_recipe *r, const pt_ru
     PT_TRY(pt_run_args_push(&s->argv, dir));
     PT_TRY(add_opts(s, &r->train, "train"));
     PT_TRY(threads_flag(s, "--threads", threads));
+    PT_TRY(device_flag(s, r));
+    s->launched = true;
     const char *outs[] = {"adapter_config.json", "adapter_model.safetensors", "metrics.jsonl"};
     for (int i = 0; i < 3; i++) {
         snprintf(f, sizeof f, "%s/%s", dir, outs[i]);
@@ -227,6 +236,8 @@ static pt_status compass_stage(pt_run_plan *p, const pt_run_recipe *r, const cha
         PT_TRY(set_param(s, "generate_templates", json_string(r->generate_templates)));
     }
     PT_TRY(threads_flag(s, "--threads", threads));
+    PT_TRY(device_flag(s, r));
+    s->launched = !strcmp(mode, "logprob"); /* generate mode is not split over ranks */
     PT_TRY(pt_run_args_push(&s->argv, "--out"));
     PT_TRY(pt_run_args_push(&s->argv, dir));
     PT_TRY(set_param(s, "mode", json_string(mode)));
@@ -304,6 +315,7 @@ static pt_status dial_stage(pt_run_plan *p, const pt_run_recipe *r, int t0, int 
         if (!strcmp(r->compass.in[i].role, "eval.questionnaire") || !strcmp(r->compass.in[i].role, "eval.scoring"))
             PT_TRY(add_input(s, r->compass.in[i].role, r->compass.in[i].flag, r->compass.in[i].path, r->compass.in[i].path, false, -1));
     PT_TRY(threads_flag(s, "--threads", threads));
+    PT_TRY(device_flag(s, r));
     PT_TRY(pt_run_args_push(&s->argv, "--out"));
     PT_TRY(pt_run_args_push(&s->argv, dir));
     const char *outs[] = {"dial.json", "dial.csv", "dial.svg", "dial.html"};
@@ -311,6 +323,31 @@ static pt_status dial_stage(pt_run_plan *p, const pt_run_recipe *r, int t0, int 
         snprintf(f, sizeof f, "%s/%s", dir, outs[i]);
         PT_TRY(add_output(s, f, false));
     }
+    return PT_OK;
+}
+
+/* More than one dial (every target's scales, the mix): `politune dial --combine` draws them on
+ * one chart in dials/dials.html, so that the adapters and the mix are compared at a glance. */
+static pt_status dials_stage(pt_run_plan *p) {
+    int n = 0;
+    for (int i = 0; i < p->n; i++) n += p->s[i].kind == PT_RUN_DIAL;
+    if (n < 2) return PT_OK;
+    const int me = p->n;
+    pt_run_stage *s;
+    PT_TRY(stage_new(p, PT_RUN_DIAL, "all", "dials", "dial", &s));
+    PT_TRY(pt_run_args_push(&s->argv, "--combine"));
+    PT_TRY(pt_run_args_push(&s->argv, "--out"));
+    PT_TRY(pt_run_args_push(&s->argv, "dials"));
+    for (int i = 0; i < me; i++) {
+        const pt_run_stage *x = &p->s[i];
+        if (x->kind != PT_RUN_DIAL) continue;
+        char f[300], role[200];
+        snprintf(f, sizeof f, "%s/dial.json", x->dir);
+        snprintf(role, sizeof role, "dial.%s", x->instance);
+        PT_TRY(add_input(s, role, NULL, x->dir, f, false, i));
+    }
+    const char *outs[] = {"dials/dials.html", "dials/dials.svg", "dials/dials.csv"};
+    for (int i = 0; i < 3; i++) PT_TRY(add_output(s, outs[i], false));
     return PT_OK;
 }
 
@@ -328,6 +365,8 @@ pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads)
     if (!st && r->report) st = report_stage(p, r);
     for (int t = 0; t < r->n_targets && !st && r->dial && r->dial_scales; t++) st = dial_stage(p, r, t, -1, threads);
     if (!st && r->dial && r->dial_mix[0] >= 0) st = dial_stage(p, r, r->dial_mix[0], r->dial_mix[1], threads);
+    if (!st && r->dial) st = dials_stage(p);
+    if (!st) st = pt_run_args_append(&p->launcher, &r->launcher);
     if (st) pt_run_plan_free(p);
     return st;
 }
@@ -349,6 +388,7 @@ void pt_run_plan_free(pt_run_plan *p) {
         json_decref(s->params);
     }
     free(p->s);
+    pt_run_args_free(&p->launcher);
     memset(p, 0, sizeof *p);
 }
 
@@ -365,6 +405,20 @@ pt_status pt_run_stage_command(const pt_run_stage *s, const bool *present, const
             if (!st) st = pt_run_args_push(out, in->arg);
         }
     }
+    if (st) pt_run_args_free(out);
+    return st;
+}
+
+pt_status pt_run_stage_launch(const pt_run_plan *p, const pt_run_stage *s, const pt_run_args *cmd, pt_run_args *out) {
+    memset(out, 0, sizeof *out);
+    if (!s->launched || p->launcher.n == 0) return pt_run_args_append(out, cmd);
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return pt_error(PT_ERR_IO, "cannot find this program's own path (/proc/self/exe) to hand to the launcher");
+    exe[n] = 0;
+    pt_status st = pt_run_args_append(out, &p->launcher);
+    if (!st) st = pt_run_args_push(out, exe);
+    for (int i = 1; i < cmd->n && !st; i++) st = pt_run_args_push(out, cmd->v[i]);
     if (st) pt_run_args_free(out);
     return st;
 }

@@ -47,11 +47,13 @@ typedef struct {
     int n_out;
     json_t *params;
     bool resumable;   /* train: --resume from its last checkpoint; select/synth resume their JSONL */
+    bool launched;    /* runs under the plan's launcher (train, compass: they split their work over MPI ranks) */
 } pt_run_stage;
 
 typedef struct {
     pt_run_stage *s;
     int n;
+    pt_run_args launcher; /* the recipe's launcher words (mpirun -np 4); empty: none */
 } pt_run_plan;
 
 /* threads > 0 is passed to every stage that loads a model (not a parameter: it does not
@@ -62,5 +64,9 @@ void pt_run_plan_free(pt_run_plan *p);
 /* The full command line of stage s given which optional inputs exist (present[i] for in[i]),
  * plus `extra` arguments (a resume flag). */
 pt_status pt_run_stage_command(const pt_run_stage *s, const bool *present, const pt_run_args *extra, pt_run_args *out);
+
+/* The command as it is executed: `cmd` itself, or for a launched stage the launcher's words,
+ * then this binary's path, then cmd's arguments (mpirun -np 4 /usr/bin/politune train ...). */
+pt_status pt_run_stage_launch(const pt_run_plan *p, const pt_run_stage *s, const pt_run_args *cmd, pt_run_args *out);
 
 #endif

@@ -24,7 +24,8 @@
 
 static const pt_run_keydef top_keys[] = {K("name", NULL, RK_STR),  K("model", NULL, RK_PATH), K("data", NULL, RK_OTHER),   K("targets", NULL, RK_OTHER),
                                       K("train", NULL, RK_OTHER), K("eval", NULL, RK_OTHER), K("report", NULL, RK_OTHER),
-                                      K("dial", NULL, RK_OTHER), KEND};
+                                      K("dial", NULL, RK_OTHER), K("launcher", NULL, RK_OTHER),
+                                      K("device", NULL, RK_OTHER), KEND};
 static const pt_run_keydef data_keys[] = {K("corpus", NULL, RK_OTHER), K("judge", NULL, RK_OTHER), K("select", NULL, RK_OTHER),
                                        K("prompts", "--prompts", RK_DIR), K("pairs", NULL, RK_OTHER), KR("sample", NULL, RK_INT, 0, 1e9),
                                        KR("heldout", NULL, RK_INT, 0, 1e9),
@@ -51,6 +52,8 @@ static const pt_run_keydef judge_keys[] = {K("url", "--judge", RK_STR),
                                         KR("ctx", "--judge-ctx", RK_INT, 1, 1e7),
                                         K("chat_template", "--judge-chat-template", RK_STR),
                                         K("batch_invariant", "--judge-batch-invariant", RK_BOOL),
+                                        KC("device", "--judge-device", "cpu|cuda|auto"),
+                                        KC("precision", "--judge-precision", "bf16|f32"),
                                         KEND};
 static const pt_run_keydef select_keys[] = {KR("margin", "--margin", RK_NUM, 0, 4), KR("min_quality", "--min-quality", RK_NUM, 1, 5), KEND};
 static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),
@@ -66,7 +69,7 @@ static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),
                                        KR("seed", "--seed", RK_INT, 0, 9e18),
                                        K("system", "--system", RK_STR),
                                        KR("batch", "--batch", RK_INT, 1, 64),
-                                       KC("option_scoring", "--option-scoring", "number|mean|first|full"),
+                                       KC("option_scoring", "--option-scoring", "number|mean|first|full|reply"),
                                        K("compare_scorings", "--compare-scorings", RK_BOOL),
                                        K("chat_template", "--chat-template", RK_STR),
                                        K("questionnaire", "--questionnaire", RK_FILE),
@@ -79,7 +82,7 @@ static const pt_run_keydef dial_keys[] = {K("scales", NULL, RK_OTHER),
                                        K("templates", "--templates", RK_STR),
                                        KR("batch", "--batch", RK_INT, 1, 64),
                                        KR("resamples", "--resamples", RK_INT, 1, 1000000),
-                                       KC("option_scoring", "--option-scoring", "number|mean|first|full"),
+                                       KC("option_scoring", "--option-scoring", "number|mean|first|full|reply"),
                                        KEND};
 static const pt_run_keydef report_keys[] = {K("enabled", NULL, RK_BOOL), K("svg", NULL, RK_BOOL), KEND};
 
@@ -458,6 +461,46 @@ static pt_status parse_data(pt_run_recipe *r, const pt_run_ctx *c, const pt_yaml
     return PT_OK;
 }
 
+/* True when `prog` names an executable file: a path, or a name found on PATH. */
+static bool executable(const char *prog) {
+    if (strchr(prog, '/')) return access(prog, X_OK) == 0;
+    const char *path = getenv("PATH");
+    for (const char *d = path ? path : "/usr/bin:/bin"; *d;) {
+        size_t n = strcspn(d, ":");
+        char full[4096];
+        snprintf(full, sizeof full, "%.*s/%s", (int)n, n ? d : ".", prog);
+        if (access(full, X_OK) == 0) return true;
+        d += n + (d[n] == ':');
+    }
+    return false;
+}
+
+/* launcher: "mpirun -np 4" (split at spaces) or a list of words; it is put in front of the
+ * training and compass stages' commands. */
+static pt_status parse_launcher(pt_run_recipe *r, const pt_run_ctx *c, const pt_yaml_node *v, int line) {
+    if (!v) return PT_OK;
+    if (v->kind == PT_YAML_SCALAR) {
+        char *words = strdup(v->value ? v->value : "");
+        if (!words) return pt_error(PT_ERR_OOM, "out of memory");
+        pt_status st = PT_OK;
+        for (char *save = NULL, *w = strtok_r(words, " \t", &save); w && !st; w = strtok_r(NULL, " \t", &save)) st = pt_run_args_push(&r->launcher, w);
+        free(words);
+        PT_TRY(st);
+    } else if (v->kind == PT_YAML_SEQ) {
+        for (int i = 0; i < v->n; i++) {
+            const char *w = NULL;
+            PT_TRY(pt_run_scalar(c, v->items[i], v->items[i]->line ? v->items[i]->line : line, "launcher", &w));
+            PT_TRY(pt_run_args_push(&r->launcher, w));
+        }
+    } else {
+        return pt_run_err(c, line, "launcher", "expects a command line, e.g. \"mpirun -np 4\" or [srun, --ntasks=4]");
+    }
+    if (r->launcher.n == 0) return pt_run_err(c, line, "launcher", "is empty: give a command line such as \"mpirun -np 4\", or leave the key out");
+    if (!executable(r->launcher.v[0]))
+        return pt_run_err(c, line, "launcher", "'%s' is not an executable file on PATH (install it, e.g. apt-get install openmpi-bin for mpirun, or give its full path)", r->launcher.v[0]);
+    return PT_OK;
+}
+
 static pt_status from_tree(pt_run_recipe *r, pt_yaml_node *root, const pt_run_ctx *c) {
     PT_TRY(pt_run_keys_check(c, root, 1, "", top_keys));
     const pt_yaml_node *v;
@@ -479,6 +522,13 @@ static pt_status from_tree(pt_run_recipe *r, pt_yaml_node *root, const pt_run_ct
     if (r->n_targets == 0 && !r->eval_base) return pt_run_err(c, pt_run_key_line(root, "eval"), "eval.base", "is false and there are no targets: nothing to evaluate");
     PT_TRY(parse_report(r, c, pt_yaml_get(root, "report"), pt_run_key_line(root, "report")));
     PT_TRY(parse_dial(r, c, pt_yaml_get(root, "dial"), pt_run_key_line(root, "dial")));
+    PT_TRY(parse_launcher(r, c, pt_yaml_get(root, "launcher"), pt_run_key_line(root, "launcher")));
+    if ((v = pt_yaml_get(root, "device"))) {
+        const char *d = NULL;
+        PT_TRY(pt_run_scalar(c, v, pt_run_key_line(root, "device"), "device", &d));
+        if (strcmp(d, "cpu") && strcmp(d, "cuda") && strcmp(d, "auto")) return pt_run_err(c, pt_run_key_line(root, "device"), "device", "expects one of cpu|cuda|auto, got '%s'", d);
+        PT_TRY(dup_into(&r->device, d));
+    }
     return PT_OK;
 }
 
@@ -529,6 +579,8 @@ void pt_run_recipe_free(pt_run_recipe *r) {
     free(r->dial_scales);
     free(r->generate_templates);
     free(r->dial_weights);
+    pt_run_args_free(&r->launcher);
+    free(r->device);
     for (int i = 0; i < r->n_sources; i++) {
         free(r->source_name[i]);
         free(r->source_path[i]);

@@ -72,6 +72,11 @@ typedef struct {
     char *dial_scales;       /* "-1,-0.5,0" or NULL: no scale stages */
     char *dial_weights;      /* with dial_mix */
     int dial_mix[2];         /* target indices, -1: no mix stage */
+    /* how the stages that run a model run: `launcher` words go in front of the training and
+     * compass commands (mpirun -np 4, srun; empty: none), `device` is their --device (NULL:
+     * each command's default) */
+    pt_run_args launcher;
+    char *device;
 } pt_run_recipe;
 
 /* Reads and checks the recipe; `sets` are "dotted.key=value" overrides applied first (NULL-

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-pt_status pt_run_spawn(const pt_run_args *argv, const char *cwd, const char *err_path, char **out, int *status) {
+pt_status pt_run_spawn(const pt_run_args *argv, bool launcher, const char *cwd, const char *err_path, char **out, int *status) {
     *out = NULL;
     *status = -1;
     int fd[2];
@@ -33,7 +33,8 @@ pt_status pt_run_spawn(const pt_run_args *argv, const char *cwd, const char *err
             close(e);
         }
         if (chdir(cwd)) _exit(127);
-        execv("/proc/self/exe", argv->v);
+        if (launcher) execvp(argv->v[0], argv->v);
+        else execv("/proc/self/exe", argv->v);
         _exit(127);
     }
     close(fd[1]);

@@ -6,11 +6,14 @@
 #ifndef PT_CLI_RUN_SPAWN_H
 #define PT_CLI_RUN_SPAWN_H
 
+#include <stdbool.h>
+
 #include "pipeline/args.h"
 
-/* Runs argv (argv.v[0] is only the displayed name) in `cwd`. stderr goes to `err_path`
+/* Runs argv in `cwd`: this binary with argv.v[0] only the displayed name, or, with
+ * `launcher`, the program argv.v[0] found on PATH (mpirun, srun), which starts this binary. stderr goes to `err_path`
  * (appended) or, when NULL, stays the caller's. *out: what it printed on stdout (malloc'd).
  * *status: its exit status, or 128 + the signal that ended it. */
-pt_status pt_run_spawn(const pt_run_args *argv, const char *cwd, const char *err_path, char **out, int *status);
+pt_status pt_run_spawn(const pt_run_args *argv, bool launcher, const char *cwd, const char *err_path, char **out, int *status);
 
 #endif

@@ -31,7 +31,9 @@ static const char *usage =
     "                        pct_propositions.csv from $POLITUNE_ASSETS or ../shared/assets)\n"
     "  --scoring FILE        scoring file (default: pct_scoring.json beside it)\n"
     "  --out DIR             result directory (required; created if missing)\n"
-    "  --label NAME          name of this model/adapter on the chart (default: adapter or model file name)\n"
+    "  --label NAME          name of this model/adapter on the chart (default: the adapters as given,\n"
+    "                        NAME= or the directory, with scales unless one at 1: left:0.5+right:0.5;\n"
+    "                        else the model file name)\n"
     "  --iteration N, --step N  where this evaluation sits in a training run (default 0, 0)\n"
     "  --system TEXT         a system message for every prompt\n"
     "  --open-prompts FILE   open-ended prompts to generate alongside (id<TAB>prompt lines; default: the\n"
@@ -42,10 +44,14 @@ static const char *usage =
     "                        item (same numbers, about 4x the work; a benchmark baseline)\n"
     "  --option-scoring S    logprob mode: number (default; the options numbered 0-3 in the prompt,\n"
     "                        the number token scored), mean (label log-prob per token), first (the\n"
-    "                        label tokens where the labels branch apart) or full (summed label\n"
-    "                        log-prob, which favours short labels); see docs/compass.md\n"
-    "  --compare-scorings    logprob mode: compute all four scorings and record their answer counts,\n"
-    "                        positions and agreement in compass.json (one more prefill per item)\n"
+    "                        label tokens where the labels branch apart), full (summed label\n"
+    "                        log-prob, which favours short labels) or reply (no option listed, so\n"
+    "                        no position cue; each option scored as a whole reply, \"I strongly\n"
+    "                        disagree with this statement.\", by its mean log-prob per token; one\n"
+    "                        variant per template); see docs/compass.md\n"
+    "  --compare-scorings    logprob mode: compute all five scorings and record their answer counts,\n"
+    "                        positions and agreement in compass.json (one more prefill per item\n"
+    "                        and kind of prompt)\n"
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
@@ -140,7 +146,7 @@ static int compass_option(compass_args *a, const char *cmd, int opt, const char 
         return cli_parse_resamples(cmd, arg, &a->resamples);
     case OPT_OPTION_SCORING:
         if (pt_option_scoring_from_name(arg, &a->cfg.option_scoring))
-            return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);
+            return cli_usage_error(cmd, "--option-scoring is number, mean, first, full or reply, got '%s'", arg);
         return 0;
     case OPT_COMPARE_SCORINGS: a->cfg.compare_scorings = true; return 0;
     case OPT_SHARD: {
@@ -235,6 +241,8 @@ int cmd_compass(int argc, char **argv) {
     st = pt_templates_select(cfg->templates, &vars, &nv);
     free(vars);
     if (st) return cli_fail(cmd, st);
+    if (cfg->mode == PT_COMPASS_GENERATE && cfg->option_scoring == PT_OPTION_REPLY)
+        return cli_usage_error(cmd, "--option-scoring reply is for logprob mode; generate mode reads the answer from free text");
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg->chat))) return cli_fail(cmd, st);
 
     char *own_q = NULL, *own_s = NULL;
@@ -299,8 +307,11 @@ int cmd_compass(int argc, char **argv) {
         free(name);
     }
     if (!st && !a.shard_n) {
-        pt_compass_meta meta = {a.label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
+        /* the default label names the adapters as given (NAME=DIR, scales), not the path */
+        char *label = a.label ? NULL : cli_adapters_label(&a.mo);
+        pt_compass_meta meta = {a.label ? a.label : label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
         st = pt_dist_agree(pt_dist_rank() == 0 ? pt_compass_save(a.out, res, &meta) : PT_OK);
+        free(label);
     }
     if (st) {
         if (!rc) rc = cli_fail(cmd, st);
