@@ -114,7 +114,10 @@ def main():
 
 
 def greedy(a, prompts_ids, n_new=32):
-    """llama.cpp's greedy continuation against politune --numerics llamacpp's, token by token."""
+    """llama.cpp's greedy continuation (prompt in one batch, then one token per step) against
+    politune --numerics llamacpp's (the same), token by token; and, on the whole sequence
+    evaluated in one batch, where each engine's most likely token differs from llama.cpp's
+    greedy choice (llama.cpp's own batch and step paths sum in different orders)."""
     here = os.path.dirname(os.path.abspath(__file__))
     oracle = os.path.join(here, "..", "tools", "interop_oracle.py")
     cmd = [sys.executable, oracle, "llama-greedy", a.q41, "--n", str(n_new)]
@@ -122,32 +125,32 @@ def greedy(a, prompts_ids, n_new=32):
         cmd += ["--ids", ",".join(map(str, ids))]
     theirs = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["ids"]
     print()
-    print("| prompt | llama.cpp tokens | politune --numerics llamacpp: first position that differs | "
-          "candidates (llama.cpp's, politune's) | llama.cpp's logit gap | politune's logit gap |")
-    print("| --- | ---: | --- | --- | ---: | ---: |")
+    print("| prompt | llama.cpp's greedy tokens | politune --numerics llamacpp: first token that differs | "
+          "one-batch pass over prompt + llama.cpp's tokens: positions whose top token is not llama.cpp's greedy one, "
+          "llama.cpp / politune llamacpp (max abs logit difference between the two) |")
+    print("| --- | ---: | --- | --- |")
     equal = 0
     for i, (ids, cont) in enumerate(zip(prompts_ids, theirs)):
+        r = subprocess.run([a.politune, "generate", "--model", a.q41, "--threads", "2", "--numerics", "llamacpp",
+                            "--max-new-tokens", str(n_new), "--json", "--prompt", chatml(PROMPTS[i])],
+                           capture_output=True, text=True, check=True)
+        mine = json.loads(r.stdout)["ids"]
+        first = next((j for j in range(max(len(mine), len(cont)))
+                      if j >= len(mine) or j >= len(cont) or mine[j] != cont[j]), None)
+        equal += first is None
         seq = ids + cont
         lp = politune_logits(a.politune, a.q41, [seq], "llamacpp")[0]
         lc = llama_logits(a.q41, False, [seq])[0]
-        first = None
-        for j in range(len(cont)):
-            row = len(ids) - 1 + j
-            if int(lp[row].argmax()) != cont[j]:
-                first = j
-                break
-        if first is None:
-            # after llama.cpp's last token: did politune also stop (or reach the limit)?
-            equal += 1
-            print("| %d | %d | none (equal) | | | |" % (i, len(cont)))
-            continue
-        row = len(ids) - 1 + first
-        t_l, t_p = cont[first], int(lp[row].argmax())
-        print("| %d | %d | %d | %d, %d | %.4f | %.4f |" % (i, len(cont), first, t_l, t_p,
-                                                          lc[row][t_l] - lc[row][t_p], lp[row][t_l] - lp[row][t_p]))
+        rows = range(len(ids) - 1, len(seq) - 1)
+        off_l = sum(int(lc[r].argmax() != seq[r + 1]) for r in rows)
+        off_p = sum(int(lp[r].argmax() != seq[r + 1]) for r in rows)
+        d = np.abs(lp - lc).max()
+        print("| %d | %d | %s | %d / %d (%.2g) |" % (i, len(cont), "none (equal)" if first is None else
+                                                  "%d (politune %s, llama.cpp %s)" % (first, mine[first] if first < len(mine) else "-",
+                                                                                       cont[first] if first < len(cont) else "-"),
+                                                  off_l, off_p, d))
     print()
-    print("%d/%d greedy continuations equal token for token (politune's argmax at every position of llama.cpp's "
-          "continuation)" % (equal, len(prompts_ids)))
+    print("%d/%d greedy continuations equal token for token" % (equal, len(prompts_ids)))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __AVX2__
+#if defined(__AVX2__) || defined(__F16C__)
 #include <immintrin.h>
 #endif
 
@@ -44,10 +44,14 @@ void pt_ggml_round_f16(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = pt_f16_to_f32(pt_f32_to_f16(x[i]));
 }
 
-static float load_f16(const uint8_t *p) {
+static inline float load_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
+#ifdef __F16C__
+    return _cvtsh_ss(h); /* exact, like the portable conversion, and inline */
+#else
     return pt_f16_to_f32(h);
+#endif
 }
 
 /* ---- activations ------------------------------------------------------------------------ */
