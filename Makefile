@@ -104,7 +104,7 @@ install: all
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	  'Name: politune' 'Description: measure and steer the political leaning of language models' \
 	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
-	  'Libs: -L$${libdir} -lpolitune $(LDLIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/politune.pc
+	  'Libs: -L$${libdir} -lpolitune $(LDFLAGS) $(LDLIBS)' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/politune.pc
 
 deps:
 	@if dpkg -s $(DEB_PACKAGES) >/dev/null 2>&1; then echo "deps: all installed"; \
@@ -115,9 +115,11 @@ deps:
 	  echo "deps: SmolLM2 could not be pulled (see above); the demo needs it and its tests will be skipped"
 
 # The suite runs the library tests and the CLI end-to-end tests in one runner.
-# POLITUNE_LDLIBS: what a program linked against the static library needs (test_api).
+# POLITUNE_LDLIBS: what a program linked against the static library needs (test_api), with
+# POLITUNE_LDFLAGS (the sanitizers' runtime under `make asan`).
 test: all $(BUILD)/test_runner
-	POLITUNE_BIN=$(abspath $(BUILD)/politune) POLITUNE_LIB=$(abspath $(BUILD)/libpolitune.a) POLITUNE_LDLIBS="$(LDLIBS)" \
+	POLITUNE_BIN=$(abspath $(BUILD)/politune) POLITUNE_LIB=$(abspath $(BUILD)/libpolitune.a) POLITUNE_LDLIBS="$(LDFLAGS) $(LDLIBS)" \
+	  POLITUNE_LDFLAGS="$(LDFLAGS)" \
 	  $(BUILD)/test_runner $(TESTS)
 
 # The GPU tests (tests/gpu/, names gpu_*) in the CUDA build; each says why it skips where no

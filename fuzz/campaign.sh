@@ -4,7 +4,8 @@
 # shared; FUZZ_NICE=N sets another), one target at a time, and appends one line per target
 # to build-fuzz/campaign.tsv:
 # target, wall s, CPU s (user+sys), executions, final coverage, corpus size, findings.
-# Usage: fuzz/campaign.sh SECONDS target...   (from the repository root)
+# Usage: fuzz/campaign.sh SECONDS target...   (from the repository root; TMPDIR=/dev/shm keeps
+# the loader targets' scratch files off the disk)
 set -u
 secs=$1; shift
 mkdir -p build-fuzz/campaign

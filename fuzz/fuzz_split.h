@@ -17,11 +17,14 @@ static void fuzz_split(const uint8_t *data, size_t size, const uint8_t **a, size
     *b = sep + 5, *nb = size - *na - 5;
 }
 
-/* The scratch directory, created on first use and never removed while the fuzzer runs. */
+/* The scratch directory, created on first use and never removed while the fuzzer runs: under
+ * $TMPDIR when set, else /tmp. The loaders' writes (adapter export) sync to disk, so a
+ * campaign on a disk-backed /tmp waits on I/O: TMPDIR=/dev/shm keeps it on the CPU. */
 static const char *fuzz_dir(void) {
-    static char dir[64];
+    static char dir[512];
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/politune-fuzz-XXXXXX");
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/politune-fuzz-XXXXXX", tmp && *tmp && strlen(tmp) < 400 ? tmp : "/tmp");
         if (!mkdtemp(dir)) abort();
     }
     return dir;

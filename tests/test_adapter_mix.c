@@ -257,3 +257,35 @@ PT_TEST(test_adapter_mix_cli_refusals) {
     CHECK_MSG(rc == 0, "merge of a mix: rc %d, stderr: %s", rc, err ? err : "");
     free(out), free(err);
 }
+
+/* compass's default label names the adapters as they were given: NAME= when there is one, the
+ * directory otherwise, with the scales of a mix (the name was dropped before). */
+PT_TEST(test_adapter_mix_compass_label) {
+    const char *gguf = pt_test_shared("assets/models/stories260K/stories260K.gguf");
+    const char *tmp = pt_test_tmpdir();
+    pt_model *m = NULL;
+    REQUIRE_OK(pt_model_load(&m, gguf));
+    pt_adapter *a = random_adapter(m, 43, 2);
+    REQUIRE(a);
+    char adir[700];
+    snprintf(adir, sizeof adir, "%s/stories-adapter", tmp);
+    REQUIRE_OK(pt_adapter_save(a, adir));
+    pt_adapter_free(a);
+    pt_model_free(m);
+    static const char *cases[][2] = {{"--adapter 'left=%s'", "\"label\": \"left\""},
+                                     {"--adapter '%s:0.5' --adapter 'right=%s:-1'", "\"label\": \"stories-adapter:0.5+right:-1\""}};
+    for (int i = 0; i < 2; i++) {
+        char opts[2000];
+        snprintf(opts, sizeof opts, cases[i][0], adir, adir);
+        char *out = NULL, *err = NULL;
+        int rc = pt_test_run(&out, &err, BIN " compass --model '%s' %s --templates t1-fwd --no-open-prompts --threads 1 --out '%s/c%d'", gguf, opts,
+                             tmp, i);
+        CHECK_MSG(rc == 0, "rc %d %s", rc, err ? err : "");
+        free(out), free(err);
+        char name[64];
+        snprintf(name, sizeof name, "c%d/compass.json", i);
+        char *doc = pt_test_read(tmp, name);
+        CHECK_MSG(doc && strstr(doc, cases[i][1]), "expected %s in %s", cases[i][1], doc ? doc : "(none)");
+        free(doc);
+    }
+}

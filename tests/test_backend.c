@@ -213,4 +213,9 @@ PT_TEST(test_backend_cli_precision_option) {
     CHECK(pt_test_run(&with, NULL, BIN " logits --device cpu --precision f32 --model '%s' --ids 1,2,3", m) == 0);
     CHECK(plain && with && *plain && !strcmp(plain, with));
     free(plain), free(with);
+    /* the in-process judge of the data stages has the same option */
+    rc = pt_test_run(&out, &err, BIN " select --judge-model '%s' --judge-precision fp8 --in x.jsonl --text-field t --target left --out y.jsonl", m);
+    CHECK_MSG(rc == 2 && count_lines(err) == 1 && strstr(err, "--judge-precision wants bf16 or f32") && (!out || !*out), "rc %d: %s", rc,
+              err ? err : "");
+    free(out), free(err);
 }

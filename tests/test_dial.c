@@ -4,6 +4,7 @@
  * right at 0) must equal the scale dial's setting at scale 1. Also: the files and the chart
  * (one point with an interval per setting), the rerun that skips settings done, and the
  * refusals of bad lists and mismatched options. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,10 +104,49 @@ PT_TEST(test_dial_scales_mix_and_resume) {
     const char *why = xml_check(svg, &xd);
     CHECK_MSG(!why, "dial.svg: %s", why);
     CHECK_MSG(xml_count_class(&xd, "interval") == 2, "dial.svg: %d intervals, expected one per setting", xml_count_class(&xd, "interval"));
-    free(xd.elems);
     CHECK(strstr(html, "Position against the dial") && strstr(html, "class=\"axis-line\""));
-    const char *header = "setting,scale,scale_left,economic,economic_lo,economic_hi,social,social_lo,social_hi\n";
+    const char *header = "setting,scale,scale_left,economic,economic_lo,economic_hi,social,social_lo,social_hi,economic_expected,social_expected\n";
     CHECK_MSG(!strncmp(csv, header, strlen(header)), "dial.csv starts: %.100s", csv);
+    /* the expected (probability-weighted) position of each setting: in dial.json and dial.csv,
+     * equal to that setting's compass.json "expected" read here on its own */
+    char djson[700];
+    snprintf(djson, sizeof djson, "%s/dial/dial.json", tmp);
+    doc = json_load_file(djson, 0, &jerr);
+    const char *row = strchr(csv, '\n');
+    for (int i = 0; i < 2 && doc && row; i++, row = strchr(row + 1, '\n')) {
+        double cols[16];
+        int nc = 0;
+        for (const char *c = row + 1; nc < 16 && *c && *c != '\n'; nc++) {
+            cols[nc] = strtod(c, NULL);
+            c += strcspn(c, ",\n");
+            if (*c == ',') c++;
+        }
+        CHECK_MSG(nc == 11, "dial.csv row %d has %d columns", i, nc);
+        char sjson[700];
+        snprintf(sjson, sizeof sjson, "%s/dial/setting-%02d/compass.json", tmp, i);
+        json_t *cdoc = json_load_file(sjson, 0, &jerr);
+        json_t *want = json_object_get(json_array_get(json_object_get(cdoc, "evaluations"), 0), "expected");
+        json_t *got = json_object_get(json_array_get(json_object_get(doc, "settings"), (size_t)i), "expected");
+        for (int x = 0; x < 2; x++) {
+            const char *axis = x ? "social" : "economic";
+            json_t *w = json_object_get(want, axis), *g = json_object_get(got, axis);
+            CHECK_MSG(json_is_number(w) && json_is_number(g) && json_number_value(g) == json_number_value(w),
+                      "setting %d %s expected: dial.json %g, compass.json %g", i, axis, json_number_value(g), json_number_value(w));
+            CHECK_MSG(nc == 11 && fabs(cols[9 + x] - json_number_value(w)) <= 1e-6 * fmax(1, fabs(json_number_value(w))),
+                      "setting %d %s expected: dial.csv %g, compass.json %g", i, axis, nc == 11 ? cols[9 + x] : NAN, json_number_value(w));
+        }
+        json_decref(cdoc);
+    }
+    CHECK(doc != NULL);
+    json_decref(doc);
+    /* the expected positions are drawn too: a hollow marker per setting in the chart */
+    int hollow = 0;
+    for (int k = 0; k < xd.n_elems; k++) {
+        const char *c = xml_attr(&xd.elems[k], "class"), *sr = xml_attr(&xd.elems[k], "data-series");
+        hollow += c && sr && !strcmp(c, "point") && !strcmp(sr, "expected (probability-weighted)");
+    }
+    CHECK_MSG(hollow == 2, "dial.svg: %d expected markers, want one per setting", hollow);
+    CHECK(strstr(html, "class=\"expected-line\"") && strstr(html, "economic expected"));
 
     /* a rerun skips both settings and writes the same table */
     rc = pt_test_run(&out, &err, BIN " dial --model '%s' --adapter '%s' --scales 0,1 --templates t2 --resamples 300 --out '%s/dial'", stories_gguf(), left,
@@ -117,6 +157,7 @@ PT_TEST(test_dial_scales_mix_and_resume) {
     char *csv2 = pt_test_read(path, "dial.csv");
     CHECK(csv2 && !strcmp(csv, csv2));
     free(csv2), free(svg), free(html), free(csv);
+    free(xd.elems);
     /* the same directory asked for other settings is refused, not mixed up */
     rc = pt_test_run(&out, &err, BIN " dial --model '%s' --adapter '%s' --scales 0.5 --templates t2 --out '%s/dial'", stories_gguf(), left, tmp);
     CHECK_MSG(rc != 0 && err && strstr(err, "another evaluation"), "reused directory: rc %d, stderr: %s", rc, err ? err : "");
@@ -158,8 +199,8 @@ PT_TEST(test_dial_bad_input) {
     }
 }
 
-/* politune run: the dial section makes one stage per target and one for the mix (shown by
- * --dry-run with their commands), and its mistakes are one line naming file, line and key. */
+/* politune run: the dial section makes one stage per target, one for the mix and one that draws
+ * them all on one chart (shown by --dry-run with their commands), and its mistakes are one line naming file, line and key. */
 PT_TEST(test_dial_run_stage) {
     const char *d = pt_test_tmpdir();
     bool set = !getenv("POLITUNE_ASSETS");
@@ -175,7 +216,8 @@ PT_TEST(test_dial_run_stage) {
     int rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run dial.yaml --out '%s/run' --dry-run", d, d);
     CHECK_MSG(rc == 0 && out && strstr(out, "] dial left ... would run") && strstr(out, "politune dial --scales -1,0,1.5 --templates t2") &&
                   strstr(out, "--adapter train-left") && strstr(out, "] dial right ... would run") &&
-                  strstr(out, "] dial mix ... would run") && strstr(out, "--weights 0,0.25,0.5,0.75,1") && strstr(out, "--mix train-left,train-right"),
+                  strstr(out, "] dial mix ... would run") && strstr(out, "--weights 0,0.25,0.5,0.75,1") && strstr(out, "--mix train-left,train-right") &&
+                  strstr(out, "] dial all ... would run") && strstr(out, "politune dial --combine --out dials dial-left dial-right dial-mix"),
               "dry run: rc %d\n%s%s", rc, out ? out : "", err ? err : "");
     free(out), free(err);
     static const struct { const char *dial, *expect; } bad[] = {

@@ -147,6 +147,22 @@ PT_TEST(test_dial_steer_refusals_and_dial) {
     snprintf(sd, sizeof sd, "%s/sdial", d);
     char *csv = pt_test_read(sd, "dial.csv"), *js = pt_test_read(sd, "dial.json");
     CHECK(csv && !strncmp(csv, "setting,scale,economic,", 23) && js && strstr(js, "\"steer\": \"v3.safetensors\""));
+    /* its layers are recorded, and the combined report names the dial by them */
+    CHECK_MSG(js && strstr(js, "\"steer_layers\": \"3\""), "dial.json: %.400s", js ? js : "");
+    json_t *dj = js ? json_loads(js, 0, NULL) : NULL;
+    const double dial_ppl = json_number_value(json_object_get(json_object_get(json_array_get(json_object_get(dj, "settings"), 0), "perplexity"), "value"));
+    json_decref(dj);
     free(csv), free(js);
+    rc = pt_test_run(&out, &err, "cd '%s' && " BIN " dial --combine sdial --out sdials", d);
+    CHECK_MSG(rc == 0, "combine: rc %d, stderr: %s", rc, err ? err : "");
+    free(out), free(err);
+    snprintf(sd, sizeof sd, "%s/sdials", d);
+    char *svg = pt_test_read(sd, "dials.svg"), *dcsv = pt_test_read(sd, "dials.csv");
+    CHECK(svg && strstr(svg, ">steering layer 3 \u00d7scale</text>"));
+    const char *row = dcsv ? strstr(dcsv, "\"steering layer 3 \u00d7scale\",\"sdial\",0,scale,4,") : NULL;
+    const char *last = row ? strrchr(row, ',') : NULL;
+    const double got_ppl = last ? atof(last + 1) : NAN;
+    CHECK_MSG(row && dial_ppl > 1 && fabs(got_ppl - dial_ppl) <= 1e-5 * dial_ppl, "dials.csv: %s (dial.json's perplexity %g)", dcsv ? dcsv : "", dial_ppl);
+    free(svg), free(dcsv);
     pt_model_free(m);
 }

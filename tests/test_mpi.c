@@ -15,9 +15,13 @@
 #include "test.h"
 
 #define STORIES "assets/models/stories260K/stories260K.gguf"
-/* loopback only; ranks may outnumber cores (the machine has two, shared) */
+/* loopback only; ranks may outnumber cores (the machine has two, shared). Under `make asan`
+ * the ranks' leak check is off: OpenMPI leaks ~120 KB of its own at MPI_Finalize (libopen-pal,
+ * hwloc, its plugins), which would fail every job; memory errors are still caught, and the
+ * same training and compass code runs leak-checked in the one-process tests. */
+#define NO_MPI_LEAK_CHECK "ASAN_OPTIONS=detect_leaks=0 "
 #define MPIRUN                                                                                                   \
-    "OMP_NUM_THREADS=1 mpirun --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp "    \
+    "OMP_NUM_THREADS=1 " NO_MPI_LEAK_CHECK "mpirun --oversubscribe --allow-run-as-root --bind-to none --mca btl self,vader,tcp "    \
     "--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo "
 #define TRAIN_ARGS                                                                                               \
     "train --threads 1 --method dpo --model '%s' --data pairs.jsonl --template none --lora-rank 8 "            \
@@ -338,7 +342,7 @@ PT_TEST(test_mpi_run_launcher) {
     int rc = pt_test_run(&out, &err, "cd '%s' && \"$POLITUNE_BIN\" run plain.yaml --out plain --quiet --threads 1", dir);
     CHECK_MSG(rc == 0, "plain: rc %d %s %s", rc, out ? out : "", err ? err : "");
     free(out), free(err);
-    rc = pt_test_run(&out, &err, "cd '%s' && OMP_NUM_THREADS=1 \"$POLITUNE_BIN\" run mpi.yaml --out mpi --quiet --threads 1", dir);
+    rc = pt_test_run(&out, &err, "cd '%s' && OMP_NUM_THREADS=1 " NO_MPI_LEAK_CHECK "\"$POLITUNE_BIN\" run mpi.yaml --out mpi --quiet --threads 1", dir);
     CHECK_MSG(rc == 0, "launched: rc %d %s %s", rc, out ? out : "", err ? err : "");
     free(out), free(err);
     char *log = pt_test_read(dir, "mpi/train-left/log.txt");

@@ -100,6 +100,7 @@ static void note(const pt_stage_hooks *h, const char *msg) {
 typedef struct { char *v; size_t n, cap; } blob;
 
 static bool blob_put(blob *b, const void *p, size_t n) {
+    if (n == 0) return true; /* an empty blob has no buffer, and memcpy takes none */
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n) cap *= 2;

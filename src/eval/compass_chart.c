@@ -238,6 +238,12 @@ pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_
     return chart(docs, names, n_docs, standalone, false, svg);
 }
 
+bool pt_compass_chart_fit(pt_svg_chart *c, const pt_svg_series *series, int n_series) {
+    bool zoomed = false;
+    fit_ranges(c, series, n_series, &zoomed);
+    return zoomed;
+}
+
 pt_status pt_compass_chart_zoomed(json_t *const *docs, const char *const *names, int n_docs, char **svg) {
     return chart(docs, names, n_docs, false, true, svg);
 }

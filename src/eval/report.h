@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "eval/svg.h"
 #include "util/status.h"
 
 /* Loads dir/compass.json (or the file itself when `path` is a .json file) and checks it is a
@@ -25,6 +26,9 @@ pt_status pt_compass_chart(json_t *const *docs, const char *const *names, int n_
  * padded, whole units), for runs that sit close together; *svg NULL when the narrowed range
  * would not at least halve the instrument's. */
 pt_status pt_compass_chart_zoomed(json_t *const *docs, const char *const *names, int n_docs, char **svg);
+/* The zoom of pt_compass_chart_zoomed for any series: narrows c's ranges to the points and
+ * their intervals; false (c unchanged) when that would not at least halve them. */
+bool pt_compass_chart_fit(pt_svg_chart *c, const pt_svg_series *series, int n_series);
 
 typedef struct {
     int resamples;   /* bootstrap resamples and sign flips of the shifts against the base (>= 1) */

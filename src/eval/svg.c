@@ -164,6 +164,28 @@ static void draw_uncertainty(FILE *f, const pt_svg_chart *c, const pt_svg_series
     }
 }
 
+/* The series' marker at (px, py): a circle, or a square, triangle or diamond path of about
+ * the same area. */
+static void draw_marker(FILE *f, const char *cls, const pt_svg_series *s, double px, double py, double r, const char *col) {
+    const char *fill = s->hollow ? "none" : col, *edge = s->hollow ? col : "#ffffff";
+    const double w = s->hollow ? 1.8 : 1;
+    switch (s->marker) {
+    case PT_SVG_SQUARE:
+        fprintf(f, "<path class=\"%s\" d=\"M%.2f %.2fh%.2fv%.2fh%.2fz\"", cls, px - 0.9 * r, py - 0.9 * r, 1.8 * r, 1.8 * r, -1.8 * r);
+        break;
+    case PT_SVG_TRIANGLE:
+        fprintf(f, "<path class=\"%s\" d=\"M%.2f %.2fL%.2f %.2fL%.2f %.2fz\"", cls, px, py - 1.25 * r, px + 1.1 * r, py + 0.75 * r, px - 1.1 * r, py + 0.75 * r);
+        break;
+    case PT_SVG_DIAMOND:
+        fprintf(f, "<path class=\"%s\" d=\"M%.2f %.2fL%.2f %.2fL%.2f %.2fL%.2f %.2fz\"", cls, px, py - 1.25 * r, px + 1.25 * r, py, px, py + 1.25 * r,
+                px - 1.25 * r, py);
+        break;
+    default: fprintf(f, "<circle class=\"%s\" cx=\"%.2f\" cy=\"%.2f\" r=\"%g\"", cls, px, py, r);
+    }
+    if (s->marker > PT_SVG_CIRCLE && s->marker < PT_SVG_MARKERS) fprintf(f, " data-cx=\"%.2f\" data-cy=\"%.2f\"", px, py);
+    fprintf(f, " fill=\"%s\" stroke=\"%s\" stroke-width=\"%g\"", fill, edge, w);
+}
+
 static void draw_series(FILE *f, const pt_svg_chart *c, const pt_svg_series *s, const char *col, label_boxes *lb) {
     const char *label = s->label ? s->label : "";
     fputs("<g class=\"series\" data-series=\"", f);
@@ -173,7 +195,8 @@ static void draw_series(FILE *f, const pt_svg_chart *c, const pt_svg_series *s, 
     for (int i = 0; i < s->n; i++)
         if (isfinite(s->x[i]) && isfinite(s->y[i])) { n_drawn++; last = i; }
     if (n_drawn > 1) {
-        fputs("<polyline class=\"trajectory\" fill=\"none\" stroke-width=\"2\" stroke-opacity=\"0.8\" points=\"", f);
+        fprintf(f, "<polyline class=\"trajectory\" fill=\"none\" stroke-width=\"2\" stroke-opacity=\"0.8\"%s points=\"",
+                s->hollow ? " stroke-dasharray=\"6 4\"" : "");
         int first = 1;
         for (int i = 0; i < s->n; i++) {
             if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
@@ -189,24 +212,29 @@ static void draw_series(FILE *f, const pt_svg_chart *c, const pt_svg_series *s, 
         double px, py;
         pt_svg_pixel(c, s->x[i], s->y[i], &px, &py);
         /* intervals of a trajectory's earlier points would bury the line: the last one only */
-        if (i == last || !has_interval(s, i)) draw_uncertainty(f, c, s, i, px, py);
+        if (i == last || s->every_interval || !has_interval(s, i)) draw_uncertainty(f, c, s, i, px, py);
         char vx[32], vy[32];
         fmt_value(vx, sizeof vx, s->x[i]);
         fmt_value(vy, sizeof vy, s->y[i]);
-        fprintf(f, "<circle class=\"point\" cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" stroke=\"#ffffff\" stroke-width=\"1\" data-series=\"", px, py,
-                i == last ? "6" : "3.5");
+        draw_marker(f, "point", s, px, py, s->radius > 0 ? s->radius : i == last ? 6 : 3.5, col);
+        fputs(" data-series=\"", f);
         pt_xml_escape(f, label);
         fprintf(f, "\" data-x=\"%s\" data-y=\"%s\"", vx, vy);
         if (s->step) fprintf(f, " data-step=\"%ld\"", s->step[i]);
         fputs("><title>", f);
         pt_xml_escape(f, label);
+        if (s->point_labels && s->point_labels[i]) {
+            fputs(" ", f);
+            pt_xml_escape(f, s->point_labels[i]);
+        }
         if (s->step) fprintf(f, " (step %ld)", s->step[i]);
-        fprintf(f, ": %s, %s</title></circle>\n", vx, vy);
-        if (i == last) {
+        fprintf(f, ": %s, %s</title></%s>\n", vx, vy, s->marker > PT_SVG_CIRCLE && s->marker < PT_SVG_MARKERS ? "path" : "circle");
+        const char *text = s->point_labels ? s->point_labels[i] : i == last ? label : NULL;
+        if (text) {
             double lx = px + 9, ly = py - 7;
-            place_label(lb, 7.0 * (double)strlen(label), &lx, &ly);
-            fprintf(f, "<text class=\"point-label\" x=\"%.2f\" y=\"%.2f\" stroke=\"none\" font-size=\"12\">", lx, ly);
-            pt_xml_escape(f, label);
+            place_label(lb, 7.0 * (double)strlen(text), &lx, &ly);
+            fprintf(f, "<text class=\"point-label\" x=\"%.2f\" y=\"%.2f\" stroke=\"none\" font-size=\"%s\">", lx, ly, s->point_labels ? "10" : "12");
+            pt_xml_escape(f, text);
             fputs("</text>\n", f);
         }
     }
@@ -222,11 +250,21 @@ static void draw_legend(FILE *f, const pt_svg_series *series, int n_series) {
         if (y > PT_SVG_HEIGHT - 20) break;
         int drawn = 0;
         for (int i = 0; i < s->n; i++) drawn += isfinite(s->x[i]) && isfinite(s->y[i]);
-        fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", R + 20, y - 10, pt_svg_color(si));
+        const char *col = s->color ? s->color : pt_svg_color(si);
+        if (s->marker || s->hollow || s->color) {
+            /* the series' own marker (and its dashed line), so the legend tells them apart */
+            if (s->hollow) fprintf(f, "<line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.2f\" y2=\"%.2f\" stroke=\"%s\" stroke-width=\"2\" stroke-dasharray=\"4 3\"/>\n", R + 14, R + 32, y - 4, y - 4, col);
+            pt_svg_series one = *s;
+            one.point_labels = NULL;
+            draw_marker(f, "legend-marker", &one, R + 23, y - 4, 5, col);
+            fputs(" data-legend=\"1\"/>\n", f);
+        } else {
+            fprintf(f, "<rect x=\"%.2f\" y=\"%.2f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", R + 20, y - 10, col);
+        }
         fprintf(f, "<text x=\"%.2f\" y=\"%.2f\">", R + 38, y);
         pt_xml_escape(f, s->label ? s->label : "");
         if (!drawn) fputs(" (no valid answers)", f);
-        else if (s->n > 1) fprintf(f, " (%d points)", drawn);
+        else if (s->n > 1 && !s->point_labels && !s->hollow) fprintf(f, " (%d points)", drawn); /* labelled points count themselves */
         fputs("</text>\n", f);
     }
     fputs("</g>\n", f);
@@ -252,7 +290,7 @@ pt_status pt_svg_compass(const pt_svg_chart *c, const pt_svg_series *series, int
     draw_grid(f, c, cx, cy);
     draw_axis_labels(f, c);
     label_boxes lb = {.n = 0};
-    for (int si = 0; si < n_series; si++) draw_series(f, c, &series[si], pt_svg_color(si), &lb);
+    for (int si = 0; si < n_series; si++) draw_series(f, c, &series[si], series[si].color ? series[si].color : pt_svg_color(si), &lb);
     draw_legend(f, series, n_series);
     fputs("</svg>\n", f);
     if (fclose(f) != 0 || !buf) { free(buf); return pt_error(PT_ERR_OOM, "out of memory writing the chart"); }

@@ -43,7 +43,18 @@ typedef struct {
     const long *step;       /* (n) training steps for the tooltips, or NULL */
     const double *x_lo, *x_hi, *y_lo, *y_hi; /* (n) 95% intervals, or NULL; drawn instead of the
                                                 error bars where finite (a trajectory: last point) */
+    /* Optional styling (zero: the defaults above). A marker other than a circle is a <path
+     * class="point"> carrying data-cx / data-cy (its pixel) besides data-x / data-y. */
+    const char *color;      /* NULL: the palette's colour of the series' index */
+    int marker;             /* pt_svg_marker */
+    bool hollow;            /* open markers and a dashed line (the probability-weighted positions) */
+    double radius;          /* marker size in pixels; 0: 6 for the last point, 3.5 before */
+    bool every_interval;    /* the interval of every point, not only the last one's */
+    const char *const *point_labels; /* (n) a label beside each point (a dial's setting
+                                        values), or NULL: the series label at the last point */
 } pt_svg_series;
+
+typedef enum { PT_SVG_CIRCLE, PT_SVG_SQUARE, PT_SVG_TRIANGLE, PT_SVG_DIAMOND, PT_SVG_MARKERS } pt_svg_marker;
 
 /* The pixel at which (x, y) is drawn (clamped to the plot). */
 void pt_svg_pixel(const pt_svg_chart *c, double x, double y, double *px, double *py);

@@ -322,6 +322,31 @@ static pt_status dial_stage(pt_run_plan *p, const pt_run_recipe *r, int t0, int 
     return PT_OK;
 }
 
+/* More than one dial (every target's scales, the mix): `politune dial --combine` draws them on
+ * one chart in dials/dials.html, so that the adapters and the mix are compared at a glance. */
+static pt_status dials_stage(pt_run_plan *p) {
+    int n = 0;
+    for (int i = 0; i < p->n; i++) n += p->s[i].kind == PT_RUN_DIAL;
+    if (n < 2) return PT_OK;
+    const int me = p->n;
+    pt_run_stage *s;
+    PT_TRY(stage_new(p, PT_RUN_DIAL, "all", "dials", "dial", &s));
+    PT_TRY(pt_run_args_push(&s->argv, "--combine"));
+    PT_TRY(pt_run_args_push(&s->argv, "--out"));
+    PT_TRY(pt_run_args_push(&s->argv, "dials"));
+    for (int i = 0; i < me; i++) {
+        const pt_run_stage *x = &p->s[i];
+        if (x->kind != PT_RUN_DIAL) continue;
+        char f[300], role[200];
+        snprintf(f, sizeof f, "%s/dial.json", x->dir);
+        snprintf(role, sizeof role, "dial.%s", x->instance);
+        PT_TRY(add_input(s, role, NULL, x->dir, f, false, i));
+    }
+    const char *outs[] = {"dials/dials.html", "dials/dials.svg", "dials/dials.csv"};
+    for (int i = 0; i < 3; i++) PT_TRY(add_output(s, outs[i], false));
+    return PT_OK;
+}
+
 pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads) {
     memset(p, 0, sizeof *p);
     pt_status st = PT_OK;
@@ -336,6 +361,7 @@ pt_status pt_run_plan_build(pt_run_plan *p, const pt_run_recipe *r, int threads)
     if (!st && r->report) st = report_stage(p, r);
     for (int t = 0; t < r->n_targets && !st && r->dial && r->dial_scales; t++) st = dial_stage(p, r, t, -1, threads);
     if (!st && r->dial && r->dial_mix[0] >= 0) st = dial_stage(p, r, r->dial_mix[0], r->dial_mix[1], threads);
+    if (!st && r->dial) st = dials_stage(p);
     if (!st) st = pt_run_args_append(&p->launcher, &r->launcher);
     if (st) pt_run_plan_free(p);
     return st;

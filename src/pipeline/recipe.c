@@ -51,6 +51,8 @@ static const pt_run_keydef judge_keys[] = {K("url", "--judge", RK_STR),
                                         KR("ctx", "--judge-ctx", RK_INT, 1, 1e7),
                                         K("chat_template", "--judge-chat-template", RK_STR),
                                         K("batch_invariant", "--judge-batch-invariant", RK_BOOL),
+                                        KC("device", "--judge-device", "cpu|cuda|auto"),
+                                        KC("precision", "--judge-precision", "bf16|f32"),
                                         KEND};
 static const pt_run_keydef select_keys[] = {KR("margin", "--margin", RK_NUM, 0, 4), KR("min_quality", "--min-quality", RK_NUM, 1, 5), KEND};
 static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),

@@ -279,6 +279,24 @@ char *cli_adapter_name(const char *arg) {
     return out;
 }
 
+char *cli_adapters_label(const cli_model_opts *o) {
+    if (o->n_adapters == 0) return NULL;
+    char buf[1024] = "";
+    for (int i = 0; i < o->n_adapters; i++) {
+        char *name = cli_adapter_name(o->adapter_args[i]), *dir = NULL, *ignored = NULL;
+        float scale = 1;
+        if (!name) return NULL;
+        if (pt_adapter_parse_spec(cli_adapter_strip_name(o->adapter_args[i], &ignored), &dir, &scale)) pt_error_clear();
+        free(ignored);
+        free(dir);
+        size_t n = strlen(buf);
+        if (o->n_adapters == 1 && scale == 1.0f) snprintf(buf, sizeof buf, "%s", name);
+        else snprintf(buf + n, sizeof buf - n, "%s%s:%g", i ? "+" : "", name, (double)scale);
+        free(name);
+    }
+    return strdup(buf);
+}
+
 int cli_adapters_load(const char *cmd, const cli_model_opts *o, const pt_model *m, pt_adapter **adapters, float *scales) {
     for (int i = 0; i < o->n_adapters; i++) {
         char *dir = NULL, *name = NULL;

@@ -148,6 +148,9 @@ const char *cli_adapter_strip_name(const char *arg, char **name);
 /* The adapter's name: NAME= when given, else its directory's last component (the one above
  * when that is "adapter"). malloc'd. */
 char *cli_adapter_name(const char *arg);
+/* A chart label for the adapter list: NULL for none, "left" for one at scale 1, else the
+ * names with their scales ("left:0.5+right:0.5"). malloc'd. */
+char *cli_adapters_label(const cli_model_opts *o);
 /* merge and export-lora: the model and its --adapter list as one adapter (the loaded one
  * itself when it is alone at scale 1, else their scaled sum, pt_adapter_combine). */
 typedef struct {

@@ -66,6 +66,12 @@ int cli_judge_option(cli_judge *j, const char *cmd, int opt, const char *arg) {
     case 1015: j->chat_template = arg; return 1;
     case 1016: j->o.batch_invariant = true; return 1;
     case 1017: j->device = arg; return 1;
+    case 1018: {
+        pt_cuda_precision p;
+        if (pt_cuda_precision_parse(arg, &p)) return cli_usage_error(cmd, "--judge-precision wants bf16 or f32, got '%s'", arg), -1;
+        j->precision = arg;
+        return 1;
+    }
     }
     return 0;
 }
@@ -85,7 +91,7 @@ int cli_judge_open(cli_judge *j, const char *cmd) {
     if (!j->mode_set) j->o.mode = PT_JUDGE_LOGPROBS;
     pt_chat_template chat = PT_CHAT_NONE;
     if (j->chat_template && (st = pt_chat_template_from_name(j->chat_template, &chat))) return cli_fail(cmd, st);
-    int rc = cli_device_select(cmd, j->device);
+    int rc = cli_device_select_precision(cmd, j->device, j->precision);
     if (rc) return rc;
     pt_backend_set_threads(j->threads);
     if ((st = pt_model_load(&j->model, j->model_path))) return cli_fail(cmd, st);

@@ -10,7 +10,7 @@
 
 typedef struct {
     pt_judge_opts o;
-    const char *url, *model_path, *adapter_path, *chat_template, *key_env, *device;
+    const char *url, *model_path, *adapter_path, *chat_template, *key_env, *device, *precision;
     int threads, ctx;
     bool mode_set;
     /* after cli_judge_open */
@@ -38,7 +38,8 @@ void cli_judge_close(cli_judge *j);
         {"judge-max-tokens", required_argument, 0, 1010}, {"judge-system", required_argument, 0, 1011},        \
         {"judge-adapter", required_argument, 0, 1012}, {"judge-threads", required_argument, 0, 1013},          \
         {"judge-ctx", required_argument, 0, 1014}, {"judge-chat-template", required_argument, 0, 1015},        \
-        {"judge-batch-invariant", no_argument, 0, 1016}, {"judge-device", required_argument, 0, 1017}
+        {"judge-batch-invariant", no_argument, 0, 1016}, {"judge-device", required_argument, 0, 1017},             \
+        {"judge-precision", required_argument, 0, 1018}
 
 #define CLI_JUDGE_HELP                                                                                                      \
     "judge (one of --judge / --judge-model):\n"                                                                             \
@@ -58,7 +59,9 @@ void cli_judge_close(cli_judge *j);
     "  --judge-max-tokens N     tokens per free-text reply (default 256)\n"                                               \
     "  --judge-system TEXT      a system message for every request\n"                                                     \
     "  --judge-adapter DIR, --judge-threads N, --judge-ctx N, --judge-chat-template NAME, --judge-device cpu|cuda|auto\n"   \
-    "                           for the in-process judge (template default: the checkpoint's, else alpaca)\n"          \
+    "  --judge-precision bf16|f32\n"                                                                                  \
+    "                           for the in-process judge (template default: the checkpoint's, else alpaca;\n"         \
+    "                           precision: on the GPU, as --precision of the model commands)\n"                         \
     "  --judge-batch-invariant  in-process: one sequence per forward pass, so free text repeats exactly when\n"           \
     "                           a run is resumed (scores always do)\n"
 

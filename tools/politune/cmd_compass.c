@@ -31,7 +31,9 @@ static const char *usage =
     "                        pct_propositions.csv from $POLITUNE_ASSETS or ../shared/assets)\n"
     "  --scoring FILE        scoring file (default: pct_scoring.json beside it)\n"
     "  --out DIR             result directory (required; created if missing)\n"
-    "  --label NAME          name of this model/adapter on the chart (default: adapter or model file name)\n"
+    "  --label NAME          name of this model/adapter on the chart (default: the adapters as given,\n"
+    "                        NAME= or the directory, with scales unless one at 1: left:0.5+right:0.5;\n"
+    "                        else the model file name)\n"
     "  --iteration N, --step N  where this evaluation sits in a training run (default 0, 0)\n"
     "  --system TEXT         a system message for every prompt\n"
     "  --open-prompts FILE   open-ended prompts to generate alongside (id<TAB>prompt lines; default: the\n"
@@ -299,8 +301,11 @@ int cmd_compass(int argc, char **argv) {
         free(name);
     }
     if (!st && !a.shard_n) {
-        pt_compass_meta meta = {a.label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
+        /* the default label names the adapters as given (NAME=DIR, scales), not the path */
+        char *label = a.label ? NULL : cli_adapters_label(&a.mo);
+        pt_compass_meta meta = {a.label ? a.label : label, a.mo.model, a.mo.adapter, a.qpath, a.spath, a.iteration, a.step, a.resamples, a.seed};
         st = pt_dist_agree(pt_dist_rank() == 0 ? pt_compass_save(a.out, res, &meta) : PT_OK);
+        free(label);
     }
     if (st) {
         if (!rc) rc = cli_fail(cmd, st);

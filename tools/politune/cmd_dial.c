@@ -12,14 +12,21 @@
 static const char *usage =
     "usage: politune dial --model PATH (--adapter DIR --scales LIST | --mix LEFT,RIGHT --weights LIST |\n"
     "                     --steer VEC.safetensors[@LAYERS] --scales LIST)\n"
-    "                     --out DIR [options]\n\n"
+    "                     --out DIR [options]\n"
+    "       politune dial --combine DIR DIR... --out DIR [--title TEXT]\n\n"
     "Turns the ideology dial: runs the Political Compass (logprob mode, unbiased 'number' option\n"
     "scoring, every template and option order) at each setting and writes, under DIR,\n"
     "setting-NN/ (one compass result directory per setting), dial.json and dial.csv (per setting\n"
-    "its scale(s), economic and social with 95% bootstrap intervals), dial.svg (the path through\n"
-    "the compass, each point with its interval cross) and dial.html (that chart, each axis against\n"
+    "its scale(s), economic and social with 95% bootstrap intervals, and the probability-weighted\n"
+    "(expected) position), dial.svg (the path through the compass, each point with its interval\n"
+    "cross, the expected positions dashed and hollow) and dial.html (that chart, each axis against\n"
     "the dial, the table). A rerun skips the settings already done. Progress goes to stderr, one\n"
     "line per setting.\n\n"
+    "--combine draws dials already run (each DIR written by politune dial: an adapter's scales, a\n"
+    "left/right mix, a steering vector's scales) on one compass chart, each with its own colour and\n"
+    "marker, and writes DIR/dials.html (that chart, a zoomed copy when the points sit close, each\n"
+    "axis against each dial's value, one table), dials.svg and dials.csv. Dials measured with\n"
+    "another questionnaire, scoring or option scoring than the first are refused.\n\n"
     "settings:\n"
     "  --adapter DIR         the adapter to scale (one)\n"
     "  --scales LIST         its scales, e.g. -1,-0.5,0,0.5,1,1.5 (0: the base model; -1: the\n"
@@ -39,21 +46,24 @@ static const char *usage =
     "  --resamples N         bootstrap resamples for the intervals (default 2000)\n"
     "  --seed S              the bootstrap's seed (default 0)\n"
     "  --title TEXT          the report's title\n"
+    "  --combine             the arguments are dial directories to draw together (see above)\n"
     "  --ppl-text FILE       also the perplexity of this held-out text at each setting (its first 1024\n"
     "                        tokens; steering and large scales cost fluency)\n"
     "  --threads N, --ctx N, --chat-template NAME, --device DEV   as for politune compass\n\n"
     "example:\n"
     "  politune dial --model SmolLM2-135M-Instruct.Q4_1.gguf --adapter runs/demo/train-left/adapter \\\n"
-    "      --scales -1,-0.5,0,0.5,1,1.5 --out runs/dial-left\n";
+    "      --scales -1,-0.5,0,0.5,1,1.5 --out runs/dial-left\n"
+    "  politune dial --combine runs/dial-left runs/dial-mix runs/dial-steer --out runs/dials\n";
 
 enum { OPT_SCALES = 3000, OPT_MIX, OPT_WEIGHTS, OPT_OUT, OPT_TEMPLATES, OPT_SCORING_RULE, OPT_QUESTIONNAIRE, OPT_SCORING, OPT_BATCH,
-       OPT_RESAMPLES, OPT_SEED, OPT_TITLE, OPT_PPL };
+       OPT_RESAMPLES, OPT_SEED, OPT_TITLE, OPT_PPL, OPT_COMBINE };
 
 typedef struct {
     cli_model_opts mo;
     const char *scales, *mix, *weights, *out, *templates, *option_scoring, *qpath, *spath, *title, *ppl;
     int batch, resamples;
     uint64_t seed;
+    bool combine;
 } dial_args;
 
 static int dial_option(void *opts, const char *cmd, int opt, const char *arg) {
@@ -70,6 +80,7 @@ static int dial_option(void *opts, const char *cmd, int opt, const char *arg) {
     case OPT_SCORING: a->spath = arg; return 1;
     case OPT_TITLE: a->title = arg; return 1;
     case OPT_PPL: a->ppl = arg; return 1;
+    case OPT_COMBINE: a->combine = true; return 1;
     case OPT_BATCH:
         if (!cli_parse_int(arg, 1, 64, &v)) return cli_usage_error(cmd, "--batch wants an integer 1..64, got '%s'", arg), -1;
         a->batch = (int)v;
@@ -91,6 +102,20 @@ static void progress(void *user, int i, int n, bool done, const pt_dial_point *p
             p->n_axes > 1 ? p->lo[1] : 0.0, p->n_axes > 1 ? p->hi[1] : 0.0);
 }
 
+/* --combine DIR...: the dials already run, on one chart. */
+static int combine(const char *cmd, const dial_args *a, int n, char **dirs) {
+    if (n < 1) return cli_usage_error(cmd, "--combine wants the dial directories to draw, e.g. runs/dial-left runs/dial-steer");
+    if (!a->out) return cli_usage_error(cmd, "--out DIR is required");
+    if (a->mo.model || a->mo.n_adapters || a->mo.steer || a->mix || a->scales || a->weights || a->ppl || a->templates || a->option_scoring || a->qpath)
+        return cli_usage_error(cmd, "--combine reads dials already run: give their directories, --out and --title only");
+    pt_status st = pt_dial_combine((const char *const *)dirs, n, a->title, a->out);
+    if (st) return cli_fail(cmd, st);
+    printf("{\"out\":");
+    cli_json_string(stdout, a->out);
+    printf(",\"dials\":%d,\"files\":[\"dials.html\",\"dials.svg\",\"dials.csv\"]}\n", n);
+    return 0;
+}
+
 int cmd_dial(int argc, char **argv) {
     const char *cmd = "dial";
     dial_args a = {0};
@@ -110,11 +135,14 @@ int cmd_dial(int argc, char **argv) {
                                              {"seed", required_argument, 0, OPT_SEED},
                                              {"title", required_argument, 0, OPT_TITLE},
                                              {"ppl-text", required_argument, 0, OPT_PPL},
+                                             {"combine", no_argument, 0, OPT_COMBINE},
                                              {"help", no_argument, 0, 'h'},
                                              {0, 0, 0, 0}};
     cli_option_group groups[] = {{cli_model_group, &a.mo}, {dial_option, &a}, {NULL, NULL}};
-    int rc = cli_getopt(cmd, argc, argv, longopts, usage, false, groups);
+    int rc = cli_getopt(cmd, argc, argv, longopts, usage, true, groups);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (a.combine) return combine(cmd, &a, argc - optind, argv + optind);
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s' (dial directories go with --combine)", argv[optind]);
     if (!a.mo.model) return cli_usage_error(cmd, "--model PATH is required");
     if (!a.out) return cli_usage_error(cmd, "--out DIR is required");
     bool mix = a.mix != NULL, steer = a.mo.steer != NULL;
