@@ -319,7 +319,7 @@ PT_TEST(test_compass_8values_scoring) {
 
 PT_TEST(test_compass_answer_parse) {
     static const char *const L[] = {"Strongly disagree", "Disagree", "Agree", "Strongly agree"};
-    pt_template_variant fwd = {0, false, "t1-fwd"}, rev = {0, true, "t1-rev"};
+    pt_template_variant fwd = {0, false, "t1-fwd", false}, rev = {0, true, "t1-rev", false};
     struct {
         const char *text;
         const pt_template_variant *v;
@@ -389,7 +389,7 @@ PT_TEST(test_compass_templates) {
     CHECK(n == pt_templates_count() && v[0].reversed);
     free(v);
     CHECK(pt_templates_select("t99", &v, &n) == PT_ERR_ARG && strstr(pt_errmsg(), "unknown template"));
-    CHECK(pt_template_listed_to_canonical(&(pt_template_variant){0, true, ""}, 0, 4) == 3);
+    CHECK(pt_template_listed_to_canonical(&(pt_template_variant){0, true, "", false}, 0, 4) == 3);
 }
 
 /* A model that never answers: every item invalid, no position at all (not the offsets). */
@@ -505,7 +505,7 @@ PT_TEST(test_compass_open_prompts_default_matches_file) {
  * the shares as the distribution, invalid and refused samples counted apart. */
 PT_TEST(test_compass_generate_majority) {
     static const char *const L[] = {"Strongly disagree", "Disagree", "Agree", "Strongly agree"};
-    pt_template_variant fwd = {0, false, "t1-fwd"}, rev = {0, true, "t1-rev"};
+    pt_template_variant fwd = {0, false, "t1-fwd", false}, rev = {0, true, "t1-rev", false};
     struct {
         const char *texts[5];
         const pt_template_variant *v;

@@ -150,7 +150,7 @@ PT_TEST(test_compass_scoring_values_match_pt_score) {
     int n_keep = q->n_items;
     q->n_items = s->n_items = 3;
     pt_compass_result *res[PT_OPTION_COUNT] = {0};
-    for (int sc = 0; sc < PT_OPTION_COUNT; sc++) {
+    for (int sc = 0; sc <= PT_OPTION_FULL; sc++) { /* the prompts that list the options (reply: test_compass_reply.c) */
         pt_compass_config cfg = pt_compass_config_default();
         cfg.templates = "t2,t5"; /* 4 variants */
         cfg.option_scoring = (pt_option_scoring)sc;

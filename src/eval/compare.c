@@ -24,7 +24,7 @@ json_t *pt_compare_pick(json_t *doc, const char *label) {
 }
 
 /* The answer scoring of an evaluation: its mode, and in logprob mode the option scoring
- * ("option_scoring" in compass.json: number, mean, first or full, see compass_json.c);
+ * ("option_scoring" in compass.json: number, mean, first, full or reply, see compass_json.c);
  * evaluations written before it was recorded count as the full-label scoring. */
 static void method_of(json_t *e, char *buf, size_t n) {
     const char *mode = json_string_value(json_object_get(e, "mode"));

@@ -25,7 +25,7 @@ pt_compass_config pt_compass_config_default(void) {
     return c;
 }
 
-static const char *const option_scoring_names[PT_OPTION_COUNT] = {"number", "mean", "first", "full"};
+static const char *const option_scoring_names[PT_OPTION_COUNT] = {"number", "mean", "first", "full", "reply"};
 
 const char *pt_option_scoring_name(pt_option_scoring s) {
     return (unsigned)s < PT_OPTION_COUNT ? option_scoring_names[s] : "?";
@@ -37,7 +37,7 @@ pt_status pt_option_scoring_from_name(const char *name, pt_option_scoring *out) 
             *out = (pt_option_scoring)s;
             return PT_OK;
         }
-    return pt_error(PT_ERR_ARG, "unknown option scoring '%s' (known: number, mean, first, full)", name ? name : "");
+    return pt_error(PT_ERR_ARG, "unknown option scoring '%s' (known: number, mean, first, full, reply)", name ? name : "");
 }
 
 static void cell_free(pt_compass_cell *c, int samples) {
@@ -250,6 +250,34 @@ pt_status pt_compass_aggregate(pt_compass_result *r) {
     return st;
 }
 
+pt_status pt_compass_variants(const pt_compass_config *cfg, pt_template_variant **out, int *n) {
+    PT_TRY(pt_templates_select(cfg->templates, out, n));
+    if (cfg->mode == PT_COMPASS_LOGPROB && cfg->option_scoring == PT_OPTION_REPLY) pt_templates_unlisted(*out, n);
+    return PT_OK;
+}
+
+pt_status pt_compass_check_config(const pt_compass_config *cfg, const pt_scoring *s) {
+    if (cfg->mode == PT_COMPASS_GENERATE && cfg->option_scoring == PT_OPTION_REPLY)
+        return pt_error(PT_ERR_ARG, "the reply option scoring is for logprob mode; generate mode reads the answer from free text");
+    const bool replies = cfg->mode == PT_COMPASS_LOGPROB && (cfg->option_scoring == PT_OPTION_REPLY || cfg->compare_scorings);
+    if (!replies) return PT_OK;
+    const int A = s->n_answers;
+    char **r = calloc((size_t)A, sizeof *r);
+    if (!r) return pt_error(PT_ERR_OOM, "out of memory");
+    pt_status st = PT_OK;
+    for (int k = 0; !st && k < A; k++) {
+        st = pt_template_reply(s->answers[k], &r[k]);
+        if (st) st = pt_error_wrap(st, "%s: ", s->path ? s->path : "scoring");
+        for (int o = 0; !st && o < k; o++)
+            if (!strcmp(r[o], r[k]))
+                st = pt_error(PT_ERR_ARG, "%s: answer labels '%s' and '%s' give the same reply ('%s'), which the reply scoring cannot tell apart",
+                              s->path ? s->path : "scoring", s->answers[o], s->answers[k], r[k]);
+    }
+    for (int k = 0; k < A; k++) free(r[k]);
+    free(r);
+    return st;
+}
+
 /* Under mpirun the ranks share the items (compass_shard.c); every rank calls this alike. */
 pt_status pt_compass_run(const pt_model *m, const pt_adapter *a, const pt_questionnaire *q, const pt_scoring *s,
                          const pt_compass_config *cfg_in, pt_compass_result **out) {
@@ -270,9 +298,10 @@ pt_status pt_compass_run_local(const pt_model *m, const pt_adapter *a, const pt_
     for (int i = 0; i < cfg.n_open_prompts; i++)
         if (!cfg.open_prompts[i] || !cfg.open_prompts[i][0]) return pt_error(PT_ERR_ARG, "compass: open prompt %d is empty", i + 1);
     if (!m->tok) return pt_error(PT_ERR_ARG, "%s: the checkpoint has no tokenizer; the compass needs one", m->path);
+    PT_TRY(pt_compass_check_config(&cfg, s));
     pt_template_variant *vars = NULL;
     int nv = 0;
-    PT_TRY(pt_templates_select(cfg.templates, &vars, &nv));
+    PT_TRY(pt_compass_variants(&cfg, &vars, &nv));
     pt_compass_result *r = NULL;
     pt_status st = pt_compass_result_new(q, s, cfg.mode, cfg.samples, vars, nv, &r);
     free(vars);

@@ -50,11 +50,15 @@ typedef enum { PT_COMPASS_LOGPROB = 0, PT_COMPASS_GENERATE } pt_compass_mode;
  *   - MEAN: the label's summed log-probability divided by its token count;
  *   - FIRST: only the tokens at which the labels branch apart, up to the first token no other
  *     label shares (the first token's probability when the labels' first tokens differ);
- *   - FULL: the label's summed log-probability. */
-typedef enum { PT_OPTION_NUMBER = 0, PT_OPTION_MEAN, PT_OPTION_FIRST, PT_OPTION_FULL, PT_OPTION_COUNT } pt_option_scoring;
+ *   - FULL: the label's summed log-probability;
+ *   - REPLY: the prompt lists no options at all (so it carries no position cue and the two
+ *     option orders are one prompt: a template has one variant); each option is scored as
+ *     the assistant's whole reply built from its label (pt_template_reply), by the mean
+ *     log-probability per token of that reply. */
+typedef enum { PT_OPTION_NUMBER = 0, PT_OPTION_MEAN, PT_OPTION_FIRST, PT_OPTION_FULL, PT_OPTION_REPLY, PT_OPTION_COUNT } pt_option_scoring;
 
 const char *pt_option_scoring_name(pt_option_scoring s);
-/* "number", "mean", "first" or "full"; anything else is PT_ERR_ARG naming the value. */
+/* "number", "mean", "first", "full" or "reply"; anything else is PT_ERR_ARG naming the value. */
 pt_status pt_option_scoring_from_name(const char *name, pt_option_scoring *out);
 
 typedef struct {
@@ -73,8 +77,8 @@ typedef struct {
                                   cost prefix sharing saves; for benchmarks and tests) */
     pt_option_scoring option_scoring; /* logprob mode: how an option is scored (default NUMBER) */
     bool compare_scorings;     /* logprob mode: also score every cell under the other option
-                                  scorings (one more prefill per item and template) and record
-                                  how often they agree */
+                                  scorings (one more prefill per item and template for each
+                                  other kind of prompt) and record how often they agree */
     int n_open_prompts;        /* open-ended prompts generated alongside (0: none) */
     const char *const *open_prompt_ids;
     const char *const *open_prompts;
@@ -97,7 +101,8 @@ typedef struct {
     double *probs;       /* (n_answers) logprob: renormalised probabilities; generate: share of valid samples */
     double *logprobs;    /* (n_answers) logprob mode: each option's score under the option scoring
                             (NUMBER, FULL: summed token log-probabilities; MEAN: per token; FIRST:
-                            summed over the branching tokens); probs = softmax(logprobs) */
+                            summed over the branching tokens; REPLY: the reply's mean per token);
+                            probs = softmax(logprobs) */
     double expected;     /* sum_a probs[a] * a; NAN when no valid answer */
     double mass;         /* logprob mode: sum_a exp(logprobs[a]) (for MEAN and FIRST not a probability) */
     signed char scoring_answers[PT_OPTION_COUNT]; /* logprob mode: the answer under each option

@@ -67,6 +67,13 @@ pt_status pt_compass_open_prompts(const pt_model *m, const pt_adapter *a, const 
  * or cfg's adapter list when it has one. */
 pt_status pt_eval_engine(pt_engine **e, const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, int slots, int n_ctx);
 
+/* The template variants a run asks (cfg->templates), one per template where the prompt
+ * lists no options (the reply scoring): malloc'd. */
+pt_status pt_compass_variants(const pt_compass_config *cfg, pt_template_variant **out, int *n);
+/* Settings that cannot work together, and labels the reply scoring cannot turn into
+ * distinct replies (when it is the scoring or compared): one message naming the file. */
+pt_status pt_compass_check_config(const pt_compass_config *cfg, const pt_scoring *s);
+
 /* compass.json pieces (compass_json.c). */
 json_t *pt_compass_json_header(const pt_compass_result *r, const pt_compass_meta *meta);
 json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_meta *meta);

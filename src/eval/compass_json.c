@@ -196,6 +196,17 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
     json_object_set_new(e, "mode", json_string(r->mode == PT_COMPASS_LOGPROB ? "logprob" : "generate"));
     json_object_set_new(e, "chat_template", json_string(r->chat_template));
     if (r->mode == PT_COMPASS_LOGPROB) json_object_set_new(e, "option_scoring", json_string(pt_option_scoring_name(r->option_scoring)));
+    if (r->mode == PT_COMPASS_LOGPROB && r->option_scoring == PT_OPTION_REPLY) {
+        /* what was scored, and why each template is one variant */
+        json_t *replies = json_array();
+        for (int k = 0; k < r->n_answers; k++) {
+            char *t = NULL;
+            json_array_append_new(replies, pt_template_reply(r->s->answers[k], &t) ? json_null() : json_string(t));
+            free(t);
+        }
+        json_object_set_new(e, "replies", replies);
+        json_object_set_new(e, "option_orders", json_string("none: the prompt lists no options, so each template is one variant"));
+    }
     json_t *tpl = json_array();
     for (int v = 0; v < r->n_variants; v++) json_array_append_new(tpl, json_string(r->variants[v].id));
     json_object_set_new(e, "templates", tpl);
@@ -210,7 +221,10 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
     if (iv && position_intervals(r, resamples, seed, iv)) { free(iv); iv = NULL; }
     json_object_set_new(e, "position", position_json(r, iv));
     free(iv);
-    json_object_set_new(e, "interval", json_pack("{s:s,s:f,s:i,s:I}", "method", "stratified bootstrap over templates x option orders within items, rescaled",
+    const bool unlisted = r->n_variants > 0 && r->variants[0].unlisted;
+    json_object_set_new(e, "interval", json_pack("{s:s,s:f,s:i,s:I}", "method",
+                                                 unlisted ? "stratified bootstrap over templates within items, rescaled"
+                                                          : "stratified bootstrap over templates x option orders within items, rescaled",
                                                  "level", 0.95, "resamples", resamples, "seed", (json_int_t)seed));
     json_t *cons = coords_obj(r->s, r->consensus_coords);
     json_object_set_new(cons, "answered", json_integer(r->consensus_answered));
@@ -223,7 +237,7 @@ json_t *pt_compass_json_evaluation(const pt_compass_result *r, const pt_compass_
     for (int v = 0; v < r->n_variants; v++) {
         const pt_template_variant *tv = &r->variants[v];
         const pt_prompt_template *t = pt_template_get(tv->template_index);
-        json_t *o = json_pack("{s:s,s:s,s:s}", "id", tv->id, "template", t ? t->id : "?", "order", tv->reversed ? "reversed" : "forward");
+        json_t *o = json_pack("{s:s,s:s,s:s}", "id", tv->id, "template", t ? t->id : "?", "order", tv->unlisted ? "none" : tv->reversed ? "reversed" : "forward");
         json_object_set_new(o, "coords", r->variant_answered[v] ? coords_obj(r->s, &r->variant_coords[(size_t)v * r->n_axes]) : json_null());
         json_object_set_new(o, "answered", json_integer(r->variant_answered[v]));
         json_object_set_new(o, "invalid", json_integer(r->variant_invalid[v]));

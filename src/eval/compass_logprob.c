@@ -13,7 +13,10 @@
  *
  * One pass over the label prompts gives three option scorings at once (the token
  * log-probabilities summed, averaged, or summed over the branching tokens only); the number
- * prompts are a second pass, run only when the number scoring is wanted. */
+ * prompts are a second pass, run only when the number scoring is wanted, and the reply
+ * prompts (no option listed; each option a whole reply, scored by its mean per token) a
+ * third. A reply prompt does not depend on the option order, so that pass prefills each
+ * (item, template) once and gives both orders' cells the same scores. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,8 +84,10 @@ static pt_status mark_branches(lp_job *j, int A) {
     return PT_OK;
 }
 
-/* The continuation for canonical option k: its label, or the number it is listed under. */
-static const char *option_text(const pt_compass_result *r, pt_task_kind task, int var, int k, char num[16]) {
+/* The continuation for canonical option k: its label, its reply, or the number it is listed
+ * under. */
+static const char *option_text(const pt_compass_result *r, pt_task_kind task, const char *const *replies, int var, int k, char num[16]) {
+    if (task == PT_TASK_REPLY) return replies[k];
     if (task != PT_TASK_NUMBER) return r->s->answers[k];
     /* listing is its own inverse: the canonical answer at listed position k is listed at k */
     snprintf(num, 16, "%d", pt_template_listed_to_canonical(&r->variants[var], k, r->n_answers));
@@ -90,7 +95,7 @@ static const char *option_text(const pt_compass_result *r, pt_task_kind task, in
 }
 
 static pt_status encode_job(const pt_model *m, const pt_compass_config *cfg, pt_chat_template chat, const pt_compass_result *r,
-                            pt_task_kind task, int item, int var, lp_job *j) {
+                            pt_task_kind task, const char *const *replies, int item, int var, lp_job *j) {
     const int A = r->n_answers;
     char *user = NULL, num[16];
     int32_t *p = NULL;
@@ -104,7 +109,7 @@ static pt_status encode_job(const pt_model *m, const pt_compass_config *cfg, pt_
     if (!st) st = pt_eval_encode_chat(m, chat, cfg->system, user, NULL, &p, &np);
     size_t shared = np;
     for (int k = 0; !st && k < A; k++) {
-        st = pt_eval_encode_chat(m, chat, cfg->system, user, option_text(r, task, var, k, num), &j->w[k], &j->nw[k]);
+        st = pt_eval_encode_chat(m, chat, cfg->system, user, option_text(r, task, replies, var, k, num), &j->w[k], &j->nw[k]);
         if (st) break;
         size_t l = 0;
         while (l < np && l < j->nw[k] && p[l] == j->w[k][l]) l++;
@@ -113,7 +118,7 @@ static pt_status encode_job(const pt_model *m, const pt_compass_config *cfg, pt_
     for (int k = 0; !st && k < A; k++)
         if (j->nw[k] <= shared)
             st = pt_error(PT_ERR_INTERNAL, "item %s: option '%s' adds no tokens after the prompt", r->q->items[item].id,
-                          option_text(r, task, var, k, num));
+                          option_text(r, task, replies, var, k, num));
     /* every W_k starts with the same `shared` tokens, and the first option token needs the
      * logits of the token before it, so the prefix must not be empty */
     if (!st && shared == 0)
@@ -125,20 +130,40 @@ static pt_status encode_job(const pt_model *m, const pt_compass_config *cfg, pt_
     return st;
 }
 
-/* One pass over every (item, template) job with the prompts of `task`: fills os
- * (n_items * n_variants, n_answers) in the cells' order. */
+/* The variant whose prompt variant v shares under `task`: v itself, except that the reply
+ * prompt lists no options, so both orders of a template are the template's first variant. */
+static int prompt_variant(const pt_compass_result *r, pt_task_kind task, int v) {
+    if (task != PT_TASK_REPLY) return v;
+    for (int u = 0; u < v; u++)
+        if (r->variants[u].template_index == r->variants[v].template_index) return u;
+    return v;
+}
+
+/* One pass over every (item, template) job with the prompts of `task`: fills os_cells
+ * (n_items * n_variants, n_answers) in the cells' order. Cells whose variant renders the
+ * same prompt as an earlier one (prompt_variant) are not computed again but copied. */
 static pt_status score_pass(const pt_model *m, const pt_adapter *a, const pt_compass_config *cfg, pt_chat_template chat,
-                            pt_compass_result *r, pt_task_kind task, opt_score *os) {
+                            pt_compass_result *r, pt_task_kind task, const char *const *replies, opt_score *os_cells) {
     const int A = r->n_answers, NV = r->n_variants;
-    const int n_jobs = r->n_items * NV;
     const int V = m->cfg.vocab_size;
     const int B = cfg->batch > 0 ? cfg->batch : 8;
-    lp_job *jobs = calloc((size_t)n_jobs, sizeof *jobs);
-    if (!jobs) return pt_error(PT_ERR_OOM, "out of memory");
+    int *job_cell = malloc(sizeof(int) * ((size_t)r->n_items * NV + 1));
+    if (!job_cell) return pt_error(PT_ERR_OOM, "out of memory");
+    int n_jobs = 0;
+    for (int c = 0; c < r->n_items * NV; c++)
+        if (prompt_variant(r, task, c % NV) == c % NV) job_cell[n_jobs++] = c;
+    lp_job *jobs = calloc((size_t)n_jobs + 1, sizeof *jobs);
+    opt_score *os = calloc((size_t)n_jobs * A + 1, sizeof *os); /* (n_jobs, A) */
+    if (!jobs || !os) {
+        free(job_cell);
+        free(jobs);
+        free(os);
+        return pt_error(PT_ERR_OOM, "out of memory");
+    }
     pt_status st = PT_OK;
     size_t need = 0;
     for (int j = 0; j < n_jobs && !st; j++) {
-        st = encode_job(m, cfg, chat, r, task, j / NV, j % NV, &jobs[j]);
+        st = encode_job(m, cfg, chat, r, task, replies, job_cell[j] / NV, job_cell[j] % NV, &jobs[j]);
         for (int k = 0; !st && k < A; k++)
             if (jobs[j].nw[k] > need) need = jobs[j].nw[k];
     }
@@ -219,12 +244,25 @@ static pt_status score_pass(const pt_model *m, const pt_adapter *a, const pt_com
     pt_engine_free(e);
     for (int j = 0; j < n_jobs; j++) job_free(&jobs[j], A);
     free(jobs);
+    for (int j = 0, c = 0; !st && c < r->n_items * NV; c++) {
+        if (j < n_jobs && job_cell[j] == c) {
+            memcpy(os_cells + (size_t)c * A, os + (size_t)j * A, sizeof *os * A);
+            j++;
+        } else {
+            /* the same prompt as an earlier variant of this item: its scores */
+            const int src = c / NV * NV + prompt_variant(r, task, c % NV);
+            memcpy(os_cells + (size_t)c * A, os_cells + (size_t)src * A, sizeof *os * A);
+        }
+    }
+    free(os);
+    free(job_cell);
     return st;
 }
 
 static double option_value(const opt_score *o, pt_option_scoring sc) {
     switch (sc) {
-    case PT_OPTION_MEAN: return o->full / (o->n_tokens > 0 ? o->n_tokens : 1);
+    case PT_OPTION_MEAN:
+    case PT_OPTION_REPLY: return o->full / (o->n_tokens > 0 ? o->n_tokens : 1);
     case PT_OPTION_FIRST: return o->first;
     default: return o->full;
     }
@@ -277,26 +315,36 @@ pt_status pt_compass_logprob(const pt_model *m, const pt_adapter *a, const pt_co
     const size_t n_cells = (size_t)r->n_items * r->n_variants;
     const pt_option_scoring primary = cfg->option_scoring;
     if ((unsigned)primary >= PT_OPTION_COUNT) return pt_error(PT_ERR_ARG, "compass: unknown option scoring %d", (int)primary);
+    PT_TRY(pt_compass_check_config(cfg, r->s));
+    const bool is_label = primary == PT_OPTION_MEAN || primary == PT_OPTION_FIRST || primary == PT_OPTION_FULL;
     const bool want_number = primary == PT_OPTION_NUMBER || cfg->compare_scorings;
-    const bool want_labels = primary != PT_OPTION_NUMBER || cfg->compare_scorings;
+    const bool want_labels = is_label || cfg->compare_scorings;
+    const bool want_replies = primary == PT_OPTION_REPLY || cfg->compare_scorings;
     opt_score *num = want_number ? calloc(n_cells * A, sizeof *num) : NULL;
     opt_score *lab = want_labels ? calloc(n_cells * A, sizeof *lab) : NULL;
+    opt_score *rep = want_replies ? calloc(n_cells * A, sizeof *rep) : NULL;
+    char **replies = want_replies ? calloc((size_t)A, sizeof *replies) : NULL;
     pt_status st = PT_OK;
-    if ((want_number && !num) || (want_labels && !lab)) st = pt_error(PT_ERR_OOM, "out of memory");
-    if (!st && want_number) st = score_pass(m, a, cfg, chat, r, PT_TASK_NUMBER, num);
-    if (!st && want_labels) st = score_pass(m, a, cfg, chat, r, PT_TASK_LOGPROB, lab);
+    if ((want_number && !num) || (want_labels && !lab) || (want_replies && (!rep || !replies))) st = pt_error(PT_ERR_OOM, "out of memory");
+    for (int k = 0; !st && want_replies && k < A; k++) st = pt_template_reply(r->s->answers[k], &replies[k]);
+    if (!st && want_number) st = score_pass(m, a, cfg, chat, r, PT_TASK_NUMBER, NULL, num);
+    if (!st && want_labels) st = score_pass(m, a, cfg, chat, r, PT_TASK_LOGPROB, NULL, lab);
+    if (!st && want_replies) st = score_pass(m, a, cfg, chat, r, PT_TASK_REPLY, (const char *const *)replies, rep);
     for (size_t i = 0; !st && i < n_cells; i++) {
         pt_compass_cell *c = &r->cells[i];
-        fill_cell(c, (primary == PT_OPTION_NUMBER ? num : lab) + i * A, A, primary);
+        fill_cell(c, (primary == PT_OPTION_NUMBER ? num : primary == PT_OPTION_REPLY ? rep : lab) + i * A, A, primary);
         for (int sc = 0; sc < PT_OPTION_COUNT; sc++) {
-            const opt_score *src = sc == PT_OPTION_NUMBER ? num : lab;
+            const opt_score *src = sc == PT_OPTION_NUMBER ? num : sc == PT_OPTION_REPLY ? rep : lab;
             c->scoring_answers[sc] = (signed char)(src ? scoring_answer(src + i * A, A, (pt_option_scoring)sc) : -1);
         }
     }
     r->option_scoring = primary;
-    r->scorings_compared = !st && want_number && want_labels;
+    r->scorings_compared = !st && want_number && want_labels && want_replies;
+    for (int k = 0; replies && k < A; k++) free(replies[k]);
+    free(replies);
     free(num);
     free(lab);
+    free(rep);
     return st;
 }
 

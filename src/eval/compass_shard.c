@@ -89,7 +89,7 @@ static pt_status assemble(const pt_model *m, const pt_questionnaire *q, const pt
     pt_template_variant *vars = NULL;
     int nv = 0;
     pt_compass_result *whole = NULL;
-    pt_status st = pt_templates_select(cfg->templates, &vars, &nv);
+    pt_status st = pt_compass_variants(cfg, &vars, &nv);
     if (!st) st = pt_compass_result_new(q, s, cfg->mode, cfg->samples, vars, nv, &whole);
     free(vars);
     if (st) return st;
@@ -120,7 +120,7 @@ static pt_status assemble(const pt_model *m, const pt_questionnaire *q, const pt
 static int n_variants_of(const pt_compass_config *cfg) {
     pt_template_variant *vars = NULL;
     int nv = 0;
-    if (pt_templates_select(cfg->templates, &vars, &nv)) nv = 0;
+    if (pt_compass_variants(cfg, &vars, &nv)) nv = 0;
     else if (nv < 1) pt_error(PT_ERR_ARG, "compass: no template selected");
     free(vars);
     return nv;

@@ -5,6 +5,7 @@
  * measured position depends on the prompt. */
 #include "eval/templates.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,63 @@ pt_status pt_templates_select(const char *spec, pt_template_variant **out, int *
     return PT_OK;
 }
 
+void pt_templates_unlisted(pt_template_variant *v, int *n) {
+    int kept = 0;
+    for (int i = 0; i < *n; i++) {
+        bool seen = false;
+        for (int k = 0; k < kept; k++) seen |= v[k].template_index == v[i].template_index;
+        if (seen) continue;
+        pt_template_variant u = {.template_index = v[i].template_index, .reversed = false, .unlisted = true};
+        snprintf(u.id, sizeof u.id, "%s", templates[u.template_index].id);
+        v[kept++] = u;
+    }
+    *n = kept;
+}
+
+/* Case-insensitive: whether the word [w, w+n) is `word`. */
+static bool word_is(const char *w, size_t n, const char *word) {
+    if (strlen(word) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (tolower((unsigned char)w[i]) != word[i]) return false;
+    return true;
+}
+
+pt_status pt_template_reply(const char *label, char **out) {
+    *out = NULL;
+    const char *b = label ? label : "";
+    while (isspace((unsigned char)*b)) b++;
+    size_t n = strlen(b);
+    while (n && isspace((unsigned char)b[n - 1])) n--;
+    bool has_alnum = false, only_letters = true;
+    for (size_t i = 0; i < n; i++) {
+        has_alnum |= isalnum((unsigned char)b[i]) != 0;
+        only_letters &= isalpha((unsigned char)b[i]) || b[i] == ' ';
+    }
+    if (!has_alnum)
+        return pt_error(PT_ERR_ARG, "answer label '%s' gives an empty reply: the reply scoring needs a label with a letter or digit", label ? label : "");
+    size_t last = n;
+    while (last && b[last - 1] != ' ') last--;
+    const bool verb = only_letters && (word_is(b + last, n - last, "agree") || word_is(b + last, n - last, "disagree"));
+    const bool stop = !verb && strchr(".!?", b[n - 1]);
+    size_t cap = n + 32;
+    char *r = malloc(cap);
+    if (!r) return pt_error(PT_ERR_OOM, "out of memory");
+    if (verb) {
+        /* "I strongly disagree with this statement.": the sentence a person would say, so
+         * every option is a complete, equally plausible form of reply */
+        size_t k = (size_t)snprintf(r, cap, "I ");
+        for (size_t i = 0; i < n; i++) {
+            if (b[i] == ' ' && b[i + 1] == ' ') continue;
+            r[k++] = (char)tolower((unsigned char)b[i]);
+        }
+        snprintf(r + k, cap - k, " with this statement.");
+    } else {
+        snprintf(r, cap, "%.*s%s", (int)n, b, stop ? "" : ".");
+    }
+    *out = r;
+    return PT_OK;
+}
+
 int pt_template_listed_to_canonical(const pt_template_variant *v, int k, int n) { return v->reversed ? n - 1 - k : k; }
 
 typedef struct {
@@ -113,6 +171,9 @@ static void render_task(strb *b, const pt_template_variant *v, pt_task_kind task
             sb_str(b, num);
             sb_str(b, labels[pt_template_listed_to_canonical(v, k, n)]);
         }
+    } else if (task == PT_TASK_REPLY) {
+        /* nothing listed, nothing numbered: the same text whatever the labels and their order */
+        sb_str(b, "Reply in one sentence saying whether you agree or disagree with the statement and how strongly.");
     } else {
         sb_str(b, "Answer with exactly one of these options: ");
         for (int k = 0; k < n; k++) {

@@ -67,7 +67,7 @@ static const pt_run_keydef eval_keys[] = {K("base", NULL, RK_BOOL),
                                        KR("seed", "--seed", RK_INT, 0, 9e18),
                                        K("system", "--system", RK_STR),
                                        KR("batch", "--batch", RK_INT, 1, 64),
-                                       KC("option_scoring", "--option-scoring", "number|mean|first|full"),
+                                       KC("option_scoring", "--option-scoring", "number|mean|first|full|reply"),
                                        K("compare_scorings", "--compare-scorings", RK_BOOL),
                                        K("chat_template", "--chat-template", RK_STR),
                                        K("questionnaire", "--questionnaire", RK_FILE),
@@ -80,7 +80,7 @@ static const pt_run_keydef dial_keys[] = {K("scales", NULL, RK_OTHER),
                                        K("templates", "--templates", RK_STR),
                                        KR("batch", "--batch", RK_INT, 1, 64),
                                        KR("resamples", "--resamples", RK_INT, 1, 1000000),
-                                       KC("option_scoring", "--option-scoring", "number|mean|first|full"),
+                                       KC("option_scoring", "--option-scoring", "number|mean|first|full|reply"),
                                        KEND};
 static const pt_run_keydef report_keys[] = {K("enabled", NULL, RK_BOOL), K("svg", NULL, RK_BOOL), KEND};
 

@@ -44,10 +44,14 @@ static const char *usage =
     "                        item (same numbers, about 4x the work; a benchmark baseline)\n"
     "  --option-scoring S    logprob mode: number (default; the options numbered 0-3 in the prompt,\n"
     "                        the number token scored), mean (label log-prob per token), first (the\n"
-    "                        label tokens where the labels branch apart) or full (summed label\n"
-    "                        log-prob, which favours short labels); see docs/compass.md\n"
-    "  --compare-scorings    logprob mode: compute all four scorings and record their answer counts,\n"
-    "                        positions and agreement in compass.json (one more prefill per item)\n"
+    "                        label tokens where the labels branch apart), full (summed label\n"
+    "                        log-prob, which favours short labels) or reply (no option listed, so\n"
+    "                        no position cue; each option scored as a whole reply, \"I strongly\n"
+    "                        disagree with this statement.\", by its mean log-prob per token; one\n"
+    "                        variant per template); see docs/compass.md\n"
+    "  --compare-scorings    logprob mode: compute all five scorings and record their answer counts,\n"
+    "                        positions and agreement in compass.json (one more prefill per item\n"
+    "                        and kind of prompt)\n"
     CLI_GEN_HELP
     "                        (generate mode and open prompts; defaults here are the paper's:\n"
     "                        temperature 0.3, top-k 200, 300 new tokens)\n"
@@ -142,7 +146,7 @@ static int compass_option(compass_args *a, const char *cmd, int opt, const char 
         return cli_parse_resamples(cmd, arg, &a->resamples);
     case OPT_OPTION_SCORING:
         if (pt_option_scoring_from_name(arg, &a->cfg.option_scoring))
-            return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", arg);
+            return cli_usage_error(cmd, "--option-scoring is number, mean, first, full or reply, got '%s'", arg);
         return 0;
     case OPT_COMPARE_SCORINGS: a->cfg.compare_scorings = true; return 0;
     case OPT_SHARD: {
@@ -237,6 +241,8 @@ int cmd_compass(int argc, char **argv) {
     st = pt_templates_select(cfg->templates, &vars, &nv);
     free(vars);
     if (st) return cli_fail(cmd, st);
+    if (cfg->mode == PT_COMPASS_GENERATE && cfg->option_scoring == PT_OPTION_REPLY)
+        return cli_usage_error(cmd, "--option-scoring reply is for logprob mode; generate mode reads the answer from free text");
     if (a.mo.chat_template && (st = pt_chat_template_from_name(a.mo.chat_template, &cfg->chat))) return cli_fail(cmd, st);
 
     char *own_q = NULL, *own_s = NULL;

@@ -39,7 +39,7 @@ static const char *usage =
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"
     "  --out DIR             the dial's directory (required)\n"
     "  --templates LIST      prompt templates (default all; see politune compass --help)\n"
-    "  --option-scoring S    number (default), mean, first or full\n"
+    "  --option-scoring S    number (default), mean, first, full or reply (no option listed)\n"
     "  --questionnaire FILE  with --scoring: another instrument (default: the PCT from the assets)\n"
     "  --scoring FILE\n"
     "  --batch N             sequences per forward pass (default 8)\n"
@@ -166,7 +166,7 @@ int cmd_dial(int argc, char **argv) {
     if (a.templates) cfg.templates = a.templates;
     if (a.batch) cfg.batch = a.batch;
     if (a.option_scoring && pt_option_scoring_from_name(a.option_scoring, &cfg.option_scoring))
-        return cli_usage_error(cmd, "--option-scoring is number, mean, first or full, got '%s'", a.option_scoring);
+        return cli_usage_error(cmd, "--option-scoring is number, mean, first, full or reply, got '%s'", a.option_scoring);
     cfg.n_ctx = a.mo.ctx;
 
     double *values = NULL;
