@@ -212,49 +212,32 @@ static const char *const chat_prompts[] = {
 #define N_CHAT_TOKENS 32
 
 /* The five prompts rendered with the file's own chat template, continued greedily for up to
- * 32 tokens by politune and by llama.cpp from the same ids: the ids must be identical.
- *
- * The comparison runs on the file's weights dequantised to F32 (tools/gguf_dequant.py, the gguf
- * package's reference dequantisers) with llama.cpp's key/value cache in F32: on the Q4_1 file
- * itself llama.cpp quantises every activation row to Q8_1 (Q8_0 for the Q8_0 output head)
- * before its integer dot products, which moves SmolLM2's logits by tenths (0.4 on the first
- * answer token) and flips greedy choices, while politune's kernels compute the float product
- * of the dequantised weights, the same as on the F32 copy. */
-PT_TEST(test_smollm_greedy_chat_like_llamacpp) {
-    const char *why;
-    const char *q41 = pt_test_smollm2(&why);
-    if (!q41) SKIP("%s", why);
-    const char *py = pt_test_python("llama_cpp numpy gguf", &why);
-    if (!py) SKIP("%s", why);
-    char path[600], script[4096];
-    snprintf(path, sizeof path, "%s/smollm2-f32.gguf", pt_test_tmpdir());
-    snprintf(script, sizeof script, "%s", oracle_script());
-    strcpy(strrchr(script, '/') + 1, "gguf_dequant.py");
-    char *err = NULL;
-    int rc = pt_test_run(NULL, &err, "'%s' '%s' '%s' '%s'", py, script, q41, path);
-    CHECK_MSG(rc == 0, "gguf_dequant.py: %s", err ? err : "");
-    free(err);
-    REQUIRE(rc == 0);
+ * 32 tokens by politune (with `numerics`) and by llama.cpp (its cache in F32 or, by default,
+ * F16) from the same ids, on the GGUF file `path`: the ids must be identical. Returns how many
+ * continuations were equal. */
+static int greedy_vs_llamacpp(const char *py, const char *path, bool f32_kv, pt_numerics numerics) {
     pt_model *m = NULL;
-    REQUIRE_OK(pt_model_load(&m, path));
+    CHECK_OK(pt_model_load(&m, path));
+    if (!m) return 0;
     CHECK_MSG(m->chat == PT_CHAT_SMOLLM, "chat template detected as %s", pt_chat_template_name(m->chat));
     const int n = (int)(sizeof chat_prompts / sizeof chat_prompts[0]);
     int32_t *prompt[5];
     size_t n_prompt[5];
     char args[20000];
-    size_t k = (size_t)snprintf(args, sizeof args, "llama-greedy '%s' --f32-kv --n %d", path, N_CHAT_TOKENS);
+    size_t k = (size_t)snprintf(args, sizeof args, "llama-greedy '%s' %s--n %d", path, f32_kv ? "--f32-kv " : "", N_CHAT_TOKENS);
     for (int i = 0; i < n; i++) {
         pt_chat_msg msg = {"user", chat_prompts[i]};
         char *text = NULL;
-        REQUIRE_OK(pt_chat_render(m->chat, &msg, 1, true, NULL, &text));
-        REQUIRE_OK(pt_tokenizer_encode(m->tok, text, strlen(text), true, &prompt[i], &n_prompt[i]));
+        CHECK_OK(pt_chat_render(m->chat, &msg, 1, true, NULL, &text));
+        CHECK_OK(pt_tokenizer_encode(m->tok, text, strlen(text), true, &prompt[i], &n_prompt[i]));
         free(text);
         k += (size_t)snprintf(args + k, sizeof args - k, " --ids ");
         for (size_t j = 0; j < n_prompt[i]; j++) k += (size_t)snprintf(args + k, sizeof args - k, "%s%d", j ? "," : "", prompt[i][j]);
     }
     json_t *theirs = oracle_ids(py, args);
     pt_engine *e = NULL;
-    REQUIRE_OK(pt_engine_new(&e, m, 1, 256));
+    CHECK_OK(pt_engine_new(&e, m, 1, 256));
+    CHECK_OK(pt_engine_set_numerics(e, numerics));
     int32_t stops[16];
     int n_stops = 0;
     CHECK_OK(pt_tokenizer_stop_ids(m->tok, stops, 16, &n_stops));
@@ -274,13 +257,51 @@ PT_TEST(test_smollm_greedy_chat_like_llamacpp) {
                   "prompt %d: politune's %d greedy ids and llama.cpp's %d first differ at %d (politune %d, llama.cpp %lld)", i,
                   r.n_ids, nt, first_diff, first_diff >= 0 && first_diff < r.n_ids ? r.ids[first_diff] : -1,
                   first_diff >= 0 && first_diff < nt ? (long long)json_integer_value(json_array_get(t, (size_t)first_diff)) : -1LL);
-        equal += first_diff < 0;
+        equal += first_diff < 0 && nt > 0;
         if (i == 0) printf("    \"%s\" -> \"%s\"\n", chat_prompts[i], r.text ? r.text : "");
         pt_gen_result_free(&r);
         free(prompt[i]);
     }
-    printf("    %d/%d greedy continuations equal llama.cpp's token for token\n", equal, n);
+    printf("    %d/%d greedy continuations equal llama.cpp's token for token (%s numerics, llama.cpp's cache in %s)\n", equal, n,
+           pt_numerics_name(numerics), f32_kv ? "F32" : "F16");
     json_decref(theirs);
     pt_engine_free(e);
     pt_model_free(m);
+    return equal;
+}
+
+/* politune's own (exact) numerics against llama.cpp where both compute in float32: on the
+ * file's weights dequantised to F32 (tools/gguf_dequant.py, the gguf package's reference
+ * dequantisers) with llama.cpp's key/value cache in F32. On the Q4_1 file itself llama.cpp
+ * quantises every activation row to Q8_1 (Q8_0 for the Q8_0 output head) before its integer
+ * dot products and keeps keys and values in f16, which moves SmolLM2's logits by tenths and
+ * flips greedy choices; that is the next test's business. */
+PT_TEST(test_smollm_greedy_chat_like_llamacpp) {
+    const char *why;
+    const char *q41 = pt_test_smollm2(&why);
+    if (!q41) SKIP("%s", why);
+    const char *py = pt_test_python("llama_cpp numpy gguf", &why);
+    if (!py) SKIP("%s", why);
+    char path[600], script[4096];
+    snprintf(path, sizeof path, "%s/smollm2-f32.gguf", pt_test_tmpdir());
+    snprintf(script, sizeof script, "%s", oracle_script());
+    strcpy(strrchr(script, '/') + 1, "gguf_dequant.py");
+    char *err = NULL;
+    int rc = pt_test_run(NULL, &err, "'%s' '%s' '%s' '%s'", py, script, q41, path);
+    CHECK_MSG(rc == 0, "gguf_dequant.py: %s", err ? err : "");
+    free(err);
+    REQUIRE(rc == 0);
+    greedy_vs_llamacpp(py, path, true, PT_NUMERICS_EXACT);
+}
+
+/* The Q4_1 file as llama.cpp runs it by default (Q8_1 activations, F16 cache, flash attention
+ * off as llama-cpp-python sets it) against politune's --numerics llamacpp, which rounds where
+ * llama.cpp rounds (docs/numerics.md): the greedy ids must be identical. */
+PT_TEST(test_smollm_greedy_llamacpp_numerics) {
+    const char *why;
+    const char *q41 = pt_test_smollm2(&why);
+    if (!q41) SKIP("%s", why);
+    const char *py = pt_test_python("llama_cpp numpy", &why);
+    if (!py) SKIP("%s", why);
+    greedy_vs_llamacpp(py, q41, false, PT_NUMERICS_LLAMACPP);
 }

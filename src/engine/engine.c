@@ -11,6 +11,7 @@
 #include "backend/backend.h"
 #include "model/adapter.h"
 #include "model/steer.h"
+#include "nn/ggml_compat.h"
 
 struct pt_engine {
     const pt_model *m;
@@ -31,6 +32,8 @@ struct pt_engine {
     void *dev;                /* be->engine_open's state when the backend runs whole steps, else NULL */
     pt_status dev_adapter_status; /* the last engine_set_adapters' failure, PT_OK if none */
     char dev_adapter_err[256];    /* and its message, for the next forward pass to report */
+    pt_numerics numerics;         /* PT_NUMERICS_LLAMACPP: the products, cache and attention below round as llama.cpp's */
+    pt_status numerics_status;    /* the first failure of a llama.cpp-rounded product in this pass, PT_OK if none */
     int step_cap;             /* rows of the step arrays below */
     int32_t *step_ids;        /* (step_cap) */
     int *step_pos, *step_slot, *step_out; /* (step_cap) */
@@ -90,6 +93,11 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
     e->n_slots = n_slots;
     e->n_ctx = n_ctx;
     e->kv_dim = c->n_kv_heads * c->head_dim;
+    if (e->be->engine_open && pt_numerics_default() != PT_NUMERICS_EXACT) {
+        pt_engine_free(e);
+        return pt_error(PT_ERR_ARG, "--numerics %s runs on the CPU only, and this engine would run on %s: add --device cpu",
+                        pt_numerics_name(pt_numerics_default()), e->be->name);
+    }
     if (e->be->engine_open) return open_on_device(out, e);
     size_t n = (size_t)c->n_layers * n_slots * n_ctx * e->kv_dim;
     e->k_cache = malloc(sizeof(float) * n);
@@ -106,7 +114,50 @@ pt_status pt_engine_new(pt_engine **out, const pt_model *m, int n_slots, int n_c
         if (st) { pt_engine_free(e); return st; }
         e->attached = 1;
     }
+    pt_status st = pt_engine_set_numerics(e, pt_numerics_default());
+    if (st) { pt_engine_free(e); return st; }
     *out = e;
+    return PT_OK;
+}
+
+static pt_numerics default_numerics = PT_NUMERICS_EXACT;
+void pt_numerics_set_default(pt_numerics n) { default_numerics = n; }
+pt_numerics pt_numerics_default(void) { return default_numerics; }
+const char *pt_numerics_name(pt_numerics n) { return n == PT_NUMERICS_LLAMACPP ? "llamacpp" : "exact"; }
+
+pt_status pt_numerics_parse(const char *name, pt_numerics *out) {
+    if (!strcmp(name, "exact")) *out = PT_NUMERICS_EXACT;
+    else if (!strcmp(name, "llamacpp")) *out = PT_NUMERICS_LLAMACPP;
+    else return pt_error(PT_ERR_ARG, "--numerics wants exact or llamacpp, got '%s'", name);
+    return PT_OK;
+}
+
+pt_status pt_engine_set_numerics(pt_engine *e, pt_numerics n) {
+    if (n == e->numerics) return PT_OK;
+    for (int s = 0; s < e->n_slots; s++)
+        if (e->len[s]) return pt_error(PT_ERR_ARG, "numerics can change only while the cache is empty (slot %d holds %d tokens)", s, e->len[s]);
+    if (n == PT_NUMERICS_LLAMACPP) {
+        if (e->dev) return pt_error(PT_ERR_ARG, "--numerics llamacpp runs on the CPU only, not on %s: add --device cpu", e->be->name);
+        const pt_model *m = e->m;
+        if (m->cfg.rope_llama3 || m->cfg.head_dim > 512)
+            return pt_error(PT_ERR_ARG, "%s: --numerics llamacpp does not emulate %s", m->path ? m->path : "model",
+                            m->cfg.rope_llama3 ? "Llama-3.1 RoPE frequency scaling" : "heads wider than 512");
+        static const char *const names[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            const pt_layer *L = &m->layers[l];
+            const pt_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++)
+                if (!pt_ggml_supported(w[i]->dtype))
+                    return pt_error(PT_ERR_ARG, "%s: --numerics llamacpp does not emulate llama.cpp's products with %s weights "
+                                    "('blk.%d.%s.weight'; emulated: %s)", m->path ? m->path : "model", pt_dtype_name(w[i]->dtype), l,
+                                    names[i], pt_ggml_supported_names());
+        }
+        if (!pt_ggml_supported(m->output.dtype))
+            return pt_error(PT_ERR_ARG, "%s: --numerics llamacpp does not emulate llama.cpp's products with %s weights "
+                            "(the output projection; emulated: %s)", m->path ? m->path : "model", pt_dtype_name(m->output.dtype),
+                            pt_ggml_supported_names());
+    }
+    e->numerics = n;
     return PT_OK;
 }
 
@@ -264,7 +315,12 @@ static pt_status ensure_workspace(pt_engine *e, int n) {
  * added back, so a batch of two adapters costs the LoRA work of one. */
 static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, const float *bias, int n, int accumulate,
                    int layer, pt_lora_target target) {
-    e->be->matmul(y, x, W, bias, n, accumulate);
+    if (e->numerics == PT_NUMERICS_LLAMACPP) {
+        pt_status st = pt_ggml_matmul(y, x, W, bias, n, accumulate);
+        if (st && !e->numerics_status) e->numerics_status = st;
+    } else {
+        e->be->matmul(y, x, W, bias, n, accumulate);
+    }
     for (int i = 0; i < e->n_adapters; i++) {
         const pt_adapter *a = e->adapters[i];
         const pt_lora_pair *p = pt_adapter_pair(a, layer, target);
@@ -302,6 +358,25 @@ static void linear(pt_engine *e, float *y, const float *x, const pt_weight *W, c
         }
         e->be->sgemm_nt(y, t, p->B, n, p->out, r, 1);
     }
+}
+
+/* A llama.cpp-rounded product or attention failed during the pass (its message is the last
+ * error left): reported once, and the next pass starts clean. */
+static pt_status take_numerics_error(pt_engine *e) {
+    pt_status st = e->numerics_status;
+    e->numerics_status = PT_OK;
+    return st;
+}
+
+/* RMSNorm and RoPE of the forward pass: the backend's, or ggml's formulas in llamacpp numerics. */
+static void norm(pt_engine *e, float *out, const float *in, const float *w, int n, int dim) {
+    if (e->numerics == PT_NUMERICS_LLAMACPP) pt_ggml_rmsnorm(out, in, w, n, dim, e->m->cfg.norm_eps);
+    else e->be->rmsnorm_forward(out, NULL, in, w, n, dim, e->m->cfg.norm_eps);
+}
+static void rope(pt_engine *e, float *x, int n, int n_heads) {
+    const pt_config *c = &e->m->cfg;
+    if (e->numerics == PT_NUMERICS_LLAMACPP) pt_ggml_rope(x, e->pos, n, n_heads, c->head_dim, c->rope_theta);
+    else e->be->rope_forward(x, e->cos_t, e->sin_t, n, n_heads, c->head_dim);
 }
 
 static void embed_row(float *dst, const pt_weight *emb, int32_t id) {
@@ -407,29 +482,40 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
 
     for (int l = 0; l < c->n_layers; l++) {
         const pt_layer *L = &m->layers[l];
-        e->be->rmsnorm_forward(e->xb, NULL, e->x, L->attn_norm, N, D, c->norm_eps);
+        norm(e, e->xb, e->x, L->attn_norm, N, D);
         linear(e, e->q, e->xb, &L->wq, L->bq, N, 0, l, PT_LT_Q);
         linear(e, e->k, e->xb, &L->wk, L->bk, N, 0, l, PT_LT_K);
         linear(e, e->v, e->xb, &L->wv, L->bv, N, 0, l, PT_LT_V);
         if (L->q_norm) { /* qwen3: every head of Q and K normalised on its own, before RoPE */
-            e->be->rmsnorm_forward(e->q, NULL, e->q, L->q_norm, N * H, hd, c->norm_eps);
-            e->be->rmsnorm_forward(e->k, NULL, e->k, L->k_norm, N * KVH, hd, c->norm_eps);
+            norm(e, e->q, e->q, L->q_norm, N * H, hd);
+            norm(e, e->k, e->k, L->k_norm, N * KVH, hd);
         }
-        e->be->rope_forward(e->q, e->cos_t, e->sin_t, N, H, hd);
-        e->be->rope_forward(e->k, e->cos_t, e->sin_t, N, KVH, hd);
+        rope(e, e->q, N, H);
+        rope(e, e->k, N, KVH);
         for (int s = 0, row = 0; s < b->n_seq; row += b->n_tokens[s], s++) {
             size_t ci = cache_index(e, l, b->slot[s]);
             float *kc = e->k_cache + ci, *vc = e->v_cache + ci;
             int start = e->len[b->slot[s]], n = b->n_tokens[s];
+            if (e->numerics == PT_NUMERICS_LLAMACPP) { /* llama.cpp's default cache type is F16 */
+                pt_ggml_round_f16(e->k + (size_t)row * KV, (size_t)n * KV);
+                pt_ggml_round_f16(e->v + (size_t)row * KV, (size_t)n * KV);
+            }
             memcpy(kc + (size_t)start * KV, e->k + (size_t)row * KV, sizeof(float) * n * KV);
             memcpy(vc + (size_t)start * KV, e->v + (size_t)row * KV, sizeof(float) * n * KV);
-            e->be->attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
+            if (e->numerics == PT_NUMERICS_LLAMACPP) {
+                pt_status st = pt_ggml_attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH,
+                                                         hd, c->arch != PT_ARCH_QWEN2 && c->arch != PT_ARCH_QWEN3);
+                if (st && !e->numerics_status) e->numerics_status = st;
+            } else {
+                e->be->attention_forward(e->xb + (size_t)row * Q, e->q + (size_t)row * Q, kc, vc, e->pos + row, n, H, KVH, hd);
+            }
         }
         linear(e, e->x, e->xb, &L->wo, NULL, N, 1, l, PT_LT_O); /* residual add */
-        e->be->rmsnorm_forward(e->xb, NULL, e->x, L->ffn_norm, N, D, c->norm_eps);
+        norm(e, e->xb, e->x, L->ffn_norm, N, D);
         linear(e, e->hb, e->xb, &L->w_gate, NULL, N, 0, l, PT_LT_GATE);
         linear(e, e->hb2, e->xb, &L->w_up, NULL, N, 0, l, PT_LT_UP);
-        e->be->swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
+        if (e->numerics == PT_NUMERICS_LLAMACPP) pt_ggml_swiglu(e->hb, e->hb, e->hb2, N, c->ffn_dim);
+        else e->be->swiglu_forward(e->hb, e->hb, e->hb2, (int64_t)N * c->ffn_dim);
         linear(e, e->x, e->hb, &L->w_down, NULL, N, 1, l, PT_LT_DOWN); /* residual add */
         if (e->steer && e->steer_on[l] && e->steer_scale != 0.0f) { /* activation addition at the layer's output */
             const float *v = e->steer->v + (size_t)l * D;
@@ -441,6 +527,7 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
                 for (int k = 0; k < D; k++) e->capture[(size_t)l * D + k] += e->x[(size_t)row * D + k];
     }
     if (e->be->take_error) PT_TRY(e->be->take_error()); /* the cache is left as it was */
+    if (e->numerics_status) return take_numerics_error(e);
     for (int s = 0; s < b->n_seq; s++) e->len[b->slot[s]] += b->n_tokens[s];
     if (logits) *logits = NULL;
     if (mode == PT_LOGITS_NONE) return PT_OK;
@@ -454,9 +541,10 @@ pt_status pt_engine_forward(pt_engine *e, const pt_batch *b, pt_logits_mode mode
             e->row_slot[s] = b->slot[s];
         }
     PT_TRY(ensure_logits(e, rows));
-    e->be->rmsnorm_forward(e->xb, NULL, e->x, m->out_norm, rows, D, c->norm_eps);
+    norm(e, e->xb, e->x, m->out_norm, rows, D);
     linear(e, e->logits, e->xb, &m->output, NULL, rows, 0, 0, PT_LT_HEAD);
     if (e->be->take_error) PT_TRY(e->be->take_error());
+    if (e->numerics_status) return take_numerics_error(e);
     PT_TRY(check_finite(e, rows));
     if (logits) *logits = e->logits;
     return PT_OK;

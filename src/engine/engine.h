@@ -54,6 +54,23 @@ pt_status pt_engine_set_steer(pt_engine *e, const struct pt_steer *s, float scal
  * the residual stream at every layer's output, rows from_row on, into it. NULL: off. */
 void pt_engine_set_capture(pt_engine *e, double *sums, int from_row);
 
+/* The rounding of the CPU forward pass (docs/numerics.md). EXACT, the default: float32
+ * activations against the dequantised weights, float32 keys and values. LLAMACPP: llama.cpp's
+ * CPU rounding (8-bit activations per 32 against block weights, f16 keys, values, queries and
+ * attention weights; nn/ggml_compat.h), to reproduce its greedy tokens on the same file: less
+ * exact than EXACT, so opt-in. */
+typedef enum { PT_NUMERICS_EXACT = 0, PT_NUMERICS_LLAMACPP } pt_numerics;
+/* "exact" or "llamacpp"; PT_ERR_ARG for another name. */
+pt_status pt_numerics_parse(const char *name, pt_numerics *out);
+const char *pt_numerics_name(pt_numerics n);
+/* The numerics of the engines made from now on (the CLI's --numerics); EXACT until set. */
+void pt_numerics_set_default(pt_numerics n);
+pt_numerics pt_numerics_default(void);
+/* Switches e's numerics while every slot is empty. PT_ERR_ARG, naming the tensor, when the
+ * model has a weight type LLAMACPP does not emulate, on a backend that runs whole steps (the
+ * mode is CPU only), or with tokens cached. */
+pt_status pt_engine_set_numerics(pt_engine *e, pt_numerics n);
+
 const pt_model *pt_engine_model(const pt_engine *e);
 int pt_engine_n_slots(const pt_engine *e);
 int pt_engine_n_ctx(const pt_engine *e);

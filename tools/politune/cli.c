@@ -157,6 +157,15 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
         o->precision = arg;
         return 1;
     }
+    case 2003: {
+        /* the engines read the process's default when they are made, wherever the command makes
+         * them (a session, the compass, the dial), so the choice is made here, once */
+        pt_numerics n;
+        if (pt_numerics_parse(arg, &n)) return cli_usage_error(cmd, "%s", pt_errmsg()), -1;
+        pt_numerics_set_default(n);
+        o->numerics = arg;
+        return 1;
+    }
     case 'j':
         if (!cli_parse_int(arg, 1, 1024, &v)) return cli_usage_error(cmd, "--threads wants a positive integer, got '%s'", arg), -1;
         o->threads = (int)v;

@@ -83,6 +83,7 @@ typedef struct {
     const char *device; /* --device cpu|cuda|auto; NULL: auto */
     const char *precision; /* --precision bf16|f32 on the GPU; NULL: bf16 */
     int threads, ctx;
+    const char *numerics; /* --numerics exact|llamacpp as given (already the engines' default); NULL: exact */
 } cli_model_opts;
 
 /* Makes --device's choice (NULL: $POLITUNE_DEVICE, else auto) the backend of the models loaded after it; returns 0
@@ -93,14 +94,15 @@ int cli_device_select(const char *cmd, const char *device);
 int cli_device_select_precision(const char *cmd, const char *device, const char *precision);
 pt_status cli_backend_configure(const char *device, const char *precision);
 
-/* Handles --model/--adapter/--threads/--ctx/--chat-template/--device/--precision (returns 1 if consumed, 0 if not
+/* Handles --model/--adapter/--threads/--ctx/--chat-template/--device/--precision/--numerics (returns 1 if consumed, 0 if not
  * one of them, -1 on a bad value). */
 int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *arg);
 #define CLI_MODEL_LONGOPTS                                                              \
     {"model", required_argument, 0, 'm'}, {"adapter", required_argument, 0, 'A'},      \
         {"threads", required_argument, 0, 'j'}, {"ctx", required_argument, 0, 'C'},     \
         {"chat-template", required_argument, 0, 'T'}, {"device", required_argument, 0, 2000},  \
-        {"steer", required_argument, 0, 2001}, {"precision", required_argument, 0, 2002}
+        {"steer", required_argument, 0, 2001}, {"precision", required_argument, 0, 2002},    \
+        {"numerics", required_argument, 0, 2003}
 #define CLI_MODEL_HELP                                                                            \
     "  --model PATH          GGUF file or Hugging Face model directory (required)\n"             \
     "  --adapter DIR[:SCALE] apply a PEFT LoRA adapter (adapter_config.json + safetensors) times\n" \
@@ -115,7 +117,11 @@ int cli_model_option(cli_model_opts *o, const char *cmd, int opt, const char *ar
     "                        CUDA and a GPU is present)\n"                                      \
     "  --precision P         on the GPU: bf16 (bf16 weights and product inputs, fp32 accumulation)\n" \
     "                        or f32 (the CPU's numbers to float32 rounding); default\n"             \
-    "                        $POLITUNE_CUDA_PRECISION, else bf16\n"
+    "                        $POLITUNE_CUDA_PRECISION, else bf16\n"                               \
+    "  --numerics N          exact (default: float32 activations and key/value cache) or llamacpp:\n" \
+    "                        round as llama.cpp's CPU backend does (8-bit activations per 32, f16\n" \
+    "                        keys, values and attention operands), to reproduce its greedy tokens\n" \
+    "                        on the same file; CPU only, less exact (docs/numerics.md)\n"
 
 typedef struct {
     pt_model *model;
