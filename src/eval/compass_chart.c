@@ -87,6 +87,12 @@ static pt_status chart_axes(json_t *doc, pt_svg_chart *c) {
         else if (!ay && (!yn || !strcmp(nm, yn))) ay = a;
     }
     if (!ax || !ay) return pt_error(PT_ERR_FORMAT, "chart: the result names fewer than two axes to draw");
+    PT_TRY(pt_compass_chart_frame(ax, ay, c));
+    c->title = json_string_value(json_object_get(doc, "instrument"));
+    return PT_OK;
+}
+
+pt_status pt_compass_chart_frame(json_t *ax, json_t *ay, pt_svg_chart *c) {
     memset(c, 0, sizeof *c);
     c->x_name = json_string_value(json_object_get(ax, "name"));
     c->y_name = json_string_value(json_object_get(ay, "name"));
@@ -100,7 +106,6 @@ static pt_status chart_axes(json_t *doc, pt_svg_chart *c) {
     c->y_max = jnum(json_array_get(json_object_get(ay, "range"), 1));
     if (!(c->x_max > c->x_min) || !(c->y_max > c->y_min)) return pt_error(PT_ERR_FORMAT, "chart: axis ranges missing or empty");
     c->quadrants = c->x_min < 0 && c->x_max > 0 && c->y_min < 0 && c->y_max > 0;
-    c->title = json_string_value(json_object_get(doc, "instrument"));
     return PT_OK;
 }
 

@@ -189,22 +189,11 @@ static pt_status same_measure(const dial_in *a, const dial_in *b) {
 }
 
 /* The chart's frame from the first dial's measure: its first two axes. */
-static void chart_frame(const dial_in *d, const char *title, pt_svg_chart *c) {
+static pt_status chart_frame(const dial_in *d, const char *title, pt_svg_chart *c) {
     json_t *axes = json_object_get(d->measure, "axes");
-    json_t *ax = json_array_get(axes, 0), *ay = json_array_get(axes, 1);
-    memset(c, 0, sizeof *c);
+    PT_TRY(pt_compass_chart_frame(json_array_get(axes, 0), json_array_get(axes, 1), c));
     c->title = title;
-    c->x_name = json_string_value(json_object_get(ax, "name"));
-    c->y_name = json_string_value(json_object_get(ay, "name"));
-    c->x_lo = json_string_value(json_array_get(json_object_get(ax, "poles"), 0));
-    c->x_hi = json_string_value(json_array_get(json_object_get(ax, "poles"), 1));
-    c->y_lo = json_string_value(json_array_get(json_object_get(ay, "poles"), 0));
-    c->y_hi = json_string_value(json_array_get(json_object_get(ay, "poles"), 1));
-    double r[4] = {-10, 10, -10, 10};
-    for (int k = 0; k < 4; k++) num_or_null(json_array_get(json_object_get(k < 2 ? ax : ay, "range"), (size_t)(k % 2)), &r[k]);
-    c->x_min = r[0], c->x_max = r[1], c->y_min = r[2], c->y_max = r[3];
-    const char *kind = json_string_value(json_object_get(json_object_get(d->measure, "scoring_rule"), "kind"));
-    c->quadrants = kind && !strcmp(kind, "pct");
+    return PT_OK;
 }
 
 /* The series of the chart: the base model's points first (underneath), then per dial its
@@ -331,14 +320,15 @@ static pt_status render(const char *out_dir, const char *title, dial_in *ds, int
     if (!base || !ss) { free(base); free(ss); return pt_error(PT_ERR_OOM, "out of memory"); }
     const int ns = build_series(ds, nd, base, ss);
     pt_svg_chart c, z;
-    chart_frame(&ds[0], title, &c);
+    pt_status st = chart_frame(&ds[0], title, &c);
+    if (st) { free(base); free(ss); return st; }
     z = c;
     char ztitle[300];
     snprintf(ztitle, sizeof ztitle, "%s, zoomed to the dials", title);
     z.title = ztitle;
     const bool zoomed = pt_compass_chart_fit(&z, ss, ns);
     char *svg = NULL, *inline_svg = NULL, *zoom_svg = NULL;
-    pt_status st = pt_svg_compass(&c, ss, ns, true, &svg);
+    st = pt_svg_compass(&c, ss, ns, true, &svg);
     if (!st) st = pt_svg_compass(&c, ss, ns, false, &inline_svg);
     if (!st && zoomed) st = pt_svg_compass(&z, ss, ns, false, &zoom_svg);
     if (!st) st = write_out(out_dir, "dials.svg", svg, strlen(svg));

@@ -29,6 +29,9 @@ pt_status pt_compass_chart_zoomed(json_t *const *docs, const char *const *names,
 /* The zoom of pt_compass_chart_zoomed for any series: narrows c's ranges to the points and
  * their intervals; false (c unchanged) when that would not at least halve them. */
 bool pt_compass_chart_fit(pt_svg_chart *c, const pt_svg_series *series, int n_series);
+/* A chart's frame (names, poles, ranges, quadrants; no title) from two entries of a
+ * compass.json "axes" list; PT_ERR_FORMAT when a range is missing or empty. */
+pt_status pt_compass_chart_frame(json_t *ax, json_t *ay, pt_svg_chart *c);
 
 typedef struct {
     int resamples;   /* bootstrap resamples and sign flips of the shifts against the base (>= 1) */
