@@ -26,7 +26,7 @@ static const char *usage_text =
     "model and both adapters in logprob mode (the number scoring, phrasings t1 and t2 in both option\n"
     "orders) and in generate mode (t1 in both orders: eval.generate_templates); and\n"
     "DIR/report/report.html with the three points (and, with --eval-every, the trajectories). Sized\n"
-    "for about ten minutes on two idle cores (BENCHMARKS.md; --set eval.generate_templates=t1,t2\n"
+    "for about five minutes on two idle cores (BENCHMARKS.md; --set eval.generate_templates=t1,t2\n"
     "adds the second phrasing to generate mode, about 2.4 minutes more). The assets come from\n"
     "$POLITUNE_ASSETS, else ../shared/assets beside the checkout, else the cache (fetched when\n"
     "missing; see politune pull). A rerun skips what is done, like politune run.\n\n"
