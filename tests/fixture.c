@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "internal.h"
 #include "test.h"
+#include "util/rng.h"
 
 const char *fx_dir(const char *model) {
     static char bufs[8][512];
@@ -46,4 +48,23 @@ int fx_close(const char *what, const float *a, const float *b, int64_t n, double
         return 0;
     }
     return 1;
+}
+
+int fx_random_adapter(const char *model_path, const char *dir, uint64_t seed, unsigned targets) {
+    pt_model *m = NULL;
+    pt_adapter *a = NULL;
+    int ok = !pt_model_load(&m, model_path) && !pt_adapter_new(&a, m, 4, 8.0f, targets, false, 0, seed);
+    if (ok) {
+        pt_rng rng;
+        pt_rng_seed(&rng, seed + 100);
+        for (int l = 0; l < m->cfg.n_layers; l++)
+            for (int t = 0; t < PT_LT_HEAD; t++) {
+                pt_lora_pair *p = (pt_lora_pair *)pt_adapter_pair(a, l, (pt_lora_target)t);
+                for (int64_t i = 0; p && i < (int64_t)p->out * a->r; i++) p->B[i] = (float)(0.3 * (2.0 * pt_rng_double(&rng) - 1.0));
+            }
+        ok = !pt_adapter_save(a, dir);
+    }
+    pt_adapter_free(a);
+    pt_model_free(m);
+    return ok;
 }

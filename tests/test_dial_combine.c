@@ -22,22 +22,7 @@
 static const char *stories_gguf(void) { return pt_test_shared("assets/models/stories260K/stories260K.gguf"); }
 
 static int make_adapter(const char *dir, uint64_t seed) {
-    pt_model *m = NULL;
-    pt_adapter *a = NULL;
-    int ok = !pt_model_load(&m, stories_gguf()) && !pt_adapter_new(&a, m, 4, 8.0f, (1u << PT_LT_Q) | (1u << PT_LT_V), false, 0, seed);
-    if (ok) {
-        pt_rng rng;
-        pt_rng_seed(&rng, seed + 100);
-        for (int l = 0; l < m->cfg.n_layers; l++)
-            for (int t = 0; t < PT_LT_HEAD; t++) {
-                pt_lora_pair *p = (pt_lora_pair *)pt_adapter_pair(a, l, (pt_lora_target)t);
-                for (int64_t i = 0; p && i < (int64_t)p->out * a->r; i++) p->B[i] = (float)(0.3 * (2.0 * pt_rng_double(&rng) - 1.0));
-            }
-        ok = !pt_adapter_save(a, dir);
-    }
-    pt_adapter_free(a);
-    pt_model_free(m);
-    return ok;
+    return fx_random_adapter(stories_gguf(), dir, seed, (1u << PT_LT_Q) | (1u << PT_LT_V));
 }
 
 /* Rewrites settings[i] of DIR/dial.json to the answers' position (ex, sx) and the expected one
