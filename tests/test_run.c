@@ -417,6 +417,22 @@ PT_TEST(test_demo_generate_templates) {
     CHECK_MSG(stages[0] == 3 && stages[1] == 3, "%d logprob and %d generate compass stages", stages[0], stages[1]);
     free(out);
     free(err);
+    /* eval.option_scoring reaches the evaluations during training too, so the curve of
+     * position against steps is measured as the end points are */
+    rc = pt_test_run(&out, &err,
+                     "cd '%s' && " BIN " run demo.yaml --dry-run --set model=asset:models/stories260K/stories260K.gguf --set train.template=none "
+                     "--set eval.every=4 --set eval.option_scoring=reply",
+                     d);
+    CHECK_MSG(rc == 0, "dry run: rc %d\n%s", rc, err ? err : "");
+    int trains = 0;
+    for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n"))
+        if (strstr(line, "politune train")) {
+            trains++;
+            CHECK_MSG(strstr(line, "--eval-every 4") && strstr(line, "--eval-option-scoring reply"), "%s", line);
+        }
+    CHECK_MSG(trains == 2, "%d train stages", trains);
+    free(out);
+    free(err);
     rc = pt_test_run(&out, &err, "cd '%s' && " BIN " run demo.yaml --dry-run --set model=asset:models/stories260K/stories260K.gguf --set eval.generate_templates=t9",
                      d);
     CHECK_MSG(rc != 0 && err && strstr(err, "eval.generate_templates") && strstr(err, "t9"), "rc %d: %s", rc, err ? err : "");

@@ -125,3 +125,49 @@ PT_TEST(test_train_eval_every) {
     /* a bad template selection fails before training */
     CHECK(train(dir, "bad", "--eval-every 2 --eval-templates t99", NULL) != 0);
 }
+
+/* The evaluation's option scoring (`--eval-option-scoring`, a recipe's eval.option_scoring):
+ * the step-4 evaluation under the reply scoring equals a separate `politune compass
+ * --option-scoring reply` of the finished adapter, answer for answer and position for
+ * position, and an unknown scoring fails before training. */
+PT_TEST(test_train_eval_option_scoring) {
+    const char *dir = pt_test_tmpdir();
+    write_pairs(dir);
+    char *err = NULL;
+    int rc = train(dir, "reply", "--eval-every 4 --eval-templates t1 --eval-max-new-tokens 0 --eval-option-scoring reply", &err);
+    CHECK_MSG(rc == 0, "reply run: rc %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    REQUIRE(rc == 0);
+    rc = pt_test_run(NULL, &err,
+                     "cd '%s' && POLITUNE_ASSETS='%s' OMP_NUM_THREADS=1 \"$POLITUNE_BIN\" compass --model '%s' --adapter reply "
+                     "--option-scoring reply --templates t1 --no-open-prompts --threads 1 --out alone",
+                     dir, pt_test_shared("assets"), pt_test_shared(STORIES));
+    CHECK_MSG(rc == 0, "compass: rc %d: %s", rc, err ? err : "");
+    free(err), err = NULL;
+    REQUIRE(rc == 0);
+    char path[800];
+    snprintf(path, sizeof path, "%s/reply/compass/compass.json", dir);
+    json_t *tracked = json_load_file(path, 0, NULL);
+    snprintf(path, sizeof path, "%s/alone/compass.json", dir);
+    json_t *alone = json_load_file(path, 0, NULL);
+    REQUIRE(tracked && alone);
+    json_t *a = json_array_get(json_object_get(tracked, "evaluations"), 0);
+    json_t *b = json_array_get(json_object_get(alone, "evaluations"), 0);
+    REQUIRE(a && b);
+    CHECK(json_integer_value(json_object_get(a, "step")) == 4);
+    CHECK(!strcmp(json_string_value(json_object_get(a, "option_scoring")), "reply"));
+    CHECK(!strcmp(json_string_value(json_object_get(b, "option_scoring")), "reply"));
+    CHECK_MSG(json_equal(json_object_get(a, "position"), json_object_get(b, "position")), "positions differ");
+    CHECK_MSG(json_equal(json_object_get(a, "expected"), json_object_get(b, "expected")), "expected positions differ");
+    /* item by item: answers, probabilities and log-probabilities of every template */
+    json_t *ia = json_object_get(a, "items"), *ib = json_object_get(b, "items");
+    CHECK(json_array_size(ia) == 62 && json_array_size(ib) == 62);
+    for (size_t i = 0; i < json_array_size(ia) && i < json_array_size(ib); i++)
+        CHECK_MSG(json_equal(json_array_get(ia, i), json_array_get(ib, i)), "item %zu differs", i + 1);
+    json_decref(tracked);
+    json_decref(alone);
+    rc = train(dir, "bad", "--eval-every 2 --eval-option-scoring longest", &err);
+    CHECK(rc != 0);
+    CHECK_MSG(err && strstr(err, "eval_option_scoring") && strstr(err, "longest"), "message: %s", err ? err : "");
+    free(err);
+}

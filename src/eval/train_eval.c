@@ -10,11 +10,16 @@
 #include "eval/templates.h"
 #include "util/clock.h"
 
-pt_status pt_train_eval_init(pt_train_eval *e, long every, const char *templates, const char *eval_dir, const char *train_out,
-                             int max_new_tokens) {
+pt_status pt_train_eval_init(pt_train_eval *e, long every, const char *templates, const char *option_scoring, const char *eval_dir,
+                             const char *train_out, int max_new_tokens) {
     memset(e, 0, sizeof *e);
     e->every = every;
     e->max_new_tokens = max_new_tokens;
+    e->option_scoring = PT_OPTION_NUMBER;
+    if (option_scoring) {
+        pt_status st = pt_option_scoring_from_name(option_scoring, &e->option_scoring);
+        if (st) return pt_error_wrap(st, "eval_option_scoring: ");
+    }
     pt_template_variant *v = NULL;
     int nv = 0;
     pt_status st = pt_templates_select(templates, &v, &nv);
@@ -90,6 +95,7 @@ pt_status pt_train_eval_compass(void *user, const pt_model *m, const pt_adapter 
     pt_compass_config cfg = pt_compass_config_default();
     cfg.mode = PT_COMPASS_LOGPROB;
     cfg.templates = e->templates;
+    cfg.option_scoring = e->option_scoring;
     if (e->max_new_tokens > 0) {
         const char *const *ids, *const *prompts;
         cfg.n_open_prompts = pt_open_prompts_default(&ids, &prompts);

@@ -97,6 +97,7 @@ static const char *train_reserved[][2] = {{"model", "the recipe's top-level 'mod
                                           {"eval_dir", "the run directory"},
                                           {"eval_every", "eval.every"},
                                           {"eval_templates", "eval.templates"},
+                                          {"eval_option_scoring", "eval.option_scoring"},
                                           {"eval_max_new_tokens", "eval.max_new_tokens and eval.open_prompts"}};
 
 static pt_status dup_into(char **dst, const char *s) {
@@ -185,6 +186,10 @@ static pt_status parse_train(pt_run_recipe *r, const pt_run_ctx *c, const pt_yam
         if ((v = pt_yaml_get(ev, "templates"))) {
             PT_TRY(pt_run_scalar(c, v, pt_run_key_line(ev, "templates"), "eval.templates", &s));
             PT_TRY(pt_run_opts_flag(&r->train, "eval_templates", "--eval-templates", s));
+        }
+        if ((v = pt_yaml_get(ev, "option_scoring"))) { /* the compass stages' scoring, so the curve and the end points agree */
+            PT_TRY(pt_run_scalar(c, v, pt_run_key_line(ev, "option_scoring"), "eval.option_scoring", &s));
+            PT_TRY(pt_run_opts_flag(&r->train, "eval_option_scoring", "--eval-option-scoring", s));
         }
         bool open = true;
         if ((v = pt_yaml_get(ev, "open_prompts"))) PT_TRY(pt_run_get_bool(c, v, pt_run_key_line(ev, "open_prompts"), "eval.open_prompts", &open));

@@ -63,6 +63,7 @@ static const key_def keys[] = {
     {"recompute", K_BOOL, OFF(recompute), 0, 0, false, "recompute activations per layer in the backward pass (less memory)"},
     {"eval_every", K_LONG, OFF(eval_every), 0, BIG, false, "run the Political Compass (logprob mode) on the adapter every N optimiser steps, not at step 0 (0: never)"},
     {"eval_templates", K_STR, OFF(eval_templates), 0, 0, false, "compass templates for eval_every: all (default), or a list of tN, tN-fwd, tN-rev, fwd, rev"},
+    {"eval_option_scoring", K_STR, OFF(eval_option_scoring), 0, 0, false, "how eval_every scores an answer: number (default), mean, first, full or reply (politune compass --option-scoring)"},
     {"eval_dir", K_STR, OFF(eval_dir), 0, 0, false, "result directory of the eval_every evaluations (default OUT/compass)"},
     {"eval_max_new_tokens", K_INT, OFF(eval_max_new_tokens), 0, 1 << 20, false, "reply length of the open prompts generated with each evaluation (0: no open prompts)"},
     {"grad_dump", K_STR, OFF(grad_dump), 0, 0, false, "debug: write the first optimiser step's LoRA gradients (before clipping) to this safetensors file, PEFT keys (for oracle comparisons)"},

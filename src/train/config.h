@@ -57,6 +57,7 @@ typedef struct {
     /* compass evaluation during training (eval/compass.h, pt_compass_track) */
     long eval_every;            /* optimiser steps between evaluations (0: none; never at step 0) */
     char *eval_templates;       /* template selection (NULL: all), see pt_templates_select */
+    char *eval_option_scoring;  /* option scoring by name (NULL: number), see pt_option_scoring */
     char *eval_dir;             /* result directory (NULL: OUT/compass) */
     char *grad_dump;            /* debug, for oracle tests: the first step's LoRA gradients
                                    (before clipping) written here as safetensors, PEFT keys */

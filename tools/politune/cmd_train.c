@@ -173,7 +173,8 @@ int cmd_train(int argc, char **argv) {
     pt_backend_set_threads(c.threads ? c.threads : env && cli_parse_int(env, 1, 1024, &envn) ? (int)envn : 0);
     /* the compass evaluation's files and templates are checked before anything loads */
     pt_train_eval compass_eval = {0};
-    st = c.eval_every > 0 ? pt_train_eval_init(&compass_eval, c.eval_every, c.eval_templates, c.eval_dir, c.out, c.eval_max_new_tokens) : PT_OK;
+    st = c.eval_every > 0 ? pt_train_eval_init(&compass_eval, c.eval_every, c.eval_templates, c.eval_option_scoring, c.eval_dir, c.out,
+                                                      c.eval_max_new_tokens) : PT_OK;
     if (st) { pt_train_config_free(&c); return cli_fail(cmd, st); }
     pt_model *m = NULL;
     st = pt_model_load(&m, c.model);
